@@ -1,0 +1,42 @@
+# chartscan — `make run` starts the local stack and runs the main job; `make test` runs
+# every test against real Redis, PostgreSQL, MinIO and Tesseract. Both install what is
+# missing first (deploy/install.sh).
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+BIN := bin/chartscan
+# One thread per Tesseract: concurrency comes from worker slots.
+export OMP_THREAD_LIMIT := 1
+
+.PHONY: all deps up down build run test test-short vet bench-ocr clean
+
+all: build
+
+deps:
+	deploy/install.sh
+
+up:
+	deploy/up.sh
+
+down:
+	deploy/down.sh
+
+build: deps
+	go build -o $(BIN) ./cmd/chartscan
+
+run: up build
+	deploy/run.sh
+
+vet:
+	go vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+# Integration tests fail (never skip) when a service is missing: `make test` starts them.
+test: up vet
+	. deploy/env.sh && CHARTSCAN_TEST_SERVICES=required go test -count=1 -timeout 75m ./...
+
+# Unit tests only: no services needed.
+test-short:
+	go test -short ./...
+
+clean:
+	rm -rf bin

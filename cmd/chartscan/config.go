@@ -1,0 +1,116 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"github.com/chartscan/chartscan/ocr"
+)
+
+// config is every setting chartscan reads, all from the environment. The defaults match
+// the local stack that `make up` starts (deploy/env.sh), so nothing needs setting there.
+type config struct {
+	RedisURL        string
+	DatabaseURL     string
+	MinIOEndpoint   string
+	MinIOAccessKey  string
+	MinIOSecretKey  string
+	MinIOBucket     string
+	MinIOUseSSL     bool
+	Concurrency     int
+	OCRLanguage     string
+	Limits          ocr.Limits
+	LogLevel        slog.Level
+	LogFormat       string
+	ReconcileMinute int
+}
+
+// setting is one environment variable with its default and what it is for; the table
+// is the single source for loadConfig and for `chartscan config` (and the README).
+type setting struct {
+	name, def, help string
+	set             func(c *config, v string) error
+}
+
+func intSetting(min int, dst func(c *config) *int) func(*config, string) error {
+	return func(c *config, v string) error {
+		n, err := strconv.Atoi(strings.ReplaceAll(v, "_", ""))
+		if err != nil || n < min {
+			return fmt.Errorf("want a whole number of at least %d", min)
+		}
+		*dst(c) = n
+		return nil
+	}
+}
+
+var settings = []setting{
+	{"REDIS_URL", "redis://127.0.0.1:6390/0", "Redis for the task queues and progress", func(c *config, v string) error {
+		if _, err := url.Parse(v); err != nil || !strings.HasPrefix(v, "redis") {
+			return fmt.Errorf("want redis://host:port/db")
+		}
+		c.RedisURL = v
+		return nil
+	}},
+	{"DATABASE_URL", "postgres://chartscan:chartscan@127.0.0.1:5440/chartscan?sslmode=disable", "PostgreSQL, the system of record", func(c *config, v string) error {
+		if !strings.HasPrefix(v, "postgres://") && !strings.HasPrefix(v, "postgresql://") {
+			return fmt.Errorf("want postgres://user:password@host:port/db")
+		}
+		c.DatabaseURL = v
+		return nil
+	}},
+	{"MINIO_ENDPOINT", "127.0.0.1:9010", "MinIO (or any S3) host:port for scans and page images", func(c *config, v string) error {
+		if strings.Contains(v, "/") {
+			return fmt.Errorf("want host:port, without a scheme")
+		}
+		c.MinIOEndpoint = v
+		return nil
+	}},
+	{"MINIO_ACCESS_KEY", "chartscan", "MinIO access key", func(c *config, v string) error { c.MinIOAccessKey = v; return nil }},
+	{"MINIO_SECRET_KEY", "chartscan-local-secret", "MinIO secret key (the default is the local stack's; set your own anywhere else)", func(c *config, v string) error { c.MinIOSecretKey = v; return nil }},
+	{"MINIO_BUCKET", "chartscan", "bucket for every object chartscan stores", func(c *config, v string) error { c.MinIOBucket = v; return nil }},
+	{"MINIO_USE_SSL", "false", "use HTTPS to reach MinIO", func(c *config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("want true or false")
+		}
+		c.MinIOUseSSL = b
+		return nil
+	}},
+	{"CHARTSCAN_CONCURRENCY", "", "tasks a worker runs at once, one Tesseract each (default: the number of CPUs)", intSetting(1, func(c *config) *int { return &c.Concurrency })},
+	{"CHARTSCAN_OCR_LANGUAGE", "eng", "Tesseract language(s), e.g. eng or eng+spa", func(c *config, v string) error { c.OCRLanguage = v; return nil }},
+	{"CHARTSCAN_MAX_PIXELS", "100000000", "a page image above this many pixels fails its document", intSetting(1, func(c *config) *int { return &c.Limits.MaxPixels })},
+	{"CHARTSCAN_RASTER_DPI", "300", "resolution for pages that must be rasterized", intSetting(50, func(c *config) *int { return &c.Limits.RasterDPI })},
+	{"CHARTSCAN_RASTER_MAX_PIXELS", "25000000", "a rasterized page is scaled to at most this many pixels", intSetting(1_000_000, func(c *config) *int { return &c.Limits.RasterMaxPixels })},
+	{"CHARTSCAN_RECONCILE_MINUTES", "2", "a worker re-queues work untouched this long (lost with Redis or a crash)", intSetting(1, func(c *config) *int { return &c.ReconcileMinute })},
+	{"CHARTSCAN_LOG_LEVEL", "info", "debug, info, warn or error", func(c *config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
+	{"CHARTSCAN_LOG_FORMAT", "text", "text or json", func(c *config, v string) error {
+		if v != "text" && v != "json" {
+			return fmt.Errorf("want text or json")
+		}
+		c.LogFormat = v
+		return nil
+	}},
+}
+
+// loadConfig reads the configuration through getenv, failing on the first bad variable
+// with its name.
+func loadConfig(getenv func(string) string) (config, error) {
+	c := config{Concurrency: runtime.NumCPU()}
+	for _, s := range settings {
+		v := getenv(s.name)
+		if v == "" {
+			v = s.def
+		}
+		if v == "" {
+			continue
+		}
+		if err := s.set(&c, v); err != nil {
+			return c, fmt.Errorf("%s=%q: %v", s.name, v, err)
+		}
+	}
+	return c, nil
+}

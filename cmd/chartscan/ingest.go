@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/chartscan/chartscan"
+	"github.com/chartscan/chartscan/ocr"
+	"github.com/chartscan/chartscan/storage"
+	"github.com/chartscan/chartscan/worker"
+)
+
+// scanExtensions are the files a folder walk picks up; a file named on the command line
+// is always sent, whatever its name, and the worker says what is wrong with it.
+var scanExtensions = []string{".pdf", ".tif", ".tiff", ".png", ".jpg", ".jpeg"}
+
+func newIngestCmd() *cobra.Command {
+	var wait bool
+	var label string
+	cmd := &cobra.Command{
+		Use:   "ingest [--wait] PATH…",
+		Short: "Upload scans (files or folders of PDF, TIFF, PNG, JPEG) as one batch; prints the batch id",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := newApp(cmd.Context(), needDB|needObjects|needRedis)
+			if err != nil {
+				return err
+			}
+			defer a.close()
+			return ingest(cmd.Context(), a, cmd.OutOrStdout(), os.Stderr, args, label, wait)
+		},
+	}
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait until every page is final; exit non-zero if any failed")
+	cmd.Flags().StringVar(&label, "label", "", "a label for the batch")
+	return cmd
+}
+
+func collectFiles(paths []string) ([]string, error) {
+	var files []string
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, chartscan.Errorf(chartscan.EInvalid, "cannot read %s: %v", p, errorsCause(err))
+		}
+		if !st.IsDir() {
+			files = append(files, p)
+			continue
+		}
+		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if strings.HasPrefix(d.Name(), ".") && path != p {
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if !d.IsDir() && slices.Contains(scanExtensions, strings.ToLower(filepath.Ext(path))) {
+				files = append(files, path)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, chartscan.Errorf(chartscan.EInvalid, "cannot read folder %s: %v", p, errorsCause(err))
+		}
+	}
+	return files, nil
+}
+
+func errorsCause(err error) error {
+	if pe, ok := err.(*fs.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+
+func ingest(ctx context.Context, a *app, stdout io.Writer, stderr *os.File, paths []string, label string, wait bool) error {
+	files, err := collectFiles(paths)
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 {
+		return chartscan.Errorf(chartscan.EInvalid, "no scans found (looked for %s)", strings.Join(scanExtensions, ", "))
+	}
+	batch, err := a.db.CreateBatch(ctx, chartscan.Batch{ID: uuid.NewString(), Label: label})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, batch.ID)
+
+	var total int64
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil {
+			total += st.Size()
+		}
+	}
+	tty := isTerminal(stderr)
+	var bar *progressbar.ProgressBar
+	if tty {
+		bar = progressbar.DefaultBytes(total, fmt.Sprintf("uploading %d files", len(files)))
+	}
+	var failed, repeats int
+	for i, f := range files {
+		created, err := ingestFile(ctx, a, batch.ID, f, bar)
+		switch {
+		case err != nil:
+			failed++
+			fmt.Fprintf(stderr, "\n%s: not uploaded: %s\n", f, chartscan.ErrorMessage(err))
+			a.log.Warn("upload failed", "batch_id", batch.ID, "file_index", i, "error", err)
+		case !created:
+			repeats++
+		}
+		if !tty {
+			fmt.Fprintf(stderr, "uploaded %d/%d files\n", i+1, len(files))
+		}
+	}
+	if bar != nil {
+		bar.Finish()
+		fmt.Fprintln(stderr)
+	}
+	if repeats > 0 {
+		fmt.Fprintf(stderr, "%d of %d files were already stored (same content); they are not processed again\n", repeats, len(files))
+	}
+	if failed > 0 && failed == len(files) {
+		return exitError{1}
+	}
+	if !wait {
+		return nil
+	}
+	p, err := waitBatch(ctx, a, batch.ID, stderr)
+	if err != nil {
+		return err
+	}
+	printSummary(stderr, p)
+	if failed > 0 || p.DocumentsFailed > 0 || p.PagesByStatus[chartscan.StatusFailed] > 0 {
+		return exitError{1}
+	}
+	return nil
+}
+
+// ingestFile uploads one file and records it. created is false when the same content
+// was stored before: it is one document, processed once.
+func ingestFile(ctx context.Context, a *app, batchID, path string, bar *progressbar.ProgressBar) (created bool, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, chartscan.Errorf(chartscan.EInvalid, "cannot open it: %v", errorsCause(err))
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	head := make([]byte, 1024)
+	n, _ := io.ReadFull(f, head)
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return false, err
+	}
+	kind := ocr.Sniff(head[:n])
+	var r io.Reader = f
+	if bar != nil {
+		r = io.TeeReader(f, bar)
+	}
+	sha, size, err := a.objects.PutOriginal(ctx, r, st.Size(), kind.MIMEType())
+	if err != nil {
+		return false, err
+	}
+	doc, created, err := a.db.AddDocument(ctx, batchID, chartscan.Document{
+		ID: uuid.NewString(), SHA256: sha, FileName: filepath.Base(path), ContentType: kind.MIMEType(), Size: size,
+	})
+	if err != nil {
+		return false, err
+	}
+	if created {
+		t, err := worker.NewSplitTask(doc.ID)
+		if err != nil {
+			return true, err
+		}
+		if _, err := a.queue.EnqueueContext(ctx, t); err != nil {
+			// The document is stored and queued in PostgreSQL; a worker's reconcile
+			// will split it even though this enqueue failed.
+			a.log.Warn("enqueue split failed; reconcile will pick the document up", "document_id", doc.ID, "error", err)
+		}
+	}
+	return created, nil
+}
+
+// waitBatch polls PostgreSQL, the source of truth, until every page of the batch is
+// final, showing progress.
+func waitBatch(ctx context.Context, a *app, batchID string, stderr *os.File) (storage.Progress, error) {
+	tty := isTerminal(stderr)
+	var bar *progressbar.ProgressBar
+	lastLine := ""
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		p, err := a.db.BatchProgress(ctx, batchID)
+		if err != nil {
+			return p, err
+		}
+		if tty {
+			if bar == nil {
+				bar = progressbar.NewOptions(max(p.Pages, 1), progressbar.OptionSetWriter(stderr),
+					progressbar.OptionSetDescription("reading pages"), progressbar.OptionShowCount(),
+					progressbar.OptionSetPredictTime(true), progressbar.OptionShowIts(), progressbar.OptionSetItsString("pages"))
+			}
+			bar.ChangeMax(max(p.Pages, 1))
+			bar.Set(p.PagesFinal())
+		} else if line := fmt.Sprintf("documents %d/%d final, pages %d/%d final", p.DocumentsFinal, p.Documents, p.PagesFinal(), p.Pages); line != lastLine {
+			fmt.Fprintln(stderr, line)
+			lastLine = line
+		}
+		if p.Done() {
+			if bar != nil {
+				bar.Finish()
+				fmt.Fprintln(stderr)
+			}
+			return p, nil
+		}
+		select {
+		case <-ctx.Done():
+			return p, ctx.Err()
+		case <-tick.C:
+		}
+	}
+}

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/chartscan/chartscan/synth"
+)
+
+func newSynthCmd() *cobra.Command {
+	var identities, out string
+	var seed int64
+	var opt synth.Options
+	var ppd, ppp [2]int
+	cmd := &cobra.Command{
+		Use:   "synth --out DIR",
+		Short: "Generate synthetic scanned charts (visibly synthetic PDFs), their ground truth and an EMPI CSV",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := os.Open(identities)
+			if err != nil {
+				return fmt.Errorf("identities: %w", err)
+			}
+			people, err := synth.LoadSplink(f, seed)
+			f.Close()
+			if err != nil {
+				return err
+			}
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				return err
+			}
+			opt.Seed = seed
+			opt.PatientsPerDocument, opt.PagesPerPatient = ppd, ppp
+			truth, err := synth.Generate(people, opt, out)
+			if err != nil {
+				return err
+			}
+			pages := 0
+			for _, d := range truth.Documents {
+				pages += len(d.Pages)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %d documents, %d pages, truth.json, empi.csv\n", out, len(truth.Documents), pages)
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&identities, "identities", "testdata/identities/splink/fake_1000.csv", "Splink fake_1000 CSV")
+	fl.StringVar(&out, "out", "", "output folder")
+	fl.Int64Var(&seed, "seed", 1, "random seed: the same seed gives the same files")
+	fl.IntVar(&opt.Documents, "documents", 10, "number of PDFs")
+	fl.IntVar(&ppd[0], "min-patients", 1, "fewest patients per PDF")
+	fl.IntVar(&ppd[1], "max-patients", 3, "most patients per PDF")
+	fl.IntVar(&ppp[0], "min-pages", 1, "fewest pages per patient")
+	fl.IntVar(&ppp[1], "max-pages", 3, "most pages per patient")
+	fl.Float64Var(&opt.ContinuationShare, "continuation", 0.3, "share of non-first pages without identifiers")
+	fl.Float64Var(&opt.MaxSkew, "skew", 1.5, "largest skew in degrees")
+	fl.Float64Var(&opt.Noise, "noise", 0.002, "salt-and-pepper share")
+	fl.Float64Var(&opt.RotateShare, "rotate", 0, "share of pages scanned turned 90/180/270")
+	fl.Float64Var(&opt.NotInEMPIShare, "not-in-empi", 0.1, "share of patients left out of empi.csv")
+	fl.IntVar(&opt.DPI, "dpi", 300, "scan resolution")
+	cmd.MarkFlagRequired("out")
+	return cmd
+}

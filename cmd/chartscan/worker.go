@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/spf13/cobra"
+
+	"github.com/chartscan/chartscan/ocr"
+	"github.com/chartscan/chartscan/storage"
+	"github.com/chartscan/chartscan/worker"
+)
+
+func newWorkerCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "worker",
+		Short: "Run the Asynq worker: split, OCR, extract and match (add more on any host that reaches the stores)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := ensureSingleThreadTesseract(); err != nil {
+				return err
+			}
+			return runWorker(cmd.Context())
+		},
+	}
+}
+
+// ensureSingleThreadTesseract re-executes the process with OMP_THREAD_LIMIT=1 unless it
+// is set: OpenMP reads it once when Tesseract's library loads, before main runs, and a
+// worker gets its parallelism from concurrent slots, each one single-threaded Tesseract.
+func ensureSingleThreadTesseract() error {
+	if os.Getenv("OMP_THREAD_LIMIT") != "" {
+		return nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	return syscall.Exec(exe, os.Args, append(os.Environ(), "OMP_THREAD_LIMIT=1"))
+}
+
+func runWorker(ctx context.Context) error {
+	a, err := newApp(ctx, needDB|needObjects|needRedis)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	engine := ocr.NewEngine(a.cfg.Concurrency, a.cfg.OCRLanguage)
+	defer engine.Close()
+	w := worker.New(worker.Config{
+		Store: a.db, Objects: a.objects, Reader: engine, Queue: a.queue, Redis: a.redis,
+		Keys:   worker.Keys{Original: storage.OriginalKey, PageImage: storage.PageImageKey, Words: storage.WordsKey},
+		Limits: a.cfg.Limits, Log: a.log,
+	})
+	srv := asynq.NewServerFromRedisClient(a.redis, asynq.Config{
+		Concurrency: a.cfg.Concurrency,
+		Queues:      worker.Queues,
+		Logger:      asynqLogger{a.log},
+		LogLevel:    asynq.WarnLevel,
+		// Backoff: 2, 4, 8 … seconds, capped at 2 minutes: transient faults (a store
+		// restarting) clear in seconds; long waits only delay a clerk's batch.
+		RetryDelayFunc: func(n int, _ error, _ *asynq.Task) time.Duration {
+			return min(time.Duration(1<<min(n+1, 7))*time.Second, 2*time.Minute)
+		},
+		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+			id, _ := asynq.GetTaskID(ctx)
+			n, _ := asynq.GetRetryCount(ctx)
+			a.log.Warn("task failed", "task", t.Type(), "task_id", id, "retry", n, "error", err)
+		}),
+		ShutdownTimeout: 30 * time.Second,
+	})
+	mux := asynq.NewServeMux()
+	w.Register(mux)
+	if err := srv.Start(mux); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	a.log.Info("worker started", "concurrency", a.cfg.Concurrency, "queues", worker.Queues)
+
+	every := time.Duration(a.cfg.ReconcileMinute) * time.Minute
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		if n, err := w.Reconcile(ctx, every); err != nil {
+			a.log.Warn("reconcile", "error", err)
+		} else if n > 0 {
+			a.log.Info("reconcile: re-queued unfinished documents", "documents", n)
+		}
+		select {
+		case <-ctx.Done():
+			a.log.Info("worker stopping: in-flight tasks go back to the queue")
+			srv.Shutdown()
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// asynqLogger routes Asynq's own messages into the structured log.
+type asynqLogger struct{ l interface{ Debug(string, ...any); Info(string, ...any); Warn(string, ...any); Error(string, ...any) } }
+
+func (l asynqLogger) Debug(args ...any) { l.l.Debug(fmt.Sprint(args...), "component", "asynq") }
+func (l asynqLogger) Info(args ...any)  { l.l.Info(fmt.Sprint(args...), "component", "asynq") }
+func (l asynqLogger) Warn(args ...any)  { l.l.Warn(fmt.Sprint(args...), "component", "asynq") }
+func (l asynqLogger) Error(args ...any) { l.l.Error(fmt.Sprint(args...), "component", "asynq") }
+func (l asynqLogger) Fatal(args ...any) {
+	l.l.Error(fmt.Sprint(args...), "component", "asynq")
+	os.Exit(1)
+}

@@ -1,0 +1,27 @@
+# deploy/env.sh — the one place that names the local stack's ports, credentials and paths.
+# Sourced by every deploy script and by the Makefile; the chartscan binary's defaults
+# (cmd/chartscan/config.go) match these values, so the CLI works with no configuration.
+# shellcheck shell=bash
+CHARTSCAN_ROOT=${CHARTSCAN_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+RUN_DIR=${RUN_DIR:-$CHARTSCAN_ROOT/.run}
+DATA_DIR=$RUN_DIR/data
+CACHE_DIR=${CHARTSCAN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/chartscan}
+
+REDIS_PORT=${REDIS_PORT:-6390}
+PG_PORT=${PG_PORT:-5440}
+PG_USER=chartscan
+PG_PASSWORD=chartscan
+PG_DB=chartscan
+MINIO_PORT=${MINIO_PORT:-9010}
+MINIO_CONSOLE_PORT=${MINIO_CONSOLE_PORT:-9011}
+MINIO_ROOT_USER=chartscan
+MINIO_ROOT_PASSWORD=chartscan-local-secret
+
+MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
+MINIO_BIN=$CACHE_DIR/minio-$MINIO_VERSION/minio
+
+export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:$REDIS_PORT/0}
+export DATABASE_URL=${DATABASE_URL:-postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB?sslmode=disable}
+export MINIO_ENDPOINT=${MINIO_ENDPOINT:-127.0.0.1:$MINIO_PORT}
+export MINIO_ACCESS_KEY=${MINIO_ACCESS_KEY:-$MINIO_ROOT_USER}
+export MINIO_SECRET_KEY=${MINIO_SECRET_KEY:-$MINIO_ROOT_PASSWORD}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# deploy/install.sh — installs what the local stack and the tests need, only what is missing.
+# Debian packages with apt-get; the MinIO server built once with `go install` into a cache
+# directory outside .run/data so deleting the data never rebuilds it.
+set -euo pipefail
+. "$(dirname "$0")/env.sh"
+
+pkgs=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd libtesseract-dev libleptonica-dev
+      redis-server postgresql postgresql-contrib poppler-utils ghostscript imagemagick libtiff-tools)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install: apt-get install ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The Debian package starts a cluster and a redis on their default ports; ours run on
+  # our own ports under .run/, so the system services are left alone.
+fi
+
+if [ ! -x "$MINIO_BIN" ]; then
+  echo "install: building the MinIO server $MINIO_VERSION (once, about 4 minutes) into $(dirname "$MINIO_BIN")"
+  mkdir -p "$(dirname "$MINIO_BIN")"
+  GOBIN="$(dirname "$MINIO_BIN")" go install "github.com/minio/minio@$MINIO_VERSION"
+fi

@@ -1,0 +1,173 @@
+package indexer
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// now is the clock for the two-digit-year pivot and the future-birth check; tests fix it.
+var now = time.Now
+
+var months = map[string]int{
+	"jan": 1, "january": 1, "feb": 2, "february": 2, "mar": 3, "march": 3, "apr": 4, "april": 4,
+	"may": 5, "jun": 6, "june": 6, "jul": 7, "july": 7, "aug": 8, "august": 8, "sep": 9,
+	"sept": 9, "september": 9, "oct": 10, "october": 10, "nov": 11, "november": 11,
+	"dec": 12, "december": 12,
+}
+
+// ParseDate reads a date as charts print it and returns it as YYYY-MM-DD. It accepts
+// MM/DD/YYYY and M/D/YYYY (US order by default), MM-DD-YYYY, YYYY-MM-DD, DD.MM.YYYY,
+// "14-Mar-1962", "14 Mar 1962", "March 14, 1962" and "Mar 14 1962". A two-digit year
+// is in this century unless that would be in the future. Impossible dates are rejected.
+func ParseDate(s string) (string, bool) {
+	d, _, ok := parseDate(s)
+	return d, ok
+}
+
+// parseDate is ParseDate that also says how sure the reading is: 1 for an unambiguous
+// form, less for a two-digit year or a day/month order other than the default.
+func parseDate(s string) (string, float64, bool) {
+	s = strings.TrimSpace(s)
+	s = strings.Trim(s, ",;:()[]")
+	s = strings.TrimSuffix(s, ".")
+	if s == "" || len(s) > 40 {
+		return "", 0, false
+	}
+	// OCR puts stray spaces around separators: "03/14/ 1962".
+	for _, sep := range []string{"/", "-", "."} {
+		for strings.Contains(s, " "+sep) || strings.Contains(s, sep+" ") {
+			s = strings.ReplaceAll(strings.ReplaceAll(s, " "+sep, sep), sep+" ", sep)
+		}
+	}
+	if d, q, ok := parseNumericDate(s); ok {
+		return d, q, true
+	}
+	return parseWordDate(s)
+}
+
+// parseNumericDate reads dates made of three numbers with one kind of separator.
+func parseNumericDate(s string) (string, float64, bool) {
+	var sep rune
+	for _, r := range s {
+		switch {
+		case r >= '0' && r <= '9':
+		case r == '/' || r == '-' || r == '.':
+			if sep != 0 && r != sep {
+				return "", 0, false
+			}
+			sep = r
+		default:
+			return "", 0, false
+		}
+	}
+	parts := strings.Split(s, string(sep))
+	if sep == 0 || len(parts) != 3 {
+		return "", 0, false
+	}
+	for _, p := range parts {
+		if p == "" {
+			return "", 0, false
+		}
+	}
+	if len(parts[0]) == 4 {
+		if len(parts[1]) > 2 || len(parts[2]) > 2 {
+			return "", 0, false
+		}
+		return makeDate(parts[0], parts[1], parts[2], 1)
+	}
+	if len(parts[0]) > 2 || len(parts[1]) > 2 {
+		return "", 0, false
+	}
+	first, second := parts[0], parts[1]
+	a, _ := strconv.Atoi(first)
+	b, _ := strconv.Atoi(second)
+	q := 1.0
+	// Dots mean day first; slashes and hyphens mean US month first. When the default
+	// order cannot be a date but the other one can, the other one is unambiguous.
+	dayFirst := sep == '.'
+	if dayFirst && b > 12 && a <= 12 || !dayFirst && a > 12 && b <= 12 {
+		dayFirst = !dayFirst
+		q = 0.9
+	}
+	if dayFirst {
+		return makeDate(parts[2], second, first, q)
+	}
+	return makeDate(parts[2], first, second, q)
+}
+
+// parseWordDate reads dates whose month is a word: "14-Mar-1962", "March 14, 1962".
+func parseWordDate(s string) (string, float64, bool) {
+	f := strings.FieldsFunc(strings.ToLower(s), func(r rune) bool {
+		return unicode.IsSpace(r) || r == ',' || r == '-' || r == '/' || r == '.'
+	})
+	if len(f) != 3 {
+		return "", 0, false
+	}
+	if m, ok := months[f[1]]; ok {
+		return makeDate(f[2], strconv.Itoa(m), stripOrdinal(f[0]), 1)
+	}
+	if m, ok := months[f[0]]; ok {
+		return makeDate(f[2], strconv.Itoa(m), stripOrdinal(f[1]), 1)
+	}
+	return "", 0, false
+}
+
+func stripOrdinal(s string) string {
+	for _, suf := range []string{"st", "nd", "rd", "th"} {
+		if t, ok := strings.CutSuffix(s, suf); ok && t != "" {
+			return t
+		}
+	}
+	return s
+}
+
+// makeDate validates year, month and day (as digits) and formats them.
+func makeDate(ys, ms, ds string, q float64) (string, float64, bool) {
+	if len(ms) > 2 || len(ds) > 2 || (len(ys) != 2 && len(ys) != 4) {
+		return "", 0, false
+	}
+	y, err1 := strconv.Atoi(ys)
+	m, err2 := strconv.Atoi(ms)
+	d, err3 := strconv.Atoi(ds)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return "", 0, false
+	}
+	if len(ys) == 2 {
+		y += 2000
+		if y > now().Year() {
+			y -= 100
+		}
+		q *= 0.85
+	}
+	if y < 1850 || y > 2199 || m < 1 || m > 12 || d < 1 {
+		return "", 0, false
+	}
+	if d > time.Date(y, time.Month(m)+1, 0, 0, 0, 0, 0, time.UTC).Day() {
+		return "", 0, false
+	}
+	return fmt.Sprintf("%04d-%02d-%02d", y, m, d), q, true
+}
+
+// isISODate reports whether s is a valid YYYY-MM-DD date.
+func isISODate(s string) bool {
+	_, err := time.Parse(time.DateOnly, s)
+	return err == nil
+}
+
+// parseDateTokens reads a date from the start of toks, trying the longest run first so
+// "March 14, 1962" is read whole, and returns how many tokens it used.
+func parseDateTokens(toks []token) (string, int, float64, bool) {
+	for n := min(len(toks), 4); n > 0; n-- {
+		parts := make([]string, n)
+		for i := range n {
+			parts[i] = toks[i].text
+		}
+		if d, q, ok := parseDate(strings.Join(parts, " ")); ok {
+			return d, n, q, true
+		}
+	}
+	return "", 0, 0, false
+}

@@ -1,0 +1,100 @@
+package indexer
+
+import "testing"
+
+func TestNormalizeName(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"Doe", "doe"},
+		{"  DOE ", "doe"},
+		{"O'Brien", "obrien"},
+		{"Smith-Jones", "smithjones"},
+		{"De La Cruz", "delacruz"},
+		{"Núñez", "nunez"},
+		{"JOSÉ", "jose"},
+		{"Øster", "oster"},
+		{"Strauß", "strauss"},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		if got := NormalizeName(tt.in); got != tt.want {
+			t.Errorf("NormalizeName(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestNormalizeMRN(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"00123456", "00123456"},
+		{"ab-12.34 5", "AB12345"},
+		{" 12 345 ", "12345"},
+	}
+	for _, tt := range tests {
+		if got := NormalizeMRN(tt.in); got != tt.want {
+			t.Errorf("NormalizeMRN(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestNormalizeSex(t *testing.T) {
+	tests := []struct {
+		in   string
+		want string
+		ok   bool
+	}{
+		{"M", "male", true}, {"Male", "male", true}, {"f", "female", true}, {"FEMALE", "female", true},
+		{"other", "other", true}, {"U", "unknown", true}, {"unknown", "unknown", true}, {"?", "", false},
+	}
+	for _, tt := range tests {
+		got, ok := NormalizeSex(tt.in)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("NormalizeSex(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestParseDate(t *testing.T) {
+	fixNow(t)
+	tests := []struct {
+		in   string
+		want string
+		ok   bool
+	}{
+		{"03/14/1962", "1962-03-14", true},
+		{"3/4/1962", "1962-03-04", true},
+		{"03-14-1962", "1962-03-14", true},
+		{"1962-03-14", "1962-03-14", true},
+		{"1962/3/14", "1962-03-14", true},
+		{"14.03.1962", "1962-03-14", true},
+		{"04.03.1962", "1962-03-04", true}, // dots: day first
+		{"14/03/1962", "1962-03-14", true}, // only day-first is a date
+		{"14-Mar-1962", "1962-03-14", true},
+		{"14 Mar 1962", "1962-03-14", true},
+		{"14 MAR 62", "1962-03-14", true},
+		{"March 14, 1962", "1962-03-14", true},
+		{"Mar 14 1962", "1962-03-14", true},
+		{"Mar. 14th, 1962", "1962-03-14", true},
+		{"Sept 1, 2001", "2001-09-01", true},
+		{"03/14/62", "1962-03-14", true},
+		{"01/15/26", "2026-01-15", true}, // this year is not the future
+		{"01/15/27", "1927-01-15", true}, // next year would be
+		{"03/14/ 1962", "1962-03-14", true},
+		{"(03/14/1962)", "1962-03-14", true},
+		{"02/29/2000", "2000-02-29", true},
+		{"02/29/1900", "", false},
+		{"02/30/1962", "", false},
+		{"13/13/1962", "", false},
+		{"00/10/1962", "", false},
+		{"03/14/196", "", false},
+		{"03/14-1962", "", false},
+		{"1962-03", "", false},
+		{"14 Foo 1962", "", false},
+		{"", "", false},
+		{"10:30", "", false},
+	}
+	for _, tt := range tests {
+		got, ok := ParseDate(tt.in)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("ParseDate(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}

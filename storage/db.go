@@ -1,0 +1,309 @@
+package storage
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/chartscan/chartscan"
+)
+
+// ErrNotFound is returned when a row asked for by its key does not exist.
+var ErrNotFound = errors.New("not found")
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// DB is the PostgreSQL index: the system of record.
+type DB struct {
+	pool *pgxpool.Pool
+}
+
+// Open connects to PostgreSQL at url and checks the connection.
+func Open(ctx context.Context, url string) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect postgres: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect postgres at %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
+	}
+	return &DB{pool: pool}, nil
+}
+
+// Close closes every connection.
+func (db *DB) Close() { db.pool.Close() }
+
+// Migrate brings the schema up to date. It holds a Postgres advisory lock while it
+// works, so a server and workers starting together migrate once.
+func (db *DB) Migrate(ctx context.Context) error {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return fmt.Errorf("migration lock: %w", err)
+	}
+	sqlDB := stdlib.OpenDBFromPool(db.pool)
+	defer sqlDB.Close()
+	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, sub, goose.WithSessionLocker(locker))
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// CreateBatch records a new batch.
+func (db *DB) CreateBatch(ctx context.Context, b chartscan.Batch) (chartscan.Batch, error) {
+	err := db.pool.QueryRow(ctx,
+		`INSERT INTO batches (id, label) VALUES ($1, $2) RETURNING created_at`, b.ID, b.Label).Scan(&b.CreatedAt)
+	if err != nil {
+		return b, fmt.Errorf("create batch: %w", err)
+	}
+	return b, nil
+}
+
+// AddDocument records that batch uploaded a file. If a document with the same SHA-256
+// exists it is reused and created is false; either way the batch lists it.
+func (db *DB) AddDocument(ctx context.Context, batchID string, d chartscan.Document) (doc chartscan.Document, created bool, err error) {
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return d, false, err
+	}
+	defer tx.Rollback(ctx)
+	var id string
+	err = tx.QueryRow(ctx, `
+		INSERT INTO documents (id, batch_id, sha256, file_name, content_type, size, status)
+		VALUES ($1, $2, $3, $4, $5, $6, 'queued')
+		ON CONFLICT (sha256) DO NOTHING RETURNING id`,
+		d.ID, batchID, d.SHA256, d.FileName, d.ContentType, d.Size).Scan(&id)
+	switch {
+	case err == nil:
+		created = true
+	case errors.Is(err, pgx.ErrNoRows):
+	default:
+		return d, false, fmt.Errorf("add document: %w", err)
+	}
+	if doc, err = documentBySHA(ctx, tx, d.SHA256); err != nil {
+		return d, false, err
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO batch_documents (batch_id, document_id, file_name) VALUES ($1, $2, $3)
+		ON CONFLICT DO NOTHING`, batchID, doc.ID, d.FileName); err != nil {
+		return d, false, fmt.Errorf("add document to batch: %w", err)
+	}
+	return doc, created, tx.Commit(ctx)
+}
+
+const documentColumns = `id, batch_id, sha256, file_name, content_type, size, coalesce(page_count, 0), status, reason, created_at`
+
+func scanDocument(row pgx.Row) (chartscan.Document, error) {
+	var d chartscan.Document
+	err := row.Scan(&d.ID, &d.BatchID, &d.SHA256, &d.FileName, &d.ContentType, &d.Size, &d.PageCount, &d.Status, &d.Reason, &d.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return d, ErrNotFound
+	}
+	return d, err
+}
+
+func documentBySHA(ctx context.Context, q pgx.Tx, sha string) (chartscan.Document, error) {
+	d, err := scanDocument(q.QueryRow(ctx, `SELECT `+documentColumns+` FROM documents WHERE sha256 = $1`, sha))
+	if err != nil {
+		return d, fmt.Errorf("document by content: %w", err)
+	}
+	return d, nil
+}
+
+// Document returns the document with the given id.
+func (db *DB) Document(ctx context.Context, id string) (chartscan.Document, error) {
+	d, err := scanDocument(db.pool.QueryRow(ctx, `SELECT `+documentColumns+` FROM documents WHERE id = $1`, id))
+	if err != nil {
+		return d, fmt.Errorf("document %s: %w", id, err)
+	}
+	return d, nil
+}
+
+// FailDocument marks a document failed with a reason a clerk understands. Pages already
+// split out are kept (their images stay stored) but marked failed with the same reason,
+// so the batch completes and nothing waits on them.
+func (db *DB) FailDocument(ctx context.Context, id, reason string) error {
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `UPDATE documents SET status = 'failed', reason = $2, updated_at = now() WHERE id = $1`, id, reason); err != nil {
+		return fmt.Errorf("fail document: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `
+		UPDATE pages SET status = 'failed', reason = 'the document failed: ' || $2,
+		       extracted_at = coalesce(extracted_at, now()), filed_at = now(), updated_at = now()
+		WHERE document_id = $1 AND status = 'pending'`, id, reason); err != nil {
+		return fmt.Errorf("fail document pages: %w", err)
+	}
+	return tx.Commit(ctx)
+}
+
+// SavePage records a page split out of a document. A page already recorded keeps its
+// OCR and filing: the split may run again after a crash.
+func (db *DB) SavePage(ctx context.Context, p chartscan.Page) error {
+	_, err := db.pool.Exec(ctx, `
+		INSERT INTO pages (document_id, page_no, image_key, image_type, width, height, dpi)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (document_id, page_no) DO UPDATE SET
+			image_key = EXCLUDED.image_key, image_type = EXCLUDED.image_type,
+			width = EXCLUDED.width, height = EXCLUDED.height, dpi = EXCLUDED.dpi`,
+		p.DocumentID, p.Number, p.ImageKey, p.ImageType, p.Width, p.Height, p.DPI)
+	if err != nil {
+		return fmt.Errorf("save page: %w", err)
+	}
+	return nil
+}
+
+// SetPageCount records how many pages a split document has and marks it processing.
+func (db *DB) SetPageCount(ctx context.Context, id string, n int) error {
+	_, err := db.pool.Exec(ctx, `
+		UPDATE documents SET page_count = $2, status = 'processing', reason = '', updated_at = now()
+		WHERE id = $1`, id, n)
+	if err != nil {
+		return fmt.Errorf("set page count: %w", err)
+	}
+	return nil
+}
+
+// Page returns a page with how far the pipeline got with it (ReadAt, ExtractedAt).
+func (db *DB) Page(ctx context.Context, documentID string, n int) (chartscan.Page, error) {
+	p := chartscan.Page{DocumentID: documentID, Number: n}
+	var rotation *int
+	var conf *float32
+	var wordsKey *string
+	var readAt, extractedAt *time.Time
+	err := db.pool.QueryRow(ctx, `
+		SELECT status, reason, image_key, image_type, width, height, dpi, rotation, ocr_confidence,
+		       words_key, ocr_at, extracted_at
+		FROM pages WHERE document_id = $1 AND page_no = $2`, documentID, n).Scan(
+		&p.Status, &p.Reason, &p.ImageKey, &p.ImageType, &p.Width, &p.Height, &p.DPI, &rotation, &conf,
+		&wordsKey, &readAt, &extractedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return p, fmt.Errorf("page %s/%d: %w", documentID, n, ErrNotFound)
+	}
+	if err != nil {
+		return p, fmt.Errorf("page %s/%d: %w", documentID, n, err)
+	}
+	if rotation != nil {
+		p.Rotation = *rotation
+	}
+	if conf != nil {
+		p.OCRConfidence = float64(*conf)
+	}
+	if wordsKey != nil {
+		p.WordsKey = *wordsKey
+	}
+	if readAt != nil {
+		p.ReadAt = *readAt
+	}
+	if extractedAt != nil {
+		p.ExtractedAt = *extractedAt
+	}
+	return p, nil
+}
+
+// SaveOCR stores what OCR read on a page: its text (indexed for full-text search), mean
+// word confidence and where the words are stored.
+func (db *DB) SaveOCR(ctx context.Context, documentID string, n int, text string, confidence float64, wordsKey string) error {
+	_, err := db.pool.Exec(ctx, `
+		UPDATE pages SET text = $3, ocr_confidence = $4, words_key = $5, ocr_at = now(), updated_at = now()
+		WHERE document_id = $1 AND page_no = $2`, documentID, n, text, confidence, wordsKey)
+	if err != nil {
+		return fmt.Errorf("save ocr: %w", err)
+	}
+	return nil
+}
+
+// SaveIdentifiers replaces the identifiers of a page and marks it extracted. The document
+// type and date of service, when found, are copied onto the page.
+func (db *DB) SaveIdentifiers(ctx context.Context, documentID string, n int, ids []chartscan.Identifier) error {
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `DELETE FROM page_identifiers WHERE document_id = $1 AND page_no = $2`, documentID, n); err != nil {
+		return fmt.Errorf("save identifiers: %w", err)
+	}
+	var docType, dos *string
+	for _, id := range ids {
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO page_identifiers (document_id, page_no, kind, value, raw, confidence, x0, y0, x1, y1)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`,
+			documentID, n, string(id.Kind), id.Value, id.Raw, id.Confidence, id.Box.X0, id.Box.Y0, id.Box.X1, id.Box.Y1); err != nil {
+			return fmt.Errorf("save identifiers: %w", err)
+		}
+		v := id.Value
+		switch id.Kind {
+		case chartscan.KindDocType:
+			docType = &v
+		case chartscan.KindDateOfService:
+			dos = &v
+		}
+	}
+	if _, err := tx.Exec(ctx, `
+		UPDATE pages SET doc_type = $3, date_of_service = $4::date, extracted_at = now(), updated_at = now()
+		WHERE document_id = $1 AND page_no = $2`, documentID, n, docType, dos); err != nil {
+		return fmt.Errorf("save identifiers: %w", err)
+	}
+	return tx.Commit(ctx)
+}
+
+// FailPage marks a page failed with a reason and counts it as done for the pipeline, so
+// its document still completes.
+func (db *DB) FailPage(ctx context.Context, documentID string, n int, reason string) error {
+	_, err := db.pool.Exec(ctx, `
+		UPDATE pages SET status = 'failed', reason = $3, extracted_at = coalesce(extracted_at, now()),
+		       filed_at = now(), updated_at = now()
+		WHERE document_id = $1 AND page_no = $2`, documentID, n, reason)
+	if err != nil {
+		return fmt.Errorf("fail page: %w", err)
+	}
+	return nil
+}
+
+// MarkBlank marks a page blank: it is neither read further nor filed.
+func (db *DB) MarkBlank(ctx context.Context, documentID string, n int) error {
+	_, err := db.pool.Exec(ctx, `
+		UPDATE pages SET status = 'blank', reason = 'blank page', extracted_at = coalesce(extracted_at, now()),
+		       filed_at = now(), updated_at = now()
+		WHERE document_id = $1 AND page_no = $2`, documentID, n)
+	if err != nil {
+		return fmt.Errorf("mark blank: %w", err)
+	}
+	return nil
+}
+
+// PagesDone counts a document's pages that finished extraction (or failed).
+func (db *DB) PagesDone(ctx context.Context, documentID string) (int, error) {
+	var n int
+	err := db.pool.QueryRow(ctx, `SELECT count(*) FROM pages WHERE document_id = $1 AND extracted_at IS NOT NULL`, documentID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count pages done: %w", err)
+	}
+	return n, nil
+}

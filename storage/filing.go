@@ -1,0 +1,98 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/chartscan/chartscan"
+)
+
+// MatchPages returns the pages of a document in order, with their identifiers.
+func (db *DB) MatchPages(ctx context.Context, documentID string) ([]chartscan.Page, error) {
+	rows, err := db.pool.Query(ctx, `
+		SELECT p.page_no, p.status, i.kind, i.value, i.raw, i.confidence, i.x0, i.y0, i.x1, i.y1
+		FROM pages p LEFT JOIN page_identifiers i USING (document_id, page_no)
+		WHERE p.document_id = $1 ORDER BY p.page_no, i.kind`, documentID)
+	if err != nil {
+		return nil, fmt.Errorf("match pages: %w", err)
+	}
+	defer rows.Close()
+	var out []chartscan.Page
+	for rows.Next() {
+		var n int
+		var status string
+		var kind, value, raw *string
+		var conf *float32
+		var x0, y0, x1, y1 *int
+		if err := rows.Scan(&n, &status, &kind, &value, &raw, &conf, &x0, &y0, &x1, &y1); err != nil {
+			return nil, fmt.Errorf("match pages: %w", err)
+		}
+		if len(out) == 0 || out[len(out)-1].Number != n {
+			out = append(out, chartscan.Page{DocumentID: documentID, Number: n, Status: chartscan.PageStatus(status)})
+		}
+		if kind != nil {
+			p := &out[len(out)-1]
+			p.Identifiers = append(p.Identifiers, chartscan.Identifier{
+				Kind: chartscan.IdentifierKind(*kind), Value: *value, Raw: *raw, Confidence: float64(*conf),
+				Box: chartscan.Box{X0: *x0, Y0: *y0, X1: *x1, Y1: *y1},
+			})
+		}
+	}
+	return out, rows.Err()
+}
+
+// SaveFilings stores the filing of each page (keyed by page number) with its ranked
+// candidates and their evidence, and marks the document done, in one transaction.
+// Pages a reviewer confirmed, and failed, blank or separator pages, keep their status.
+func (db *DB) SaveFilings(ctx context.Context, documentID string, filings map[int]chartscan.Filing) error {
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	batch := &pgx.Batch{}
+	for n, f := range filings {
+		var mrn *string
+		if f.MRN != "" {
+			mrn = &f.MRN
+		}
+		batch.Queue(`
+			UPDATE pages SET status = $3, mrn = $4, score = $5, reason = $6, filed_at = now(), updated_at = now()
+			WHERE document_id = $1 AND page_no = $2 AND status IN ('pending', 'auto', 'review', 'unmatched')`,
+			documentID, n, string(f.Status), mrn, f.Score, f.Reason)
+		batch.Queue(`DELETE FROM page_candidates WHERE document_id = $1 AND page_no = $2`, documentID, n)
+		for rank, c := range f.Candidates {
+			ev, err := json.Marshal(c.Evidence)
+			if err != nil {
+				return err
+			}
+			batch.Queue(`INSERT INTO page_candidates (document_id, page_no, rank, mrn, score, evidence)
+				VALUES ($1, $2, $3, $4, $5, $6)`, documentID, n, rank+1, c.MRN, c.Score, ev)
+		}
+	}
+	batch.Queue(`UPDATE documents SET status = 'done', updated_at = now() WHERE id = $1 AND status <> 'failed'`, documentID)
+	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		return fmt.Errorf("save filings: %w", err)
+	}
+	return tx.Commit(ctx)
+}
+
+// PageCandidates returns the ranked candidates stored with a page's filing.
+func (db *DB) PageCandidates(ctx context.Context, documentID string, n int) ([]chartscan.Candidate, error) {
+	rows, err := db.pool.Query(ctx, `
+		SELECT mrn, score, evidence FROM page_candidates WHERE document_id = $1 AND page_no = $2 ORDER BY rank`, documentID, n)
+	if err != nil {
+		return nil, fmt.Errorf("page candidates: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (chartscan.Candidate, error) {
+		var c chartscan.Candidate
+		var ev []byte
+		if err := r.Scan(&c.MRN, &c.Score, &ev); err != nil {
+			return c, err
+		}
+		return c, json.Unmarshal(ev, &c.Evidence)
+	})
+}

@@ -1,0 +1,17 @@
+// Package synth generates visibly synthetic scanned chart pages, image-only PDFs and their
+// ground truth from public fake identities, for tests, demos and benchmarks.
+//
+// Every page carries the banner "SYNTHETIC TEST RECORD — NOT A REAL PATIENT" and a
+// fictional hospital. Identities come from Splink's fake_1000 (MIT, see
+// testdata/identities/splink); text is drawn with the Go fonts (BSD, from
+// golang.org/x/image/font/gofont). Output is deterministic for a given seed: the same
+// Options and people give byte-identical PDFs, truth.json and empi.csv.
+//
+// Generate writes into its output directory:
+//
+//	chart-NNN.pdf  one scanner-like PDF per document: every page is exactly one image
+//	truth.json     Truth: per page the MRN of the patient it belongs to, whether that
+//	               patient is in the EMPI, the page kind, document type, date of service
+//	               (YYYY-MM-DD) and the clockwise rotation applied to the scan
+//	empi.csv       mrn,family,given,birth_date,sex,street,city,postcode,state,phone
+package synth

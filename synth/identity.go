@@ -1,0 +1,203 @@
+package synth
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/chartscan/chartscan"
+)
+
+// ErrNoPeople is returned when the input holds no usable identity.
+var ErrNoPeople = errors.New("no usable identities")
+
+// Person is one synthetic patient: the EMPI record and the identity as printed on the
+// chart. Variants are the other rows of the same Splink cluster (typos, swapped dates,
+// missing fields), each with the person's MRN and sex, so a caller can set Printed to a
+// noisier version.
+type Person struct {
+	EMPI     chartscan.Patient
+	Printed  chartscan.Patient
+	Cluster  string
+	Variants []chartscan.Patient
+}
+
+// LoadSplink reads Splink's fake_1000 CSV (unique_id,first_name,surname,dob,city,email,
+// cluster) and returns one Person per cluster that has a complete row (first name,
+// surname, valid dob), in order of first appearance. The first complete row of the
+// cluster becomes both EMPI and Printed; the other rows become Variants. MRNs are 8
+// random digits plus a Luhn check digit, unique and deterministic for mrnSeed. Sex is
+// derived from the first name (synthetic data: a guess is fine).
+func LoadSplink(r io.Reader, mrnSeed int64) ([]Person, error) {
+	cr := csv.NewReader(r)
+	header, err := cr.Read()
+	if err != nil {
+		return nil, fmt.Errorf("read splink header: %w", err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		col[strings.TrimSpace(h)] = i
+	}
+	for _, name := range []string{"first_name", "surname", "dob", "city", "cluster"} {
+		if _, ok := col[name]; !ok {
+			return nil, fmt.Errorf("splink csv: missing column %q", name)
+		}
+	}
+	type cluster struct {
+		id   string
+		rows []chartscan.Patient
+	}
+	var order []*cluster
+	byID := map[string]*cluster{}
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read splink row: %w", err)
+		}
+		id := rec[col["cluster"]]
+		c := byID[id]
+		if c == nil {
+			c = &cluster{id: id}
+			byID[id] = c
+			order = append(order, c)
+		}
+		c.rows = append(c.rows, chartscan.Patient{
+			Given:     strings.TrimSpace(rec[col["first_name"]]),
+			Family:    strings.TrimSpace(rec[col["surname"]]),
+			BirthDate: strings.TrimSpace(rec[col["dob"]]),
+			City:      strings.TrimSpace(rec[col["city"]]),
+		})
+	}
+
+	rng := rand.New(rand.NewPCG(uint64(mrnSeed), 0x6d726e)) // "mrn"
+	used := map[string]bool{}
+	var people []Person
+	for _, c := range order {
+		best := -1
+		for i, p := range c.rows {
+			if complete(p) {
+				best = i
+				break
+			}
+		}
+		if best < 0 {
+			continue
+		}
+		mrn := newMRN(rng, used)
+		emp := c.rows[best]
+		emp.MRN = mrn
+		emp.Sex = sexOf(emp.Given)
+		var variants []chartscan.Patient
+		for i, v := range c.rows {
+			if i == best {
+				continue
+			}
+			v.MRN, v.Sex = mrn, emp.Sex
+			variants = append(variants, v)
+		}
+		people = append(people, Person{EMPI: emp, Printed: emp, Cluster: c.id, Variants: variants})
+	}
+	if len(people) == 0 {
+		return nil, ErrNoPeople
+	}
+	return people, nil
+}
+
+func complete(p chartscan.Patient) bool {
+	if p.Given == "" || p.Family == "" {
+		return false
+	}
+	_, err := time.Parse(time.DateOnly, p.BirthDate)
+	return err == nil
+}
+
+// newMRN draws 8 digits (no leading zero, so the MRN survives a trip through a
+// spreadsheet) and appends the Luhn check digit.
+func newMRN(rng *rand.Rand, used map[string]bool) string {
+	for {
+		body := fmt.Sprintf("%08d", 10_000_000+rng.IntN(90_000_000))
+		mrn := body + string(rune('0'+luhnDigit(body)))
+		if !used[mrn] {
+			used[mrn] = true
+			return mrn
+		}
+	}
+}
+
+// luhnDigit returns the Luhn mod-10 check digit for a string of decimal digits.
+func luhnDigit(body string) int {
+	sum := 0
+	double := true // the rightmost body digit is doubled once the check digit is appended
+	for i := len(body) - 1; i >= 0; i-- {
+		d := int(body[i] - '0')
+		if double {
+			d *= 2
+			if d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+		double = !double
+	}
+	return (10 - sum%10) % 10
+}
+
+// ValidMRN reports whether mrn is 9 decimal digits whose last is the Luhn check digit of
+// the first 8.
+func ValidMRN(mrn string) bool {
+	if len(mrn) != 9 {
+		return false
+	}
+	for _, r := range mrn {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return int(mrn[8]-'0') == luhnDigit(mrn[:8])
+}
+
+// femaleNames are the female first names of fake_1000; any other name is taken as male,
+// and names not in the data fall back to a hash.
+var femaleNames = setOf(`Olivia Jessica Elizabeth Isla Amelia Lola Isabelle Scarlett Evie
+	Lily Darcy Charlotte Arabella Rosie Matilda Grace Freya Eliza Maya Maryam Maisie Ivy
+	Evelyn Erin Emma Eleanor Aisha Sofia Poppy Nancy Mia Maddison Lydia Lottie Lexi Julia
+	Holly Hannah Daisy Anna Aira Violet Sarah Rose Lucy Leah Isabella Imogen Heidi Francesca
+	Florence Eva Emily Ellie Ella Aria Amelie Amber Willow Robyn Molly Mila Georgia Harper`)
+
+var maleNames = setOf(`Oliver Jacob Freddie James George Alfie Theodore Logan Mason Henry
+	Harry Jayden Jackson Harrison Reuben Noah Michael Dylan Charlie Adam Thomas Ryan Riley
+	Luke Kai Joshua Isaac Harley Caleb Arlo William Toby Samuel Reggie Mohammed Leon Jaxon
+	Hugo Harvey Finley Elliott Benjamin Theo Robert Oscar Ollie Muhammad Luca Leo Joseph
+	Arthur Archie Teddy Sebastian Hunter Gregory Elliot Alexander Ahmed Louis Lucas David
+	Edward Gabriel Rob Ronnie Owen`)
+
+func setOf(s string) map[string]bool {
+	m := map[string]bool{}
+	for _, f := range strings.Fields(s) {
+		m[f] = true
+	}
+	return m
+}
+
+func sexOf(given string) string {
+	switch {
+	case femaleNames[given]:
+		return "female"
+	case maleNames[given]:
+		return "male"
+	}
+	h := fnv.New32a()
+	h.Write([]byte(strings.ToLower(given)))
+	if h.Sum32()%2 == 0 {
+		return "female"
+	}
+	return "male"
+}

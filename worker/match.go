@@ -1,0 +1,212 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/chartscan/chartscan"
+	"github.com/chartscan/chartscan/indexer"
+)
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+// extract is the identifier extraction the tasks use.
+var extract = indexer.Extract
+
+// ProgressChannel is the Redis channel that carries progress events, one JSON
+// ProgressEvent per page or document that moves, for live views.
+const ProgressChannel = "chartscan:progress"
+
+// ProgressEvent says that a page (or, with Page 0, a document) reached a stage.
+type ProgressEvent struct {
+	DocumentID string `json:"document_id"`
+	Page       int    `json:"page,omitempty"`
+	Stage      string `json:"stage"`
+}
+
+// publish sends a progress event. Progress is a convenience for live views: losing one
+// is harmless, so its failure is logged, not returned.
+func (w *Worker) publish(ctx context.Context, documentID string, page int, stage string) {
+	b, _ := json.Marshal(ProgressEvent{DocumentID: documentID, Page: page, Stage: stage})
+	if err := w.redis.Publish(ctx, ProgressChannel, b).Err(); err != nil {
+		w.log.DebugContext(ctx, "progress event not sent", "document_id", documentID, "error", err)
+	}
+}
+
+func doneKey(documentID string) string { return "chartscan:doc:" + documentID + ":done" }
+
+// pageDone is the fan-in: it records in Redis that a page is through extraction and,
+// when it was the document's last, enqueues document:match. A set, not a counter, so a
+// task that runs twice counts once.
+func (w *Worker) pageDone(ctx context.Context, documentID string, page int) error {
+	key := doneKey(documentID)
+	pipe := w.redis.TxPipeline()
+	pipe.SAdd(ctx, key, page)
+	card := pipe.SCard(ctx, key)
+	pipe.Expire(ctx, key, 7*24*time.Hour)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("count page done: %w", err)
+	}
+	w.publish(ctx, documentID, page, "extracted")
+	doc, err := w.store.Document(ctx, documentID)
+	if err != nil {
+		return err
+	}
+	if doc.PageCount > 0 && int(card.Val()) >= doc.PageCount {
+		return w.submit(ctx)(NewMatchTask(documentID))
+	}
+	return nil
+}
+
+// checkDone enqueues the match of a document whose n pages are all done already.
+func (w *Worker) checkDone(ctx context.Context, documentID string, n int) error {
+	c, err := w.redis.SCard(ctx, doneKey(documentID)).Result()
+	if err != nil {
+		return fmt.Errorf("count pages done: %w", err)
+	}
+	if int(c) >= n {
+		return w.submit(ctx)(NewMatchTask(documentID))
+	}
+	return nil
+}
+
+// candidateLimit bounds the EMPI patients scored for one page.
+const candidateLimit = 20
+
+// HandleMatch files every page of a document. Pages that failed, are blank or are
+// separator sheets are not filed and break the run of pages around them, so a page
+// never inherits a patient across a page nobody could read.
+func (w *Worker) HandleMatch(ctx context.Context, t *asynq.Task) (err error) {
+	p, err := decode[DocumentPayload](t)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = recovered(r)
+		}
+		if err != nil && final(ctx, err) {
+			// Filing failed for good: every unfiled page goes to a person.
+			w.log.ErrorContext(ctx, "match failed; pages sent to review", "document_id", p.DocumentID, "error", err)
+			if ferr := w.reviewAll(ctx, p.DocumentID); ferr != nil {
+				err = ferr
+			}
+		}
+	}()
+	doc, err := w.store.Document(ctx, p.DocumentID)
+	if err != nil {
+		return err
+	}
+	if doc.Status == chartscan.DocFailed || doc.PageCount == 0 {
+		return nil
+	}
+	done, err := w.store.PagesDone(ctx, doc.ID)
+	if err != nil {
+		return err
+	}
+	if done < doc.PageCount {
+		// The Redis count ran ahead of PostgreSQL (or was rebuilt); try again shortly.
+		return fmt.Errorf("document %s: %d of %d pages done", doc.ID, done, doc.PageCount)
+	}
+	pages, err := w.store.MatchPages(ctx, doc.ID)
+	if err != nil {
+		return err
+	}
+	filings := make(map[int]chartscan.Filing, len(pages))
+	var run []indexer.PageEvidence
+	var runPages []int
+	flush := func() {
+		for i, f := range indexer.FileDocument(run) {
+			filings[runPages[i]] = f
+		}
+		run, runPages = nil, nil
+	}
+	for _, pg := range pages {
+		switch pg.Status {
+		case chartscan.StatusFailed, chartscan.StatusBlank, chartscan.StatusSeparator, chartscan.StatusConfirmed:
+			flush()
+			continue
+		}
+		cands, err := w.candidates(ctx, pg.Identifiers)
+		if err != nil {
+			return err
+		}
+		run = append(run, indexer.PageEvidence{Identifiers: pg.Identifiers, Candidates: cands})
+		runPages = append(runPages, pg.Number)
+	}
+	flush()
+	if err := w.store.SaveFilings(ctx, doc.ID, filings); err != nil {
+		return err
+	}
+	counts := map[chartscan.PageStatus]int{}
+	for _, f := range filings {
+		counts[f.Status]++
+	}
+	w.log.InfoContext(ctx, "document filed", "document_id", doc.ID, "pages", len(pages),
+		"auto", counts[chartscan.StatusAuto], "review", counts[chartscan.StatusReview], "unmatched", counts[chartscan.StatusUnmatched])
+	w.publish(ctx, doc.ID, 0, "filed")
+	return nil
+}
+
+// candidates finds the EMPI patients a page's identifiers point at.
+func (w *Worker) candidates(ctx context.Context, ids []chartscan.Identifier) ([]chartscan.Patient, error) {
+	var mrn, family, dob string
+	for _, id := range ids {
+		switch id.Kind {
+		case chartscan.KindMRN:
+			mrn = id.Value
+		case chartscan.KindName:
+			family, _, _ = strings.Cut(id.Value, ",")
+			family = strings.TrimSpace(family)
+		case chartscan.KindDOB:
+			dob = id.Value
+		}
+	}
+	if mrn == "" && (family == "" || dob == "") {
+		return nil, nil
+	}
+	return w.store.Candidates(ctx, mrn, family, dob, candidateLimit)
+}
+
+// reviewAll sends every page of a document that is not filed yet to review.
+func (w *Worker) reviewAll(ctx context.Context, documentID string) error {
+	pages, err := w.store.MatchPages(ctx, documentID)
+	if err != nil {
+		return err
+	}
+	filings := map[int]chartscan.Filing{}
+	for _, pg := range pages {
+		if pg.Status == chartscan.StatusPending {
+			filings[pg.Number] = chartscan.Filing{Status: chartscan.StatusReview, Reason: "automatic filing failed"}
+		}
+	}
+	return w.store.SaveFilings(ctx, documentID, filings)
+}
+
+// Reconcile puts back work that Redis lost or a crash dropped: documents still queued are
+// split again, and pages of processing documents go back to the stage they stopped at.
+// Task ids make it safe to run while the work is in fact still in flight. It looks only
+// at documents untouched for olderThan.
+func (w *Worker) Reconcile(ctx context.Context, olderThan time.Duration) (int, error) {
+	docs, err := w.store.Unfinished(ctx, olderThan)
+	if err != nil {
+		return 0, err
+	}
+	for _, d := range docs {
+		if d.Status == chartscan.DocQueued || d.PageCount == 0 {
+			err = w.submit(ctx)(NewSplitTask(d.ID))
+		} else {
+			err = w.resume(ctx, d)
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	return len(docs), nil
+}

@@ -1,0 +1,97 @@
+package worker
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// Task types.
+const (
+	TypeSplit   = "scan:split"
+	TypeOCR     = "page:ocr"
+	TypeExtract = "page:extract"
+	TypeMatch   = "document:match"
+)
+
+// Queues, and the weight each gets when a worker picks its next task. The light stages
+// come first so a document whose pages are read is filed at once, and OCR — the only
+// heavy work — takes what is left.
+const (
+	QueueMatch = "match"
+	QueueSplit = "split"
+	QueueOCR   = "ocr"
+)
+
+// Queues maps each queue to its priority weight, for asynq.Config.Queues.
+var Queues = map[string]int{QueueMatch: 6, QueueSplit: 3, QueueOCR: 2}
+
+// retention keeps a finished task's id for a day, so an enqueue repeated within that time
+// (a retry of the stage before, a reconcile) is refused as a duplicate.
+const retention = 24 * time.Hour
+
+// DocumentPayload names a document. Payloads hold ids only: never PHI.
+type DocumentPayload struct {
+	DocumentID string `json:"document_id"`
+}
+
+// PagePayload names one page of a document.
+type PagePayload struct {
+	DocumentID string `json:"document_id"`
+	Page       int    `json:"page"`
+}
+
+// NewSplitTask returns the task that splits a stored document into pages.
+func NewSplitTask(documentID string) (*asynq.Task, error) {
+	b, err := json.Marshal(DocumentPayload{DocumentID: documentID})
+	if err != nil {
+		return nil, err
+	}
+	return asynq.NewTask(TypeSplit, b,
+		asynq.TaskID("split:"+documentID), asynq.Queue(QueueSplit),
+		asynq.MaxRetry(5), asynq.Timeout(30*time.Minute), asynq.Retention(retention)), nil
+}
+
+// NewOCRTask returns the task that reads one page with Tesseract.
+func NewOCRTask(documentID string, page int) (*asynq.Task, error) {
+	b, err := json.Marshal(PagePayload{DocumentID: documentID, Page: page})
+	if err != nil {
+		return nil, err
+	}
+	return asynq.NewTask(TypeOCR, b,
+		asynq.TaskID("ocr:"+documentID+":"+strconv.Itoa(page)), asynq.Queue(QueueOCR),
+		asynq.MaxRetry(4), asynq.Timeout(5*time.Minute), asynq.Retention(retention)), nil
+}
+
+// NewExtractTask returns the task that reads identifiers from one page's words.
+func NewExtractTask(documentID string, page int) (*asynq.Task, error) {
+	b, err := json.Marshal(PagePayload{DocumentID: documentID, Page: page})
+	if err != nil {
+		return nil, err
+	}
+	return asynq.NewTask(TypeExtract, b,
+		asynq.TaskID("extract:"+documentID+":"+strconv.Itoa(page)), asynq.Queue(QueueMatch),
+		asynq.MaxRetry(8), asynq.Timeout(time.Minute), asynq.Retention(retention)), nil
+}
+
+// NewMatchTask returns the task that files every page of a document.
+func NewMatchTask(documentID string) (*asynq.Task, error) {
+	b, err := json.Marshal(DocumentPayload{DocumentID: documentID})
+	if err != nil {
+		return nil, err
+	}
+	return asynq.NewTask(TypeMatch, b,
+		asynq.TaskID("match:"+documentID), asynq.Queue(QueueMatch),
+		asynq.MaxRetry(8), asynq.Timeout(5*time.Minute), asynq.Retention(retention)), nil
+}
+
+func decode[T any](t *asynq.Task) (T, error) {
+	var p T
+	if err := json.Unmarshal(t.Payload(), &p); err != nil {
+		return p, fmt.Errorf("%s payload: %v: %w", t.Type(), err, asynq.SkipRetry)
+	}
+	return p, nil
+}

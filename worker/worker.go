@@ -1,0 +1,327 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/chartscan/chartscan"
+	"github.com/chartscan/chartscan/ocr"
+)
+
+// Store is the part of the PostgreSQL index the tasks use.
+type Store interface {
+	Document(ctx context.Context, id string) (chartscan.Document, error)
+	FailDocument(ctx context.Context, id, reason string) error
+	SavePage(ctx context.Context, p chartscan.Page) error
+	SetPageCount(ctx context.Context, id string, n int) error
+	Page(ctx context.Context, documentID string, n int) (chartscan.Page, error)
+	SaveOCR(ctx context.Context, documentID string, n int, text string, confidence float64, wordsKey string) error
+	SaveIdentifiers(ctx context.Context, documentID string, n int, ids []chartscan.Identifier) error
+	FailPage(ctx context.Context, documentID string, n int, reason string) error
+	PagesDone(ctx context.Context, documentID string) (int, error)
+	MatchPages(ctx context.Context, documentID string) ([]chartscan.Page, error)
+	Candidates(ctx context.Context, mrn, family, birthDate string, limit int) ([]chartscan.Patient, error)
+	SaveFilings(ctx context.Context, documentID string, filings map[int]chartscan.Filing) error
+	Unfinished(ctx context.Context, olderThan time.Duration) ([]chartscan.Document, error)
+	PagesNotDone(ctx context.Context, documentID string) (map[int]bool, error)
+}
+
+// Objects is the part of the object store the tasks use.
+type Objects interface {
+	GetFile(ctx context.Context, key, path string) error
+	Get(ctx context.Context, key string) (io.ReadCloser, error)
+	Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error
+}
+
+// Reader reads a page image: Tesseract in production.
+type Reader interface {
+	Read(ctx context.Context, img []byte, dpi int) (ocr.Result, error)
+}
+
+// Enqueuer puts tasks on the queue: an *asynq.Client.
+type Enqueuer interface {
+	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
+}
+
+// Keys are the object keys the tasks write; storage defines them.
+type Keys struct {
+	Original  func(sha string) string
+	PageImage func(documentID string, page int, ext string) string
+	Words     func(documentID string, page int) string
+}
+
+// Worker runs chartscan's tasks.
+type Worker struct {
+	store   Store
+	objects Objects
+	reader  Reader
+	queue   Enqueuer
+	redis   redis.UniversalClient
+	keys    Keys
+	limits  ocr.Limits
+	log     *slog.Logger
+}
+
+// Config holds a Worker's dependencies.
+type Config struct {
+	Store   Store
+	Objects Objects
+	Reader  Reader
+	Queue   Enqueuer
+	Redis   redis.UniversalClient
+	Keys    Keys
+	Limits  ocr.Limits
+	Log     *slog.Logger
+}
+
+// New returns a Worker.
+func New(c Config) *Worker {
+	return &Worker{store: c.Store, objects: c.Objects, reader: c.Reader, queue: c.Queue, redis: c.Redis,
+		keys: c.Keys, limits: c.Limits, log: c.Log}
+}
+
+// Register adds the handlers to mux.
+func (w *Worker) Register(mux *asynq.ServeMux) {
+	mux.HandleFunc(TypeSplit, w.HandleSplit)
+	mux.HandleFunc(TypeOCR, w.HandleOCR)
+	mux.HandleFunc(TypeExtract, w.HandleExtract)
+	mux.HandleFunc(TypeMatch, w.HandleMatch)
+}
+
+// submit returns a function that puts a task, as a New…Task constructor returns it, on
+// the queue: w.submit(ctx)(NewOCRTask(id, n)). A task with the same id already queued,
+// running or recently finished is the same work, so it is not an error.
+func (w *Worker) submit(ctx context.Context) func(*asynq.Task, error) error {
+	return func(t *asynq.Task, err error) error {
+		if err != nil {
+			return err
+		}
+		if _, err := w.queue.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) && !errors.Is(err, asynq.ErrDuplicateTask) {
+			return fmt.Errorf("enqueue %s: %w", t.Type(), err)
+		}
+		return nil
+	}
+}
+
+// final reports whether err ends the task: a permanent failure, or the last attempt.
+func final(ctx context.Context, err error) bool {
+	if errors.Is(err, asynq.SkipRetry) {
+		return true
+	}
+	n, ok1 := asynq.GetRetryCount(ctx)
+	max, ok2 := asynq.GetMaxRetry(ctx)
+	return ok1 && ok2 && n >= max
+}
+
+// recovered turns a panic into a permanent failure: a handler that panicked on some
+// input will panic on it again.
+func recovered(r any) error {
+	return fmt.Errorf("panic: %v: %w", r, asynq.SkipRetry)
+}
+
+// permanent marks err as not worth a retry when it is the input's fault.
+func permanent(err error) error {
+	if chartscan.ErrorCode(err) == chartscan.EInvalid && !errors.Is(err, asynq.SkipRetry) {
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	return err
+}
+
+// reason is what a clerk reads about a failure: the message of an input error, else a
+// general sentence (the detail goes to the log, not the user).
+func reason(err error, general string) string {
+	if chartscan.ErrorCode(err) == chartscan.EInvalid {
+		return chartscan.ErrorMessage(err)
+	}
+	return general
+}
+
+// HandleSplit splits a stored document into page images, stores them and enqueues one
+// page:ocr task per page as each page is stored, so OCR starts before a long file ends.
+func (w *Worker) HandleSplit(ctx context.Context, t *asynq.Task) (err error) {
+	p, err := decode[DocumentPayload](t)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = recovered(r)
+		}
+		if err != nil && final(ctx, err) {
+			if ferr := w.store.FailDocument(ctx, p.DocumentID, reason(err, "the file could not be processed; try uploading it again")); ferr != nil {
+				err = ferr // retried: the failure must be recorded
+				return
+			}
+			w.publish(ctx, p.DocumentID, 0, "failed")
+		}
+	}()
+	doc, err := w.store.Document(ctx, p.DocumentID)
+	if err != nil {
+		return err
+	}
+	if doc.Status.Final() {
+		return nil
+	}
+	if doc.Status == chartscan.DocProcessing && doc.PageCount > 0 {
+		return w.resume(ctx, doc)
+	}
+	f, err := os.CreateTemp("", "chartscan-split-*")
+	if err != nil {
+		return err
+	}
+	f.Close()
+	defer os.Remove(f.Name())
+	if err := w.objects.GetFile(ctx, w.keys.Original(doc.SHA256), f.Name()); err != nil {
+		return err
+	}
+	n, err := ocr.Split(ctx, f.Name(), w.limits, func(pi ocr.PageImage) error {
+		key := w.keys.PageImage(doc.ID, pi.Number, pi.Ext)
+		if err := w.objects.Put(ctx, key, bytesReader(pi.Data), int64(len(pi.Data)), pi.Type); err != nil {
+			return err
+		}
+		if err := w.store.SavePage(ctx, chartscan.Page{DocumentID: doc.ID, Number: pi.Number, ImageKey: key,
+			ImageType: pi.Type, Width: pi.Width, Height: pi.Height, DPI: pi.DPI}); err != nil {
+			return err
+		}
+		return w.submit(ctx)(NewOCRTask(doc.ID, pi.Number))
+	})
+	if err != nil {
+		return permanent(err)
+	}
+	if err := w.store.SetPageCount(ctx, doc.ID, n); err != nil {
+		return err
+	}
+	w.log.InfoContext(ctx, "document split", "document_id", doc.ID, "pages", n)
+	// Pages may all be read already if the split ran before; the fan-in then needs a nudge.
+	return w.checkDone(ctx, doc.ID, n)
+}
+
+// resume puts back the tasks of a split document whose pages are not all done.
+func (w *Worker) resume(ctx context.Context, doc chartscan.Document) error {
+	pending, err := w.store.PagesNotDone(ctx, doc.ID)
+	if err != nil {
+		return err
+	}
+	for n, read := range pending {
+		if read {
+			err = w.submit(ctx)(NewExtractTask(doc.ID, n))
+		} else {
+			err = w.submit(ctx)(NewOCRTask(doc.ID, n))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if len(pending) == 0 {
+		return w.submit(ctx)(NewMatchTask(doc.ID))
+	}
+	return nil
+}
+
+// pageTask runs fn for one page and turns its final failure into a failed page that
+// still counts towards its document, so one bad page never holds up a batch.
+func (w *Worker) pageTask(ctx context.Context, t *asynq.Task, fn func(PagePayload) error) (err error) {
+	p, err := decode[PagePayload](t)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = recovered(r)
+		}
+		if err != nil && final(ctx, err) {
+			w.log.WarnContext(ctx, "page failed", "document_id", p.DocumentID, "page", p.Page, "task", t.Type(), "error", err)
+			if ferr := w.store.FailPage(ctx, p.DocumentID, p.Page, reason(err, "the page could not be read; it is kept and can be re-run")); ferr != nil {
+				err = ferr
+				return
+			}
+			if derr := w.pageDone(ctx, p.DocumentID, p.Page); derr != nil {
+				err = derr
+			}
+		}
+	}()
+	return fn(p)
+}
+
+// HandleOCR reads one page with Tesseract and stores its text and words.
+func (w *Worker) HandleOCR(ctx context.Context, t *asynq.Task) error {
+	return w.pageTask(ctx, t, func(p PagePayload) error {
+		page, err := w.store.Page(ctx, p.DocumentID, p.Page)
+		if err != nil {
+			return err
+		}
+		if page.Status.Final() || !page.ExtractedAt.IsZero() {
+			return w.pageDone(ctx, p.DocumentID, p.Page)
+		}
+		if !page.ReadAt.IsZero() {
+			return w.submit(ctx)(NewExtractTask(p.DocumentID, p.Page))
+		}
+		rc, err := w.objects.Get(ctx, page.ImageKey)
+		if err != nil {
+			return err
+		}
+		img, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		res, err := w.reader.Read(ctx, img, page.DPI)
+		if err != nil {
+			return err
+		}
+		words, err := json.Marshal(res.Words)
+		if err != nil {
+			return err
+		}
+		key := w.keys.Words(p.DocumentID, p.Page)
+		if err := w.objects.Put(ctx, key, bytesReader(words), int64(len(words)), "application/json"); err != nil {
+			return err
+		}
+		if err := w.store.SaveOCR(ctx, p.DocumentID, p.Page, res.Text, res.Confidence, key); err != nil {
+			return err
+		}
+		w.log.DebugContext(ctx, "page read", "document_id", p.DocumentID, "page", p.Page,
+			"words", len(res.Words), "ms", time.Since(start).Milliseconds())
+		return w.submit(ctx)(NewExtractTask(p.DocumentID, p.Page))
+	})
+}
+
+// HandleExtract reads the identifiers from one page's words.
+func (w *Worker) HandleExtract(ctx context.Context, t *asynq.Task) error {
+	return w.pageTask(ctx, t, func(p PagePayload) error {
+		page, err := w.store.Page(ctx, p.DocumentID, p.Page)
+		if err != nil {
+			return err
+		}
+		if page.Status.Final() || !page.ExtractedAt.IsZero() {
+			return w.pageDone(ctx, p.DocumentID, p.Page)
+		}
+		if page.ReadAt.IsZero() {
+			return w.submit(ctx)(NewOCRTask(p.DocumentID, p.Page))
+		}
+		rc, err := w.objects.Get(ctx, page.WordsKey)
+		if err != nil {
+			return err
+		}
+		var words []chartscan.Word
+		err = json.NewDecoder(rc).Decode(&words)
+		rc.Close()
+		if err != nil {
+			return fmt.Errorf("words of page %d: %w", p.Page, err)
+		}
+		if err := w.store.SaveIdentifiers(ctx, p.DocumentID, p.Page, extract(words)); err != nil {
+			return err
+		}
+		return w.pageDone(ctx, p.DocumentID, p.Page)
+	})
+}
