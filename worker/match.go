@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -191,22 +192,81 @@ func (w *Worker) reviewAll(ctx context.Context, documentID string) error {
 
 // Reconcile puts back work that Redis lost or a crash dropped: documents still queued are
 // split again, and pages of processing documents go back to the stage they stopped at.
-// Task ids make it safe to run while the work is in fact still in flight. It looks only
-// at documents untouched for olderThan.
+// Task ids make it safe while the work is in fact still in flight. A task Asynq archived
+// without its handler's last word — its worker died on every attempt, the mark of an
+// input that crashes Tesseract or pdfcpu — fails its page or document instead of looping.
+// It looks only at documents untouched for olderThan, and returns how many it saw.
 func (w *Worker) Reconcile(ctx context.Context, olderThan time.Duration) (int, error) {
 	docs, err := w.store.Unfinished(ctx, olderThan)
 	if err != nil {
 		return 0, err
 	}
 	for _, d := range docs {
-		if d.Status == chartscan.DocQueued || d.PageCount == 0 {
-			err = w.submit(ctx)(NewSplitTask(d.ID))
-		} else {
-			err = w.resume(ctx, d)
-		}
-		if err != nil {
+		if err := w.reconcile(ctx, d); err != nil {
 			return 0, err
 		}
 	}
 	return len(docs), nil
+}
+
+func (w *Worker) reconcile(ctx context.Context, d chartscan.Document) error {
+	if d.Status == chartscan.DocQueued || d.PageCount == 0 {
+		return w.requeue(ctx, QueueSplit, splitID(d.ID), func() error {
+			return w.store.FailDocument(ctx, d.ID, "the file could not be processed; it stopped the reader every time it was tried")
+		})(NewSplitTask(d.ID))
+	}
+	pending, err := w.store.PagesNotDone(ctx, d.ID)
+	if err != nil {
+		return err
+	}
+	for n, read := range pending {
+		failPage := func() error {
+			if err := w.store.FailPage(ctx, d.ID, n, "the page stopped the reader every time it was tried; it is kept and can be re-run"); err != nil {
+				return err
+			}
+			return w.pageDone(ctx, d.ID, n)
+		}
+		if read {
+			err = w.requeue(ctx, QueueMatch, extractID(d.ID, n), failPage)(NewExtractTask(d.ID, n))
+		} else {
+			err = w.requeue(ctx, QueueOCR, ocrID(d.ID, n), failPage)(NewOCRTask(d.ID, n))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if len(pending) == 0 {
+		return w.requeue(ctx, QueueMatch, matchID(d.ID), func() error { return w.reviewAll(ctx, d.ID) })(NewMatchTask(d.ID))
+	}
+	return nil
+}
+
+// requeue enqueues t unless a task with its id exists; if that task is archived (given
+// up without its handler recording why), onArchived records the failure instead.
+func (w *Worker) requeue(ctx context.Context, queue, id string, onArchived func() error) func(*asynq.Task, error) error {
+	return func(t *asynq.Task, err error) error {
+		if err != nil {
+			return err
+		}
+		return w.requeueTask(ctx, queue, id, t, onArchived)
+	}
+}
+
+func (w *Worker) requeueTask(ctx context.Context, queue, id string, t *asynq.Task, onArchived func() error) error {
+	_, err := w.queue.EnqueueContext(ctx, t)
+	if err == nil || (!errors.Is(err, asynq.ErrTaskIDConflict) && !errors.Is(err, asynq.ErrDuplicateTask)) {
+		return err
+	}
+	if w.inspect == nil {
+		return nil
+	}
+	info, err := w.inspect.GetTaskInfo(queue, id)
+	if err != nil {
+		return nil // gone since the conflict: the next reconcile enqueues it
+	}
+	if info.State == asynq.TaskStateArchived {
+		w.log.WarnContext(ctx, "task archived without a recorded failure; failing its work", "task_id", id)
+		return onArchived()
+	}
+	return nil
 }

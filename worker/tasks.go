@@ -51,7 +51,7 @@ func NewSplitTask(documentID string) (*asynq.Task, error) {
 		return nil, err
 	}
 	return asynq.NewTask(TypeSplit, b,
-		asynq.TaskID("split:"+documentID), asynq.Queue(QueueSplit),
+		asynq.TaskID(splitID(documentID)), asynq.Queue(QueueSplit),
 		asynq.MaxRetry(5), asynq.Timeout(30*time.Minute), asynq.Retention(retention)), nil
 }
 
@@ -62,7 +62,7 @@ func NewOCRTask(documentID string, page int) (*asynq.Task, error) {
 		return nil, err
 	}
 	return asynq.NewTask(TypeOCR, b,
-		asynq.TaskID("ocr:"+documentID+":"+strconv.Itoa(page)), asynq.Queue(QueueOCR),
+		asynq.TaskID(ocrID(documentID, page)), asynq.Queue(QueueOCR),
 		asynq.MaxRetry(4), asynq.Timeout(5*time.Minute), asynq.Retention(retention)), nil
 }
 
@@ -73,7 +73,7 @@ func NewExtractTask(documentID string, page int) (*asynq.Task, error) {
 		return nil, err
 	}
 	return asynq.NewTask(TypeExtract, b,
-		asynq.TaskID("extract:"+documentID+":"+strconv.Itoa(page)), asynq.Queue(QueueMatch),
+		asynq.TaskID(extractID(documentID, page)), asynq.Queue(QueueMatch),
 		asynq.MaxRetry(8), asynq.Timeout(time.Minute), asynq.Retention(retention)), nil
 }
 
@@ -84,9 +84,15 @@ func NewMatchTask(documentID string) (*asynq.Task, error) {
 		return nil, err
 	}
 	return asynq.NewTask(TypeMatch, b,
-		asynq.TaskID("match:"+documentID), asynq.Queue(QueueMatch),
+		asynq.TaskID(matchID(documentID)), asynq.Queue(QueueMatch),
 		asynq.MaxRetry(8), asynq.Timeout(5*time.Minute), asynq.Retention(retention)), nil
 }
+
+// Task ids: one per stage of a document or page, so a repeat is the same task.
+func splitID(doc string) string             { return "split:" + doc }
+func ocrID(doc string, page int) string     { return "ocr:" + doc + ":" + strconv.Itoa(page) }
+func extractID(doc string, page int) string { return "extract:" + doc + ":" + strconv.Itoa(page) }
+func matchID(doc string) string             { return "match:" + doc }
 
 func decode[T any](t *asynq.Task) (T, error) {
 	var p T

@@ -52,6 +52,11 @@ type Enqueuer interface {
 	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
 }
 
+// Inspector looks up a task by id: an *asynq.Inspector.
+type Inspector interface {
+	GetTaskInfo(queue, id string) (*asynq.TaskInfo, error)
+}
+
 // Keys are the object keys the tasks write; storage defines them.
 type Keys struct {
 	Original  func(sha string) string
@@ -65,6 +70,7 @@ type Worker struct {
 	objects Objects
 	reader  Reader
 	queue   Enqueuer
+	inspect Inspector
 	redis   redis.UniversalClient
 	keys    Keys
 	limits  ocr.Limits
@@ -77,6 +83,7 @@ type Config struct {
 	Objects Objects
 	Reader  Reader
 	Queue   Enqueuer
+	Inspect Inspector
 	Redis   redis.UniversalClient
 	Keys    Keys
 	Limits  ocr.Limits
@@ -85,7 +92,7 @@ type Config struct {
 
 // New returns a Worker.
 func New(c Config) *Worker {
-	return &Worker{store: c.Store, objects: c.Objects, reader: c.Reader, queue: c.Queue, redis: c.Redis,
+	return &Worker{store: c.Store, objects: c.Objects, reader: c.Reader, queue: c.Queue, inspect: c.Inspect, redis: c.Redis,
 		keys: c.Keys, limits: c.Limits, log: c.Log}
 }
 

@@ -53,8 +53,9 @@ func runWorker(ctx context.Context) error {
 	defer engine.Close()
 	w := worker.New(worker.Config{
 		Store: a.db, Objects: a.objects, Reader: engine, Queue: a.queue, Redis: a.redis,
-		Keys:   worker.Keys{Original: storage.OriginalKey, PageImage: storage.PageImageKey, Words: storage.WordsKey},
-		Limits: a.cfg.Limits, Log: a.log,
+		Inspect: asynq.NewInspectorFromRedisClient(a.redis),
+		Keys:    worker.Keys{Original: storage.OriginalKey, PageImage: storage.PageImageKey, Words: storage.WordsKey},
+		Limits:  a.cfg.Limits, Log: a.log,
 	})
 	srv := asynq.NewServerFromRedisClient(a.redis, asynq.Config{
 		Concurrency: a.cfg.Concurrency,
@@ -100,7 +101,14 @@ func runWorker(ctx context.Context) error {
 }
 
 // asynqLogger routes Asynq's own messages into the structured log.
-type asynqLogger struct{ l interface{ Debug(string, ...any); Info(string, ...any); Warn(string, ...any); Error(string, ...any) } }
+type asynqLogger struct {
+	l interface {
+		Debug(string, ...any)
+		Info(string, ...any)
+		Warn(string, ...any)
+		Error(string, ...any)
+	}
+}
 
 func (l asynqLogger) Debug(args ...any) { l.l.Debug(fmt.Sprint(args...), "component", "asynq") }
 func (l asynqLogger) Info(args ...any)  { l.l.Info(fmt.Sprint(args...), "component", "asynq") }

@@ -1,0 +1,302 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chartscan/chartscan/internal/stacktest"
+	"github.com/chartscan/chartscan/synth"
+)
+
+// The integration tests drive the real binary against the real stack, as a clerk or a
+// script would: records import, worker, ingest --wait, export.
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "chartscan-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "chartscan")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build chartscan: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// stack is one test's slice of the stack plus the logs of every process it ran, which
+// the PHI test reads.
+type stack struct {
+	t    *testing.T
+	env  []string
+	logs *bytes.Buffer
+}
+
+func newStack(t *testing.T, extra ...string) *stack {
+	e := stacktest.New(t)
+	env := append(os.Environ(), e.Vars()...)
+	env = append(env, "OMP_THREAD_LIMIT=1", "CHARTSCAN_LOG_LEVEL=debug")
+	return &stack{t: t, env: append(env, extra...), logs: &bytes.Buffer{}}
+}
+
+// run runs chartscan with args and returns stdout, stderr and the exit code.
+func (s *stack) run(args ...string) (stdout, stderr string, code int) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Env = s.env
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	s.logs.Write(errb.Bytes())
+	code = 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		s.t.Fatalf("chartscan %s: %v", strings.Join(args, " "), err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// mustRun runs chartscan and fails the test on a non-zero exit.
+func (s *stack) mustRun(args ...string) string {
+	s.t.Helper()
+	out, errs, code := s.run(args...)
+	if code != 0 {
+		s.t.Fatalf("chartscan %s: exit %d\n%s", strings.Join(args, " "), code, errs)
+	}
+	return out
+}
+
+type proc struct {
+	cmd  *exec.Cmd
+	logs *bytes.Buffer
+}
+
+// startWorker starts `chartscan worker`; it is killed when the test ends.
+func (s *stack) startWorker(extra ...string) *proc {
+	s.t.Helper()
+	cmd := exec.Command(binary, "worker")
+	cmd.Env = append(append([]string{}, s.env...), extra...)
+	p := &proc{cmd: cmd, logs: s.logs}
+	cmd.Stdout, cmd.Stderr = s.logs, s.logs
+	if err := cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() { p.stop(syscall.SIGTERM) })
+	return p
+}
+
+func (p *proc) stop(sig syscall.Signal) {
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	p.cmd.Process.Signal(sig)
+	done := make(chan struct{})
+	go func() { p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(40 * time.Second):
+		p.cmd.Process.Kill()
+		<-done
+	}
+}
+
+type exportRow struct {
+	File          string   `json:"file"`
+	DocumentID    string   `json:"document_id"`
+	Page          int      `json:"page"`
+	Status        string   `json:"status"`
+	MRN           *string  `json:"mrn"`
+	Score         *float64 `json:"score"`
+	DocType       *string  `json:"doc_type"`
+	DateOfService *string  `json:"date_of_service"`
+	Rotation      *int     `json:"rotation"`
+}
+
+func (s *stack) export(args ...string) []exportRow {
+	s.t.Helper()
+	out := s.mustRun(append([]string{"export", "--format", "jsonl"}, args...)...)
+	var rows []exportRow
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		var r exportRow
+		dec := json.NewDecoder(strings.NewReader(sc.Text()))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&r); err != nil {
+			s.t.Fatalf("export line %q: %v", sc.Text(), err)
+		}
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+func readTruth(t *testing.T, path string) *synth.Truth {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tr synth.Truth
+	if err := json.Unmarshal(b, &tr); err != nil {
+		t.Fatal(err)
+	}
+	return &tr
+}
+
+// checkAgainstTruth checks an export against a generator's ground truth: every page
+// present exactly once; no page auto-filed to a wrong patient or to a patient not in the
+// EMPI; full pages (MRN+name+DOB) of EMPI patients auto-filed to the right MRN when
+// wantFullAuto. It returns counts by truth kind and outcome.
+func checkAgainstTruth(t *testing.T, rows []exportRow, truth *synth.Truth, wantFullAuto bool) map[string]int {
+	t.Helper()
+	type key struct {
+		file string
+		page int
+	}
+	got := map[key]exportRow{}
+	for _, r := range rows {
+		k := key{r.File, r.Page}
+		if _, dup := got[k]; dup {
+			t.Errorf("%s page %d exported twice", r.File, r.Page)
+		}
+		got[k] = r
+	}
+	counts := map[string]int{}
+	want := 0
+	for _, d := range truth.Documents {
+		for _, p := range d.Pages {
+			want++
+			r, ok := got[key{d.File, p.Page}]
+			if !ok {
+				t.Errorf("%s page %d missing from the export", d.File, p.Page)
+				continue
+			}
+			mrn := ""
+			if r.MRN != nil {
+				mrn = *r.MRN
+			}
+			if r.Status == "auto" {
+				switch {
+				case !p.InEMPI:
+					t.Errorf("%s page %d: patient not in the EMPI auto-filed to %s", d.File, p.Page, mrn)
+					counts["auto_wrong"]++
+				case mrn != p.MRN:
+					t.Errorf("%s page %d: auto-filed to %s, truth %s", d.File, p.Page, mrn, p.MRN)
+					counts["auto_wrong"]++
+				default:
+					counts["auto_right_"+p.Kind]++
+				}
+			} else {
+				counts[r.Status+"_"+p.Kind]++
+			}
+			if wantFullAuto && p.Kind == synth.KindFull && p.InEMPI && r.Status != "auto" {
+				t.Errorf("%s page %d: clean full page of an EMPI patient is %s, want auto", d.File, p.Page, r.Status)
+			}
+		}
+	}
+	if len(rows) != want {
+		t.Errorf("export has %d rows, truth has %d pages", len(rows), want)
+	}
+	return counts
+}
+
+func TestPipelineFilesSampleBatchAgainstGroundTruth(t *testing.T) {
+	s := newStack(t)
+	s.mustRun("records", "import", "../../testdata/empi/sample.csv")
+	s.startWorker()
+	out, errs, code := s.run("ingest", "--wait", "../../testdata/charts")
+	if code != 0 {
+		t.Fatalf("ingest --wait: exit %d\n%s", code, errs)
+	}
+	batch := strings.TrimSpace(out)
+	if !strings.Contains(errs, "auto") || !strings.Contains(errs, "pages/second") {
+		t.Errorf("ingest --wait printed no summary table:\n%s", errs)
+	}
+	counts := checkAgainstTruth(t, s.export("--batch", batch), readTruth(t, "../../testdata/charts/truth.json"), true)
+	t.Logf("outcomes: %v", counts)
+	if counts["auto_wrong"] != 0 {
+		t.Errorf("%d pages auto-filed to a wrong patient", counts["auto_wrong"])
+	}
+
+	// The export without --batch holds the same pages: every page of every document once.
+	if all := s.export(); len(all) != len(s.export("--batch", batch)) {
+		t.Errorf("export of everything has %d rows, of the only batch %d", len(all), len(s.export("--batch", batch)))
+	}
+}
+
+func TestIngestSameContentTwiceIsOneDocument(t *testing.T) {
+	s := newStack(t)
+	s.mustRun("records", "import", "../../testdata/empi/sample.csv")
+	s.startWorker()
+	dir := t.TempDir()
+	src, err := os.ReadFile("../../testdata/charts/chart-003.pdf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same bytes under two names, and again in a second batch.
+	for _, n := range []string{"a.pdf", "b.pdf"} {
+		if err := os.WriteFile(filepath.Join(dir, n), src, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := strings.TrimSpace(s.mustRun("ingest", "--wait", dir))
+	_, errs, code := s.run("ingest", "--wait", filepath.Join(dir, "a.pdf"))
+	if code != 0 {
+		t.Fatalf("second ingest: exit %d\n%s", code, errs)
+	}
+	if !strings.Contains(errs, "already stored") {
+		t.Errorf("second ingest does not say the file was already stored:\n%s", errs)
+	}
+	all := s.export()
+	docs := map[string]bool{}
+	for _, r := range all {
+		docs[r.DocumentID] = true
+	}
+	if len(docs) != 1 || len(all) != 2 {
+		t.Errorf("after three uploads of one file: %d documents, %d pages; want 1 document of 2 pages", len(docs), len(all))
+	}
+	if got := s.export("--batch", first); len(got) != 2 {
+		t.Errorf("first batch exports %d pages, want 2", len(got))
+	}
+}
+
+func TestRecordsImportTwiceChangesNothing(t *testing.T) {
+	s := newStack(t)
+	first := s.mustRun("records", "import", "../../testdata/empi/sample.csv")
+	if !strings.Contains(first, "59 new") {
+		t.Errorf("first import: %q, want 59 new", first)
+	}
+	second := s.mustRun("records", "import", "../../testdata/empi/sample.csv")
+	if !strings.Contains(second, "0 new, 0 updated, 59 unchanged") {
+		t.Errorf("second import: %q, want 0 new, 0 updated, 59 unchanged", second)
+	}
+	// A changed record is an update of that one patient only.
+	b, _ := os.ReadFile("../../testdata/empi/sample.csv")
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	f := strings.Split(lines[1], ",")
+	f[9] = "555-0199" // phone
+	lines[1] = strings.Join(f, ",")
+	changed := filepath.Join(t.TempDir(), "changed.csv")
+	os.WriteFile(changed, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	third := s.mustRun("records", "import", changed)
+	if !strings.Contains(third, "0 new, 1 updated, 58 unchanged") {
+		t.Errorf("import with one changed record: %q", third)
+	}
+}
