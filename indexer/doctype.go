@@ -1,6 +1,7 @@
 package indexer
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/chartscan/chartscan"
@@ -26,7 +27,7 @@ func phrases(value string, ps ...string) []docPhrase {
 
 // docPhrases are checked in order; the first phrase found on a line names its type, so
 // longer, more specific phrases come first.
-var docPhrases = slicesConcatPhrases(
+var docPhrases = slices.Concat(
 	phrases(chartscan.DocTypeDischargeSummary, "discharge summary", "discharge summaries"),
 	phrases(chartscan.DocTypeOperative, "operative report", "operative note", "operation report",
 		"op note", "op report", "brief op note", "operative notes"),
@@ -40,14 +41,6 @@ var docPhrases = slicesConcatPhrases(
 	phrases(chartscan.DocTypeProgressNote, "progress note", "progress notes"),
 	phrases(chartscan.DocTypeConsent, "consent"),
 )
-
-func slicesConcatPhrases(parts ...[]docPhrase) []docPhrase {
-	var out []docPhrase
-	for _, p := range parts {
-		out = append(out, p...)
-	}
-	return out
-}
 
 // docType finds the document type. A heading (a short line naming the type) near the top
 // of the page is what a chart uses to say what it is; the same words in the body are

@@ -79,6 +79,7 @@ func TestExtractName(t *testing.T) {
 		{[]string{"Patient: DOE JR, John"}, kv{name: "DOE, John"}},
 		{[]string{"Patient: NÚÑEZ, josé"}, kv{name: "NÚÑEZ, José"}},
 		{[]string{"Patlent Name: DOE, Jane"}, kv{name: "DOE, Jane"}},
+		{[]string{"Patient: Maria Dos Santos"}, kv{name: "DOS SANTOS, Maria"}},
 		{[]string{"Last Name: Doe   First Name: Jane"}, kv{name: "DOE, Jane"}},
 		// Stops at the next label, a "Something:" word or a wide gap.
 		{[]string{"Patient: DOE, Jane Room: 12"}, kv{name: "DOE, Jane"}},
@@ -127,6 +128,7 @@ func TestExtractDates(t *testing.T) {
 		{"DOB: 03/14/2027", kv{}}, // in the future
 		{"Date of Service: 04/01/2024", kv{dos: "2024-04-01"}},
 		{"DOS 04/01/2024", kv{dos: "2024-04-01"}},
+		{"MRN: 123456 DOS: 04/01/2024", kv{mrn: "123456", dos: "2024-04-01"}},
 		{"Service Date: 2024-04-01", kv{dos: "2024-04-01"}},
 		{"Visit Date: 1 Apr 2024", kv{dos: "2024-04-01"}},
 		{"Encounter Date: April 1, 2024", kv{dos: "2024-04-01"}},

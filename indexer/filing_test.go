@@ -80,7 +80,7 @@ func TestFileDocument(t *testing.T) {
 		{
 			name:  "mrn agrees, name agrees, dob disagrees",
 			pages: []PageEvidence{{ids("00123456", "DOE, Jane", "1962-03-15"), []chartscan.Patient{pJane}}},
-			want:  []brief{auto("00123456")},
+			want:  []brief{review("00123456", reasonDisagree)},
 		},
 		{
 			name:  "mrn agrees, name and dob disagree",
@@ -126,7 +126,7 @@ func TestFileDocument(t *testing.T) {
 		{
 			name: "another record fits the name and dob better",
 			pages: []PageEvidence{{ids("00123456", "DOE, Jane", "1962-03-14"),
-				[]chartscan.Patient{{MRN: "00123456", Family: "Doe", Given: "Jane", BirthDate: "1990-01-01"}, pOther}}},
+				[]chartscan.Patient{{MRN: "00123456", Family: "Doe", Given: "Jane"}, pOther}}},
 			want: []brief{review("00123456", reasonOtherMatch)},
 		},
 		{
@@ -196,9 +196,10 @@ func TestFileDocumentScores(t *testing.T) {
 	page := append(ids("00123456", "DOE, Jane", "1962-03-15"), chartscan.Identifier{Kind: chartscan.KindSex, Value: "female"})
 	got := FileDocument([]PageEvidence{{page, []chartscan.Patient{pOther, pJane}}})
 	want := []chartscan.Filing{{
-		Status: chartscan.StatusAuto,
+		Status: chartscan.StatusReview,
 		MRN:    "00123456",
 		Score:  10 + 6 - 5 + 0.5,
+		Reason: reasonDisagree,
 		Candidates: []chartscan.Candidate{
 			{MRN: "00123456", Score: 11.5, Evidence: []chartscan.Evidence{
 				{Field: "mrn", Level: "exact", Weight: 10}, {Field: "name", Level: "exact", Weight: 6},

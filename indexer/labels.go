@@ -1,6 +1,7 @@
 package indexer
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/chartscan/chartscan"
@@ -33,7 +34,7 @@ func def(kind chartscan.IdentifierKind, weak bool, factor float64, phrases ...st
 }
 
 // labels are all the labels Extract knows. Punctuation is irrelevant: labels match on keys.
-var labels = slicesConcat(
+var labels = slices.Concat(
 	def(chartscan.KindMRN, false, 1, "MRN", "Med Rec", "Med Rec No", "Med Rec Number",
 		"Medical Record Number", "Medical Record No", "Medical Record", "Med Record No", "Med Record Number"),
 	def(chartscan.KindMRN, false, 0.9, "Patient ID", "Pt ID", "Patient ID No", "Unit No", "Unit Number", "Chart No", "Chart Number"),
@@ -52,21 +53,15 @@ var labels = slicesConcat(
 
 	def(chartscan.KindSex, true, 1, "Sex", "Gender", "Sex Gender"),
 
-	def(chartscan.KindDateOfService, false, 1, "Date of Service", "DOS", "Service Date", "Visit Date",
+	def(chartscan.KindDateOfService, false, 1, "Date of Service", "Service Date", "Visit Date",
 		"Encounter Date", "Date of Visit", "Date of Encounter"),
 	def(chartscan.KindDateOfService, false, 0.9, "Admission Date", "Admit Date", "Date of Admission",
 		"Procedure Date", "Date of Procedure", "Report Date", "Date of Report", "Collection Date", "Date Collected"),
+	// "Dos" is also part of names ("Maria dos Santos").
+	def(chartscan.KindDateOfService, true, 1, "DOS"),
 	def(chartscan.KindDateOfService, true, 0.85, "Collected"),
 	def(chartscan.KindDateOfService, true, 0.6, "Date"),
 )
-
-func slicesConcat(parts ...[]labelDef) []labelDef {
-	var out []labelDef
-	for _, p := range parts {
-		out = append(out, p...)
-	}
-	return out
-}
 
 // notPatientName are words that, before "Name", make it someone else's name.
 var notPatientName = map[string]bool{
@@ -126,13 +121,14 @@ func scanLine(toks []token) []field {
 		i++
 	}
 	out := make([]field, 0, len(fields))
+	next := 0 // stops and fields are both in line order
 	for _, f := range fields {
+		for next < len(stops) && stops[next] <= f.end {
+			next++
+		}
 		stop := len(toks)
-		for _, s := range stops {
-			if s > f.end {
-				stop = s
-				break
-			}
+		if next < len(stops) {
+			stop = stops[next]
 		}
 		v := toks[f.end+1 : stop]
 		for j := 1; j < len(v); j++ {

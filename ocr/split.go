@@ -46,7 +46,9 @@ type PageImage struct {
 	Rasterized    bool // drawn by pdftoppm rather than taken from the PDF
 }
 
-func invalid(format string, args ...any) error { return chartscan.Errorf(chartscan.EInvalid, format, args...) }
+func invalid(format string, args ...any) error {
+	return chartscan.Errorf(chartscan.EInvalid, format, args...)
+}
 
 // Split reads the scan at path and calls emit with each page in order. It returns the
 // number of pages. A file chartscan cannot read fails with a *chartscan.Error (EInvalid)

@@ -57,9 +57,13 @@ func (db *DB) ImportPatients(ctx context.Context, records func(yield func(charts
 	}
 	err = records(func(p chartscan.Patient) error {
 		st.Read++
-		dob, err := time.Parse(time.DateOnly, p.BirthDate)
-		if err != nil {
-			return fmt.Errorf("record %d: birth date is not YYYY-MM-DD", st.Read)
+		var dob *time.Time
+		if p.BirthDate != "" {
+			t, err := time.Parse(time.DateOnly, p.BirthDate)
+			if err != nil {
+				return fmt.Errorf("record %d: birth date is not YYYY-MM-DD", st.Read)
+			}
+			dob = &t
 		}
 		row := []any{p.MRN, p.Family, p.Given, dob, p.Sex, p.Street, p.City, p.Postcode, p.State, p.Phone}
 		// The last record of an MRN wins, within a chunk as across chunks.
@@ -133,7 +137,7 @@ func (db *DB) Candidates(ctx context.Context, mrn, family, birthDate string, lim
 		dob = &t
 	}
 	rows, err := db.pool.Query(ctx, `
-		SELECT mrn, family, given, to_char(birth_date, 'YYYY-MM-DD'), sex, street, city, postcode, state, phone
+		SELECT mrn, family, given, coalesce(to_char(birth_date, 'YYYY-MM-DD'), ''), sex, street, city, postcode, state, phone
 		FROM patients
 		WHERE ($1 <> '' AND mrn = $1)
 		   OR ($2 <> '' AND lower(family) = lower($2) AND birth_date = $3)

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -44,14 +45,32 @@ func TestMain(m *testing.M) {
 type stack struct {
 	t    *testing.T
 	env  []string
-	logs *bytes.Buffer
+	logs *syncBuffer
+}
+
+// syncBuffer collects the output of several processes at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func newStack(t *testing.T, extra ...string) *stack {
 	e := stacktest.New(t)
 	env := append(os.Environ(), e.Vars()...)
 	env = append(env, "OMP_THREAD_LIMIT=1", "CHARTSCAN_LOG_LEVEL=debug")
-	return &stack{t: t, env: append(env, extra...), logs: &bytes.Buffer{}}
+	return &stack{t: t, env: append(env, extra...), logs: &syncBuffer{}}
 }
 
 // run runs chartscan with args and returns stdout, stderr and the exit code.
@@ -86,7 +105,7 @@ func (s *stack) mustRun(args ...string) string {
 
 type proc struct {
 	cmd  *exec.Cmd
-	logs *bytes.Buffer
+	logs *syncBuffer
 }
 
 // startWorker starts `chartscan worker`; it is killed when the test ends.

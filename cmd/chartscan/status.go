@@ -3,8 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"text/tabwriter"
 
+	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
 	"github.com/chartscan/chartscan"
@@ -12,8 +14,9 @@ import (
 )
 
 func newStatusCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "status BATCH",
+	var wait bool
+	cmd := &cobra.Command{
+		Use:   "status [--wait] BATCH",
 		Short: "Show a batch's pages by status, failed files with their reasons, and the page rate",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -22,6 +25,9 @@ func newStatusCmd() *cobra.Command {
 				return err
 			}
 			defer a.close()
+			if _, err := uuid.Parse(args[0]); err != nil {
+				return chartscan.Errorf(chartscan.EInvalid, "%q is not a batch id", args[0])
+			}
 			p, err := a.db.BatchProgress(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -29,10 +35,20 @@ func newStatusCmd() *cobra.Command {
 			if p.Documents == 0 {
 				return chartscan.Errorf(chartscan.ENotFound, "no batch %s", args[0])
 			}
+			if wait {
+				if p, err = waitBatch(cmd.Context(), a, args[0], os.Stderr); err != nil {
+					return err
+				}
+			}
 			printSummary(cmd.OutOrStdout(), p)
+			if wait && (p.DocumentsFailed > 0 || p.PagesByStatus[chartscan.StatusFailed] > 0) {
+				return exitError{1}
+			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait until every page is final; exit non-zero if any failed")
+	return cmd
 }
 
 var statusOrder = []chartscan.PageStatus{chartscan.StatusAuto, chartscan.StatusConfirmed, chartscan.StatusReview,

@@ -90,7 +90,7 @@ CREATE TABLE patients (
     mrn        text PRIMARY KEY,
     family     text NOT NULL,
     given      text NOT NULL,
-    birth_date date NOT NULL,
+    birth_date date,          -- NULL: unknown (e.g. an unidentified patient record)
     sex        text NOT NULL DEFAULT 'unknown',
     street     text NOT NULL DEFAULT '',
     city       text NOT NULL DEFAULT '',
