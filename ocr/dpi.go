@@ -144,6 +144,17 @@ func tiffDPI(b []byte) int {
 	return 0
 }
 
+// declaredDPI is the resolution an image declares, or 0 when it declares none worth
+// believing. 72 and 96 are the screen defaults encoders write when they know nothing
+// (Go's own TIFF encoder writes 72); no document scanner scans at either.
+func declaredDPI(k Kind, b []byte) int {
+	d := headerDPI(k, b)
+	if d < 50 || d == 72 || d == 96 {
+		return 0
+	}
+	return d
+}
+
 // guessDPI is the resolution assumed for an image that declares none: the width of a
 // US-letter page, the commonest chart page, clamped to what scanners produce.
 func guessDPI(widthPx int) int {

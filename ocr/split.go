@@ -99,8 +99,8 @@ func pageFromImage(n int, k Kind, b []byte, lim Limits) (PageImage, error) {
 	if err := checkPixels(n, cfg.Width, cfg.Height, lim); err != nil {
 		return PageImage{}, err
 	}
-	dpi := headerDPI(k, b)
-	if dpi < 50 {
+	dpi := declaredDPI(k, b)
+	if dpi == 0 {
 		dpi = guessDPI(cfg.Width)
 	}
 	ext := map[Kind]string{KindPNG: "png", KindJPEG: "jpg", KindTIFF: "tif"}[k]
@@ -140,7 +140,9 @@ func splitPDF(ctx context.Context, f *os.File, path string, lim Limits, emit fun
 	}()
 	conf := model.NewDefaultConfiguration()
 	conf.ValidationMode = model.ValidationRelaxed
-	pctx, err := api.ReadAndValidate(f, conf)
+	// Optimizing indexes each page's images, which ExtractPageImages looks them up in.
+	conf.Cmd = model.EXTRACTIMAGES
+	pctx, err := api.ReadValidateAndOptimize(f, conf)
 	if err != nil {
 		return 0, pdfReadError(err)
 	}
@@ -196,7 +198,7 @@ func scanImage(pctx *model.Context, n int, wPt, hPt float64, lim Limits) (p Page
 	for _, v := range imgs {
 		img = v
 	}
-	if img.IsImgMask || img.HasSMask || img.HasImgMask || img.Bpc > 8 {
+	if img.IsImgMask || img.HasSMask || img.HasImgMask {
 		return p, false
 	}
 	var k Kind
@@ -210,19 +212,25 @@ func scanImage(pctx *model.Context, n int, wPt, hPt float64, lim Limits) (p Page
 	default:
 		return p, false
 	}
-	if lim.MaxPixels > 0 && img.Width*img.Height > lim.MaxPixels {
-		return p, false // rasterize at a capped resolution instead
-	}
 	b, err := io.ReadAll(img)
 	if err != nil || len(b) == 0 {
 		return p, false
 	}
+	// pdfcpu leaves the model's dimensions unset; the encoded image has them.
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(b))
+	if err != nil {
+		return p, false
+	}
+	w, h := cfg.Width, cfg.Height
+	if lim.MaxPixels > 0 && w*h > lim.MaxPixels {
+		return p, false // rasterize at a capped resolution instead
+	}
 	// The image must cover the page at one resolution in both directions (either way
 	// round, for a page with /Rotate); a small image on a larger page is not a scan.
 	wIn, hIn := wPt/72, hPt/72
-	dx, dy := float64(img.Width)/wIn, float64(img.Height)/hIn
+	dx, dy := float64(w)/wIn, float64(h)/hIn
 	if math.Abs(dx-dy) > 0.05*math.Max(dx, dy) {
-		dx, dy = float64(img.Width)/hIn, float64(img.Height)/wIn
+		dx, dy = float64(w)/hIn, float64(h)/wIn
 		if math.Abs(dx-dy) > 0.05*math.Max(dx, dy) {
 			return p, false
 		}
@@ -231,12 +239,8 @@ func scanImage(pctx *model.Context, n int, wPt, hPt float64, lim Limits) (p Page
 	if dpi < 50 || dpi > 1200 {
 		return p, false
 	}
-	cfg, _, err := image.DecodeConfig(bytes.NewReader(b))
-	if err != nil || cfg.Width != img.Width || cfg.Height != img.Height {
-		return p, false
-	}
 	ext := map[Kind]string{KindPNG: "png", KindJPEG: "jpg", KindTIFF: "tif"}[k]
-	return PageImage{Number: n, Data: b, Type: k.MIMEType(), Ext: ext, Width: img.Width, Height: img.Height, DPI: dpi}, true
+	return PageImage{Number: n, Data: b, Type: k.MIMEType(), Ext: ext, Width: w, Height: h, DPI: dpi}, true
 }
 
 // rasterize draws one PDF page with poppler's pdftoppm as a grey PNG at the configured
@@ -336,8 +340,8 @@ func tiffPage(n int, b []byte, lim Limits) (PageImage, error) {
 	if err := checkPixels(n, w, h, lim); err != nil {
 		return PageImage{}, err
 	}
-	dpi := tiffDPI(b)
-	if dpi < 50 {
+	dpi := declaredDPI(KindTIFF, b)
+	if dpi == 0 {
 		dpi = guessDPI(w)
 	}
 	return PageImage{Number: n, Data: b, Type: "image/tiff", Ext: "tif", Width: w, Height: h, DPI: dpi}, nil

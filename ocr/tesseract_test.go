@@ -1,0 +1,63 @@
+package ocr
+
+import (
+	"context"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func TestEngineReadsASyntheticChartPage(t *testing.T) {
+	var page PageImage
+	_, err := Split(context.Background(), "../testdata/charts/chart-001.pdf", DefaultLimits, func(p PageImage) error {
+		if p.Number == 1 {
+			page = p
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := NewEngine(2, "eng")
+	defer e.Close()
+	// Two reads at once on two slots: each client is used by one goroutine at a time.
+	var wg sync.WaitGroup
+	results := make([]Result, 2)
+	errs := make([]error, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = e.Read(context.Background(), page.Data, page.DPI)
+		}()
+	}
+	wg.Wait()
+	for i, r := range results {
+		if errs[i] != nil {
+			t.Fatalf("Read %d: %v", i, errs[i])
+		}
+		for _, want := range []string{"SYNTHETIC", "RADIOLOGY", "873077325"} {
+			if !strings.Contains(r.Text, want) {
+				t.Errorf("Read %d: text lacks %q:\n%s", i, want, r.Text)
+			}
+		}
+		if r.Confidence < 60 || len(r.Words) < 20 {
+			t.Errorf("Read %d: %d words at mean confidence %.0f; want a clean read", i, len(r.Words), r.Confidence)
+		}
+		for _, w := range r.Words {
+			if w.Box.X1 <= w.Box.X0 || w.Box.Y1 <= w.Box.Y0 || w.Box.X1 > page.Width || w.Box.Y1 > page.Height {
+				t.Fatalf("word box %+v outside the %dx%d page", w.Box, page.Width, page.Height)
+			}
+		}
+	}
+	if results[0].Text != results[1].Text {
+		t.Errorf("the same page read twice gave different text")
+	}
+}
+
+func TestMain(m *testing.M) {
+	// One thread per Tesseract, as in production (make test sets it too).
+	os.Setenv("OMP_THREAD_LIMIT", "1")
+	os.Exit(m.Run())
+}
