@@ -78,7 +78,6 @@ type scored struct {
 
 func (s scored) nameAgrees() bool { return s.name == levelExact || s.name == levelSwapped }
 
-//
 // A field that is present on both sides and disagrees vetoes it: the MRN with a matching
 // name but another birth date is as likely a misread MRN of a namesake as a typo, and a
 // misfile is the one mistake chartscan must not make.
