@@ -78,7 +78,8 @@ type scored struct {
 
 func (s scored) nameAgrees() bool { return s.name == levelExact || s.name == levelSwapped }
 
-// A field that is present on both sides and disagrees vetoes it: the MRN with a matching
+// qualifies reports whether the candidate may be auto-filed: its MRN is the page's and
+// its name or birth date agrees. A field present on both sides that disagrees vetoes it: the MRN with a matching
 // name but another birth date is as likely a misread MRN of a namesake as a typo, and a
 // misfile is the one mistake chartscan must not make.
 func (s scored) qualifies() bool {
