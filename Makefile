@@ -7,7 +7,7 @@ BIN := bin/chartscan
 # One thread per Tesseract: concurrency comes from worker slots.
 export OMP_THREAD_LIMIT := 1
 
-.PHONY: all deps up down build run test test-short vet bench-ocr clean
+.PHONY: all deps up down build run test test-short vet bench-pipeline clean
 
 all: build
 
@@ -37,6 +37,10 @@ test: up vet
 # Unit tests only: no services needed.
 test-short:
 	go test -short ./...
+
+# End-to-end page rate against plain Tesseract on the same pages (prints a table).
+bench-pipeline: up build
+	deploy/bench-pipeline.sh
 
 clean:
 	rm -rf bin

@@ -190,31 +190,33 @@ func scanImage(pctx *model.Context, n int, wPt, hPt float64, lim Limits) (p Page
 			return p, false
 		}
 	}
-	imgs, err := pdfcpu.ExtractPageImages(pctx, n, false)
-	if err != nil || len(imgs) != 1 {
+	objs := pdfcpu.ImageObjNrs(pctx, n)
+	if len(objs) != 1 || pctx.Optimize.ImageObjects[objs[0]] == nil {
 		return p, false
 	}
-	var img model.Image
-	for _, v := range imgs {
-		img = v
-	}
-	if img.IsImgMask || img.HasSMask || img.HasImgMask {
-		return p, false
-	}
+	obj := pctx.Optimize.ImageObjects[objs[0]]
+	var b []byte
 	var k Kind
-	switch img.FileType {
-	case "jpg":
-		k = KindJPEG
-	case "png":
-		k = KindPNG
-	case "tif":
-		k = KindTIFF
-	default:
-		return p, false
-	}
-	b, err := io.ReadAll(img)
-	if err != nil || len(b) == 0 {
-		return p, false
+	if data, kind, _, _, ok := rawScanImage(obj.ImageDict); ok {
+		b, k = data, kind
+	} else {
+		img, err := pdfcpu.ExtractImage(pctx, obj.ImageDict, false, obj.ResourceNames[n-1], objs[0], false)
+		if err != nil || img == nil || img.IsImgMask || img.HasSMask || img.HasImgMask {
+			return p, false
+		}
+		switch img.FileType {
+		case "jpg":
+			k = KindJPEG
+		case "png":
+			k = KindPNG
+		case "tif":
+			k = KindTIFF
+		default:
+			return p, false
+		}
+		if b, err = io.ReadAll(img); err != nil || len(b) == 0 {
+			return p, false
+		}
 	}
 	// pdfcpu leaves the model's dimensions unset; the encoded image has them.
 	cfg, _, err := image.DecodeConfig(bytes.NewReader(b))
