@@ -173,6 +173,16 @@ type Patient struct {
 // LogValue redacts the patient: everything but the fact that it is one is PHI.
 func (p Patient) LogValue() slog.Value { return slog.StringValue("[patient]") }
 
+// CandidateQuery is what a page or segment offers the EMPI candidate search: its
+// blocking keys. Empty fields are not searched.
+type CandidateQuery struct {
+	MRNs      []string // the MRN read and its OCR-confusion and transposition variants
+	Family    string
+	Given     string
+	BirthDate string // YYYY-MM-DD
+	BirthYear int    // when only the year is trusted
+}
+
 // Evidence is one field's part in a candidate's score: which field, how well it agreed,
 // and the weight that level carries.
 type Evidence struct {

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -82,7 +83,13 @@ func (db *DB) ImportPatients(ctx context.Context, records func(yield func(charts
 	if err != nil {
 		return st, err
 	}
-	return st, flush()
+	if err := flush(); err != nil {
+		return st, err
+	}
+	if st.Inserted+st.Updated > 0 {
+		return st, db.refreshSurnameCounts(ctx)
+	}
+	return st, nil
 }
 
 func mergePatients(ctx context.Context, conn *pgx.Conn, cols []string, rows [][]any) (inserted, updated int, err error) {
@@ -129,20 +136,37 @@ func mergePatients(ctx context.Context, conn *pgx.Conn, cols []string, rows [][]
 	return inserted, updated, tx.Commit(ctx)
 }
 
-// Candidates returns EMPI patients with the page's MRN, or with its family name and
-// birth date, or with its birth date and a similar name: at most limit of them.
-func (db *DB) Candidates(ctx context.Context, mrn, family, birthDate string, limit int) ([]chartscan.Patient, error) {
+// Candidates returns the EMPI patients in the union of the blocks — exact MRN (or an
+// alias a merge left), phonetic surname with birth year, exact birth date, trigram-similar
+// full name — each patient once, at most limit per block. Every block has an index.
+func (db *DB) Candidates(ctx context.Context, q chartscan.CandidateQuery, limit int) ([]chartscan.Patient, error) {
 	var dob *time.Time
-	if t, err := time.Parse(time.DateOnly, birthDate); err == nil {
+	if t, err := time.Parse(time.DateOnly, q.BirthDate); err == nil {
 		dob = &t
+		if q.BirthYear == 0 {
+			q.BirthYear = t.Year()
+		}
+	}
+	full := strings.ToLower(strings.TrimSpace(q.Family + " " + q.Given))
+	if q.Family == "" {
+		full = ""
 	}
 	rows, err := db.pool.Query(ctx, `
-		SELECT mrn, family, given, coalesce(to_char(birth_date, 'YYYY-MM-DD'), ''), sex, street, city, postcode, state, phone
-		FROM patients
-		WHERE ($1 <> '' AND mrn = $1)
-		   OR ($2 <> '' AND lower(family) = lower($2) AND birth_date = $3)
-		   OR ($2 <> '' AND birth_date = $3 AND similarity(lower(family), lower($2)) > 0.4)
-		LIMIT $4`, mrn, family, dob, limit)
+		WITH hits AS (
+			(SELECT mrn FROM patients WHERE mrn = ANY($1::text[]) LIMIT $6)
+			UNION
+			(SELECT mrn FROM patient_aliases WHERE alias_mrn = ANY($1::text[]) LIMIT $6)
+			UNION
+			(SELECT mrn FROM patients WHERE $2 <> '' AND $4 > 0 AND family_key = dmetaphone($2) AND birth_year = $4 LIMIT $6)
+			UNION
+			(SELECT mrn FROM patients WHERE birth_date = $3 LIMIT $6)
+			UNION
+			(SELECT mrn FROM patients WHERE $5 <> '' AND full_name % $5 ORDER BY similarity(full_name, $5) DESC LIMIT $6)
+		)
+		SELECT p.mrn, p.family, p.given, coalesce(to_char(p.birth_date, 'YYYY-MM-DD'), ''), p.sex,
+		       p.street, p.city, p.postcode, p.state, p.phone
+		FROM hits JOIN patients p USING (mrn)`,
+		q.MRNs, q.Family, dob, q.BirthYear, full, limit)
 	if err != nil {
 		return nil, fmt.Errorf("candidates: %w", err)
 	}
@@ -155,6 +179,93 @@ func (db *DB) Candidates(ctx context.Context, mrn, family, birthDate string, lim
 		return nil, fmt.Errorf("candidates: %w", err)
 	}
 	return ps, nil
+}
+
+// SurnameShares returns, for each surname asked for (any case), the share of EMPI
+// patients who carry it: the term frequency that makes a common name weigh less.
+func (db *DB) SurnameShares(ctx context.Context, families []string) (map[string]float64, error) {
+	lower := make([]string, len(families))
+	for i, f := range families {
+		lower[i] = strings.ToLower(f)
+	}
+	rows, err := db.pool.Query(ctx, `
+		SELECT c.family, c.n::float8 / greatest((SELECT sum(n) FROM surname_counts), 1)
+		FROM surname_counts c WHERE c.family = ANY($1)`, lower)
+	if err != nil {
+		return nil, fmt.Errorf("surname shares: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[string]float64, len(families))
+	for rows.Next() {
+		var f string
+		var share float64
+		if err := rows.Scan(&f, &share); err != nil {
+			return nil, err
+		}
+		out[f] = share
+	}
+	return out, rows.Err()
+}
+
+// refreshSurnameCounts recounts surnames after an import changed the EMPI.
+func (db *DB) refreshSurnameCounts(ctx context.Context) error {
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `
+		CREATE TEMP TABLE surname_now ON COMMIT DROP AS
+			SELECT lower(family) AS family, count(*)::int AS n FROM patients GROUP BY 1;
+		DELETE FROM surname_counts c WHERE NOT EXISTS (SELECT 1 FROM surname_now s WHERE s.family = c.family);
+		INSERT INTO surname_counts (family, n) SELECT family, n FROM surname_now
+			ON CONFLICT (family) DO UPDATE SET n = EXCLUDED.n WHERE surname_counts.n <> EXCLUDED.n;`); err != nil {
+		return fmt.Errorf("surname counts: %w", err)
+	}
+	return tx.Commit(ctx)
+}
+
+// MergePatients applies an EMPI merge (HL7 A40): the merged-away MRN becomes an alias of
+// the survivor, pages filed to it move to the survivor, and the move is written to the
+// audit log with the number of pages moved. It returns that number.
+func (db *DB) MergePatients(ctx context.Context, survivor, merged, actor string) (int, error) {
+	if survivor == merged {
+		return 0, chartscan.Errorf(chartscan.EInvalid, "a patient cannot be merged into itself")
+	}
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback(ctx)
+	var ok bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM patients WHERE mrn = $1)`, survivor).Scan(&ok); err != nil {
+		return 0, fmt.Errorf("merge: %w", err)
+	}
+	if !ok {
+		return 0, chartscan.Errorf(chartscan.ENotFound, "the surviving patient of a merge is not in the EMPI")
+	}
+	tag, err := tx.Exec(ctx, `UPDATE pages SET mrn = $1, updated_at = now() WHERE mrn = $2`, survivor, merged)
+	if err != nil {
+		return 0, fmt.Errorf("merge: move pages: %w", err)
+	}
+	moved := int(tag.RowsAffected())
+	batch := &pgx.Batch{}
+	batch.Queue(`UPDATE page_candidates SET mrn = $1 WHERE mrn = $2`, survivor, merged)
+	batch.Queue(`UPDATE patient_aliases SET mrn = $1 WHERE mrn = $2`, survivor, merged)
+	batch.Queue(`INSERT INTO patient_aliases (alias_mrn, mrn) VALUES ($2, $1)
+		ON CONFLICT (alias_mrn) DO UPDATE SET mrn = EXCLUDED.mrn, merged_at = now()`, survivor, merged)
+	batch.Queue(`DELETE FROM patients WHERE mrn = $1`, merged)
+	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		return 0, fmt.Errorf("merge: %w", err)
+	}
+	if err := appendAudit(ctx, tx, AuditEntry{Actor: actor, Action: "empi.merge", Object: "patient:" + survivor,
+		Outcome: "ok", Detail: map[string]any{"merged_mrn": merged, "pages_moved": moved}}); err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, err
+	}
+	return moved, db.refreshSurnameCounts(ctx)
 }
 
 // PatientCount returns how many patients the EMPI holds.

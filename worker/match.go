@@ -172,7 +172,11 @@ func (w *Worker) candidates(ctx context.Context, ids []chartscan.Identifier) ([]
 	if mrn == "" && (family == "" || dob == "") {
 		return nil, nil
 	}
-	return w.store.Candidates(ctx, mrn, family, dob, candidateLimit)
+	var mrns []string
+	if mrn != "" {
+		mrns = []string{mrn}
+	}
+	return w.store.Candidates(ctx, chartscan.CandidateQuery{MRNs: mrns, Family: family, BirthDate: dob}, candidateLimit)
 }
 
 // reviewAll sends every page of a document that is not filed yet to review.

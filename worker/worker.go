@@ -29,7 +29,8 @@ type Store interface {
 	FailPage(ctx context.Context, documentID string, n int, reason string) error
 	PagesDone(ctx context.Context, documentID string) (int, error)
 	MatchPages(ctx context.Context, documentID string) ([]chartscan.Page, error)
-	Candidates(ctx context.Context, mrn, family, birthDate string, limit int) ([]chartscan.Patient, error)
+	Candidates(ctx context.Context, q chartscan.CandidateQuery, limit int) ([]chartscan.Patient, error)
+	SurnameShares(ctx context.Context, families []string) (map[string]float64, error)
 	SaveFilings(ctx context.Context, documentID string, filings map[int]chartscan.Filing) error
 	Unfinished(ctx context.Context, olderThan time.Duration) ([]chartscan.Document, error)
 	PagesNotDone(ctx context.Context, documentID string) (map[int]bool, error)
