@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chartscan/chartscan/internal/stacktest"
+	"github.com/chartscan/chartscan/storage"
 	"github.com/chartscan/chartscan/synth"
 )
 
@@ -179,61 +180,24 @@ func readTruth(t *testing.T, path string) *synth.Truth {
 	return &tr
 }
 
-// checkAgainstTruth checks an export against a generator's ground truth: every page
-// present exactly once; no page auto-filed to a wrong patient or to a patient not in the
-// EMPI; full pages (MRN+name+DOB) of EMPI patients auto-filed to the right MRN when
-// wantFullAuto. It returns counts by truth kind and outcome.
-func checkAgainstTruth(t *testing.T, rows []exportRow, truth *synth.Truth, wantFullAuto bool) map[string]int {
+// checkAgainstTruth checks an export against a generator's ground truth with the same
+// evaluation `chartscan evaluate` prints: every page present exactly once, no page
+// auto-filed to a wrong patient or to one not in the EMPI; and, when wantFullAuto, every
+// full page (MRN+name+DOB) of an EMPI patient auto-filed.
+func checkAgainstTruth(t *testing.T, rows []exportRow, truth *synth.Truth, wantFullAuto bool) evaluation {
 	t.Helper()
-	type key struct {
-		file string
-		page int
-	}
-	got := map[key]exportRow{}
+	var sr []storage.ExportRow
 	for _, r := range rows {
-		k := key{r.File, r.Page}
-		if _, dup := got[k]; dup {
-			t.Errorf("%s page %d exported twice", r.File, r.Page)
-		}
-		got[k] = r
+		sr = append(sr, storage.ExportRow(r))
 	}
-	counts := map[string]int{}
-	want := 0
-	for _, d := range truth.Documents {
-		for _, p := range d.Pages {
-			want++
-			r, ok := got[key{d.File, p.Page}]
-			if !ok {
-				t.Errorf("%s page %d missing from the export", d.File, p.Page)
-				continue
-			}
-			mrn := ""
-			if r.MRN != nil {
-				mrn = *r.MRN
-			}
-			if r.Status == "auto" {
-				switch {
-				case !p.InEMPI:
-					t.Errorf("%s page %d: patient not in the EMPI auto-filed to %s", d.File, p.Page, mrn)
-					counts["auto_wrong"]++
-				case mrn != p.MRN:
-					t.Errorf("%s page %d: auto-filed to %s, truth %s", d.File, p.Page, mrn, p.MRN)
-					counts["auto_wrong"]++
-				default:
-					counts["auto_right_"+p.Kind]++
-				}
-			} else {
-				counts[r.Status+"_"+p.Kind]++
-			}
-			if wantFullAuto && p.Kind == synth.KindFull && p.InEMPI && r.Status != "auto" {
-				t.Errorf("%s page %d: clean full page of an EMPI patient is %s, want auto", d.File, p.Page, r.Status)
-			}
-		}
+	ev := evaluate(sr, truth)
+	for _, p := range ev.Problems {
+		t.Error(p)
 	}
-	if len(rows) != want {
-		t.Errorf("export has %d rows, truth has %d pages", len(rows), want)
+	if c := ev.Kinds[synth.KindFull]; wantFullAuto && c != nil && c.AutoRight != c.Pages {
+		t.Errorf("%d of %d clean full pages of EMPI patients auto-filed, want all", c.AutoRight, c.Pages)
 	}
-	return counts
+	return ev
 }
 
 func TestPipelineFilesSampleBatchAgainstGroundTruth(t *testing.T) {
@@ -248,10 +212,10 @@ func TestPipelineFilesSampleBatchAgainstGroundTruth(t *testing.T) {
 	if !strings.Contains(errs, "auto") || !strings.Contains(errs, "pages/second") {
 		t.Errorf("ingest --wait printed no summary table:\n%s", errs)
 	}
-	counts := checkAgainstTruth(t, s.export("--batch", batch), readTruth(t, "../../testdata/charts/truth.json"), true)
-	t.Logf("outcomes: %v", counts)
-	if counts["auto_wrong"] != 0 {
-		t.Errorf("%d pages auto-filed to a wrong patient", counts["auto_wrong"])
+	truthPath := "../../testdata/charts/truth.json"
+	checkAgainstTruth(t, s.export("--batch", batch), readTruth(t, truthPath), true)
+	if out := s.mustRun("evaluate", "--truth", truthPath, "--batch", batch); !strings.Contains(out, "auto-filed to a wrong patient: 0; not-in-EMPI pages auto-filed: 0") {
+		t.Errorf("evaluate:\n%s", out)
 	}
 
 	// The export without --batch holds the same pages: every page of every document once.
