@@ -17,9 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/chartscan/chartscan"
-	"github.com/chartscan/chartscan/ocr"
 	"github.com/chartscan/chartscan/storage"
-	"github.com/chartscan/chartscan/worker"
 )
 
 // scanExtensions are the files a folder walk picks up; a file named on the command line
@@ -153,8 +151,8 @@ func ingest(ctx context.Context, a *app, stdout io.Writer, stderr *os.File, path
 	return nil
 }
 
-// ingestFile uploads one file and records it. created is false when the same content
-// was stored before: it is one document, processed once.
+// ingestFile uploads one local file into a batch. created is false when the same
+// content was stored before: it is one document, processed once.
 func ingestFile(ctx context.Context, a *app, batchID, path string, bar *progressbar.ProgressBar) (created bool, err error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -165,38 +163,12 @@ func ingestFile(ctx context.Context, a *app, batchID, path string, bar *progress
 	if err != nil {
 		return false, err
 	}
-	head := make([]byte, 1024)
-	n, _ := io.ReadFull(f, head)
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return false, err
-	}
-	kind := ocr.Sniff(head[:n])
 	var r io.Reader = f
 	if bar != nil {
 		r = io.TeeReader(f, bar)
 	}
-	sha, size, err := a.objects.PutOriginal(ctx, r, st.Size(), kind.MIMEType())
-	if err != nil {
-		return false, err
-	}
-	doc, created, err := a.db.AddDocument(ctx, batchID, chartscan.Document{
-		ID: uuid.NewString(), SHA256: sha, FileName: filepath.Base(path), ContentType: kind.MIMEType(), Size: size,
-	})
-	if err != nil {
-		return false, err
-	}
-	if created {
-		t, err := worker.NewSplitTask(doc.ID)
-		if err != nil {
-			return true, err
-		}
-		if _, err := a.queue.EnqueueContext(ctx, t); err != nil {
-			// The document is stored and queued in PostgreSQL; a worker's reconcile
-			// will split it even though this enqueue failed.
-			a.log.Warn("enqueue split failed; reconcile will pick the document up", "document_id", doc.ID, "error", err)
-		}
-	}
-	return created, nil
+	_, created, err = a.ingester().Ingest(ctx, batchID, filepath.Base(path), r, st.Size())
+	return created, err
 }
 
 // waitBatch polls PostgreSQL, the source of truth, until every page of the batch is
