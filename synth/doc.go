@@ -12,6 +12,12 @@
 //	chart-NNN.pdf  one scanner-like PDF per document: every page is exactly one image
 //	truth.json     Truth: per page the MRN of the patient it belongs to, whether that
 //	               patient is in the EMPI, the page kind, document type, date of service
-//	               (YYYY-MM-DD) and the clockwise rotation applied to the scan
+//	               (YYYY-MM-DD) and the clockwise rotation applied to the scan; for the
+//	               benchmark kinds also the MRN printed instead, the near twin's MRN and
+//	               whether a noisier variant of the identity was printed
 //	empi.csv       mrn,family,given,birth_date,sex,street,city,postcode,state,phone
+//
+// For the matching benchmark at scale, Population streams a big synthetic EMPI without
+// rendering anything, and Perturb turns one of its patients into what OCR of their chart
+// might read.
 package synth

@@ -13,13 +13,19 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/chartscan/chartscan"
 )
 
 // ErrOptions is returned by Generate for options it cannot honour.
 var ErrOptions = errors.New("bad options")
 
 // Options says what Generate makes. Zero values take defaults: one document, one patient
-// per document, one page per patient, 300 dpi, no effects, Bilevel pages.
+// per document, one page per patient, 300 dpi, no effects, Bilevel pages, every label
+// style and date format, only full and continuation pages.
+//
+// The benchmark fields (NameDOBShare to DateFormats) draw from a random stream of their
+// own, so leaving them zero gives exactly the output of earlier versions.
 type Options struct {
 	Seed                int64
 	Documents           int     // number of PDFs
@@ -32,6 +38,28 @@ type Options struct {
 	DPI                 int
 	NotInEMPIShare      float64 // share of the patients placed in charts left out of empi.csv
 	Encoding            Encoding
+
+	// MarkNotInEMPI gives the identifying pages of patients left out of the EMPI kind
+	// KindNotInEMPI instead of KindFull (which the committed sample keeps).
+	MarkNotInEMPI bool
+	// NearTwinShare is the share of the placed patients in the EMPI who get a near twin
+	// there (same surname, birth date and address, another first name, their own MRN);
+	// each of their runs prints one of the two twins, as KindNearTwin.
+	NearTwinShare float64
+	// NameDOBShare and WrongMRNShare are the chances that an identifying page of any
+	// other patient in the EMPI is KindNameDOB (no MRN printed) or KindWrongMRN (the
+	// MRN printed with one digit slip that is no EMPI MRN); their sum is at most 1.
+	NameDOBShare  float64
+	WrongMRNShare float64
+	// VariantShare is the chance that an identifying page prints one of the person's
+	// Variants (another row of the Splink cluster: typos, swapped dates, missing
+	// fields) instead of Printed, while empi.csv keeps the EMPI record. A variant with
+	// no name or no DOB prints what it has. Near twins have no variants.
+	VariantShare float64
+	// Labels and DateFormats, when not empty, are the label styles and date formats
+	// identifying pages draw from, evenly; empty means all of them.
+	Labels      []LabelStyle
+	DateFormats []DateFormat
 }
 
 // Truth is the ground truth of a Generate run, written as truth.json.
@@ -46,8 +74,11 @@ type TruthDocument struct {
 }
 
 // TruthPage is the truth of one page: whose it is, whether that patient is in the EMPI,
-// its kind (KindFull or KindContinuation), document type, date of service (YYYY-MM-DD)
-// and the clockwise rotation applied to the scan (0, 90, 180 or 270).
+// its kind (a Kind* constant), document type, date of service (YYYY-MM-DD) and the
+// clockwise rotation applied to the scan (0, 90, 180 or 270). For KindWrongMRN,
+// PrintedMRN is the MRN printed instead of MRN; for KindNearTwin, TwinMRN is the other
+// twin's. Variant says the page prints one of the person's Variants. Continuation pages
+// carry the MRN of the run they continue and leave the other fields empty.
 type TruthPage struct {
 	Page          int    `json:"page"`
 	MRN           string `json:"mrn"`
@@ -56,6 +87,9 @@ type TruthPage struct {
 	DocType       string `json:"doc_type"`
 	DateOfService string `json:"date_of_service"`
 	Rotation      int    `json:"rotation"`
+	PrintedMRN    string `json:"printed_mrn,omitempty"`
+	TwinMRN       string `json:"twin_mrn,omitempty"`
+	Variant       bool   `json:"variant,omitempty"`
 }
 
 // EMPIHeader is the header of empi.csv.
@@ -85,9 +119,20 @@ func (o *Options) normalize() error {
 	case o.MaxSkew < 0 || o.MaxSkew > 45:
 		return fmt.Errorf("%w: max skew %g", ErrOptions, o.MaxSkew)
 	}
-	for _, s := range []float64{o.ContinuationShare, o.Noise, o.RotateShare, o.NotInEMPIShare} {
+	for _, s := range []float64{o.ContinuationShare, o.Noise, o.RotateShare, o.NotInEMPIShare,
+		o.NearTwinShare, o.NameDOBShare, o.WrongMRNShare, o.NameDOBShare + o.WrongMRNShare, o.VariantShare} {
 		if s < 0 || s > 1 || math.IsNaN(s) {
 			return fmt.Errorf("%w: share %g not in [0,1]", ErrOptions, s)
+		}
+	}
+	for _, l := range o.Labels {
+		if l < 0 || l >= labelStyles {
+			return fmt.Errorf("%w: label style %d", ErrOptions, l)
+		}
+	}
+	for _, f := range o.DateFormats {
+		if f < 0 || f >= dateFormats {
+			return fmt.Errorf("%w: date format %d", ErrOptions, f)
 		}
 	}
 	return nil
@@ -131,26 +176,65 @@ func Generate(people []Person, opt Options, outDir string) (*Truth, error) {
 		out[placed[j]] = true
 	}
 
+	// The benchmark options draw from krng only, so rng's draws and with them the
+	// default output stay what they always were.
+	krng := rand.New(rand.NewPCG(uint64(opt.Seed), 0x6b696e64)) // "kind"
+	used := map[string]bool{}
+	for _, p := range people {
+		used[p.EMPI.MRN] = true
+	}
+	twins := map[int]chartscan.Patient{}
+	if opt.NearTwinShare > 0 {
+		var in []int
+		for _, i := range placed {
+			if !out[i] {
+				in = append(in, i)
+			}
+		}
+		k := int(math.Round(opt.NearTwinShare * float64(len(in))))
+		for _, j := range krng.Perm(len(in))[:k] {
+			twins[in[j]] = nearTwin(people[in[j]].EMPI, krng, used)
+		}
+	}
+
 	truth := &Truth{}
 	for d, patients := range plan {
 		doc := TruthDocument{File: fmt.Sprintf("chart-%03d.pdf", d+1)}
 		var imgs []*image.Gray
 		for _, pi := range patients {
 			p := &people[pi]
+			// who is the person whose run this is: p, or for a near twin either twin.
+			who, twinMRN := p, ""
+			if t, ok := twins[pi]; ok {
+				twinMRN = t.MRN
+				if krng.IntN(2) == 0 {
+					who = &Person{EMPI: t, Printed: t, Cluster: p.Cluster}
+					twinMRN = p.EMPI.MRN
+				}
+			}
 			var spec PageSpec
+			var page TruthPage
 			for j := range between(opt.PagesPerPatient) {
 				if j > 0 && rng.Float64() < opt.ContinuationShare {
 					spec.Continuation = true
 					spec.PageNumber++
+					page = TruthPage{MRN: page.MRN, InEMPI: page.InEMPI, Kind: KindContinuation}
 				} else {
 					spec = PageSpec{
-						Person:        p,
+						Person:        who,
 						DocType:       DocTypes[rng.IntN(len(DocTypes))],
 						DateOfService: serviceDate(rng),
 						Label:         LabelStyle(rng.IntN(int(labelStyles))),
 						DateFormat:    DateFormat(rng.IntN(int(dateFormats))),
 						PageNumber:    1,
 					}
+					if len(opt.Labels) > 0 {
+						spec.Label = opt.Labels[krng.IntN(len(opt.Labels))]
+					}
+					if len(opt.DateFormats) > 0 {
+						spec.DateFormat = opt.DateFormats[krng.IntN(len(opt.DateFormats))]
+					}
+					page = identify(&spec, out[pi], twinMRN, opt, krng, used)
 				}
 				spec.Skew = math.Round((rng.Float64()*2-1)*opt.MaxSkew*100) / 100
 				spec.Noise = opt.Noise
@@ -160,14 +244,8 @@ func Generate(people []Person, opt Options, outDir string) (*Truth, error) {
 				}
 				spec.Seed = rng.Int64()
 				imgs = append(imgs, RenderPage(spec, opt.DPI))
-				kind := KindFull
-				if spec.Continuation {
-					kind = KindContinuation
-				}
-				doc.Pages = append(doc.Pages, TruthPage{
-					Page: len(imgs), MRN: p.EMPI.MRN, InEMPI: !out[pi], Kind: kind,
-					DocType: spec.DocType, DateOfService: spec.DateOfService, Rotation: spec.Rotate,
-				})
+				page.Page, page.DocType, page.DateOfService, page.Rotation = len(imgs), spec.DocType, spec.DateOfService, spec.Rotate
+				doc.Pages = append(doc.Pages, page)
 			}
 		}
 		var buf bytes.Buffer
@@ -187,8 +265,17 @@ func Generate(people []Person, opt Options, outDir string) (*Truth, error) {
 	if err := os.WriteFile(filepath.Join(outDir, "truth.json"), append(js, '\n'), 0o644); err != nil {
 		return nil, fmt.Errorf("generate: %w", err)
 	}
+	var empi []chartscan.Patient
+	for i, p := range people {
+		if !out[i] {
+			empi = append(empi, p.EMPI)
+		}
+		if t, ok := twins[i]; ok {
+			empi = append(empi, t)
+		}
+	}
 	var csvBuf bytes.Buffer
-	if err := WriteEMPI(&csvBuf, people, func(i int) bool { return !out[i] }); err != nil {
+	if err := writeEMPI(&csvBuf, empi); err != nil {
 		return nil, err
 	}
 	if err := os.WriteFile(filepath.Join(outDir, "empi.csv"), csvBuf.Bytes(), 0o644); err != nil {
@@ -200,13 +287,19 @@ func Generate(people []Person, opt Options, outDir string) (*Truth, error) {
 // WriteEMPI writes the EMPI records of the people for which keep(index) is true as CSV
 // with EMPIHeader; a nil keep keeps everyone.
 func WriteEMPI(w io.Writer, people []Person, keep func(int) bool) error {
+	var empi []chartscan.Patient
+	for i, p := range people {
+		if keep == nil || keep(i) {
+			empi = append(empi, p.EMPI)
+		}
+	}
+	return writeEMPI(w, empi)
+}
+
+func writeEMPI(w io.Writer, empi []chartscan.Patient) error {
 	cw := csv.NewWriter(w)
 	cw.Write(EMPIHeader)
-	for i, p := range people {
-		if keep != nil && !keep(i) {
-			continue
-		}
-		e := p.EMPI
+	for _, e := range empi {
 		cw.Write([]string{e.MRN, e.Family, e.Given, e.BirthDate, e.Sex, e.Street, e.City, e.Postcode, e.State, e.Phone})
 	}
 	cw.Flush()
@@ -214,6 +307,43 @@ func WriteEMPI(w io.Writer, people []Person, keep func(int) bool) error {
 		return fmt.Errorf("write empi: %w", err)
 	}
 	return nil
+}
+
+// identify decides what the identifying page in spec prints for spec.Person (out: left
+// out of the EMPI; twinMRN: the other twin's MRN if the person has a near twin), points
+// spec.Person at a copy printing that, and returns the page's truth without its
+// position, document type, date of service and rotation. used holds every MRN taken.
+func identify(spec *PageSpec, out bool, twinMRN string, opt Options, krng *rand.Rand, used map[string]bool) TruthPage {
+	who := spec.Person
+	page := TruthPage{MRN: who.EMPI.MRN, InEMPI: !out, Kind: KindFull}
+	printed := who.Printed
+	if opt.VariantShare > 0 && len(who.Variants) > 0 && krng.Float64() < opt.VariantShare {
+		printed, page.Variant = who.Variants[krng.IntN(len(who.Variants))], true
+	}
+	switch {
+	case out:
+		if opt.MarkNotInEMPI {
+			page.Kind = KindNotInEMPI
+		}
+	case twinMRN != "":
+		page.Kind, page.TwinMRN = KindNearTwin, twinMRN
+	case opt.NameDOBShare > 0 || opt.WrongMRNShare > 0:
+		u := krng.Float64()
+		switch {
+		case u < opt.NameDOBShare:
+			page.Kind, printed.MRN = KindNameDOB, ""
+		case u < opt.NameDOBShare+opt.WrongMRNShare:
+			if slip, ok := slipMRN(who.EMPI.MRN, krng, func(m string) bool { return used[m] }); ok {
+				page.Kind, page.PrintedMRN, printed.MRN = KindWrongMRN, slip, slip
+			}
+		}
+	}
+	if printed != who.Printed {
+		cp := *who
+		cp.Printed = printed
+		spec.Person = &cp
+	}
+	return page
 }
 
 // serviceDate returns a date of service between 2019-01-01 and 2025-12-31.

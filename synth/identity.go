@@ -164,24 +164,28 @@ func ValidMRN(mrn string) bool {
 	return int(mrn[8]-'0') == luhnDigit(mrn[:8])
 }
 
-// femaleNames are the female first names of fake_1000; any other name is taken as male,
-// and names not in the data fall back to a hash.
-var femaleNames = setOf(`Olivia Jessica Elizabeth Isla Amelia Lola Isabelle Scarlett Evie
+// femaleGiven and maleGiven are the first names of fake_1000 by sex, roughly most
+// common first: sexOf uses them as sets, Population as ranks.
+var femaleGiven = strings.Fields(`Olivia Jessica Elizabeth Isla Amelia Lola Isabelle Scarlett Evie
 	Lily Darcy Charlotte Arabella Rosie Matilda Grace Freya Eliza Maya Maryam Maisie Ivy
 	Evelyn Erin Emma Eleanor Aisha Sofia Poppy Nancy Mia Maddison Lydia Lottie Lexi Julia
 	Holly Hannah Daisy Anna Aira Violet Sarah Rose Lucy Leah Isabella Imogen Heidi Francesca
 	Florence Eva Emily Ellie Ella Aria Amelie Amber Willow Robyn Molly Mila Georgia Harper`)
 
-var maleNames = setOf(`Oliver Jacob Freddie James George Alfie Theodore Logan Mason Henry
+var maleGiven = strings.Fields(`Oliver Jacob Freddie James George Alfie Theodore Logan Mason Henry
 	Harry Jayden Jackson Harrison Reuben Noah Michael Dylan Charlie Adam Thomas Ryan Riley
 	Luke Kai Joshua Isaac Harley Caleb Arlo William Toby Samuel Reggie Mohammed Leon Jaxon
 	Hugo Harvey Finley Elliott Benjamin Theo Robert Oscar Ollie Muhammad Luca Leo Joseph
 	Arthur Archie Teddy Sebastian Hunter Gregory Elliot Alexander Ahmed Louis Lucas David
 	Edward Gabriel Rob Ronnie Owen`)
 
-func setOf(s string) map[string]bool {
+// femaleNames and maleNames decide sex from a first name; names in neither fall back to
+// a hash.
+var femaleNames, maleNames = setOf(femaleGiven), setOf(maleGiven)
+
+func setOf(names []string) map[string]bool {
 	m := map[string]bool{}
-	for _, f := range strings.Fields(s) {
+	for _, f := range names {
 		m[f] = true
 	}
 	return m

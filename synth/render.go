@@ -52,11 +52,15 @@ const (
 const (
 	KindFull         = "full"         // MRN, name and DOB printed
 	KindContinuation = "continuation" // clinical text only, no identifiers
+	KindNameDOB      = "name_dob"     // name and DOB printed, no MRN
+	KindWrongMRN     = "wrong_mrn"    // name and DOB right, the MRN one digit slip off
+	KindNotInEMPI    = "not_in_empi"  // full identifiers of a patient left out of the EMPI
+	KindNearTwin     = "near_twin"    // full identifiers of one of two EMPI twins (same surname, DOB, address)
 )
 
 // PageSpec says what one page shows and how it is scanned.
 type PageSpec struct {
-	Person        *Person // Printed is what appears on the page; nil only for continuations
+	Person        *Person // Printed is what appears on the page, empty fields left out; nil only for continuations
 	DocType       string  // a chartscan.DocType* constant
 	DateOfService string  // YYYY-MM-DD
 	Label         LabelStyle
@@ -294,10 +298,43 @@ func drawLabel(c *canvas, spec PageSpec, y float64) float64 {
 		return y
 	}
 
+	// rows draws lines of label/value pairs, leaving out pairs with no value and lines
+	// with no pairs, so a record with a missing field prints what it has.
+	rows := func(y float64, lines ...[]string) float64 {
+		drawn := false
+		for _, kv := range lines {
+			var keep []string
+			for i := 0; i < len(kv); i += 2 {
+				if kv[i+1] != "" {
+					keep = append(keep, kv[i], kv[i+1])
+				}
+			}
+			if len(keep) == 0 {
+				continue
+			}
+			if drawn {
+				y += step
+			}
+			y, drawn = fields(y, keep...), true
+		}
+		return y
+	}
+
 	switch spec.Label {
 	case LabelAddressograph:
 		m := c.face('m', 13)
-		lines := []string{surnameFirst, "MR# " + p.MRN, "DOB " + dob + "   " + sexLetter}
+		var lines []string
+		if surnameFirst != "" {
+			lines = append(lines, surnameFirst)
+		}
+		if p.MRN != "" {
+			lines = append(lines, "MR# "+p.MRN)
+		}
+		if dob != "" {
+			lines = append(lines, "DOB "+dob+"   "+sexLetter)
+		} else {
+			lines = append(lines, "SEX "+sexLetter)
+		}
 		wmax := 0.0
 		for _, l := range lines {
 			wmax = max(wmax, c.width(m, l))
@@ -309,15 +346,12 @@ func drawLabel(c *canvas, spec PageSpec, y float64) float64 {
 		}
 		return y + float64(len(lines)-1)*mstep + 16
 	case LabelNameBlock:
-		y = fields(y, "Name:", givenFirst)
-		y = fields(y+step, "Med Rec #:", p.MRN)
-		y = fields(y+step, "Date of Birth:", dob, "Sex:", sexWord)
-		return y
+		return rows(y, []string{"Name:", givenFirst}, []string{"Med Rec #:", p.MRN},
+			[]string{"Date of Birth:", dob, "Sex:", sexWord})
 	case LabelUnitNo:
-		y = fields(y, "Unit No.:", p.MRN, "Name:", surnameFirst)
-		return fields(y+step, "Birth Date:", dob, "Sex:", sexLetter)
+		return rows(y, []string{"Unit No.:", p.MRN, "Name:", surnameFirst}, []string{"Birth Date:", dob, "Sex:", sexLetter})
 	}
-	return fields(y, "Patient:", surnameFirst, "MRN:", p.MRN, "DOB:", dob, "Sex:", sexLetter)
+	return rows(y, []string{"Patient:", surnameFirst, "MRN:", p.MRN, "DOB:", dob, "Sex:", sexLetter})
 }
 
 // formatDate prints an ISO date in format f; anything that is not a date is printed as is.
