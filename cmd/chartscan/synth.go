@@ -60,6 +60,11 @@ func newSynthCmd() *cobra.Command {
 	fl.Float64Var(&opt.RotateShare, "rotate", 0, "share of pages scanned turned 90/180/270")
 	fl.Float64Var(&opt.NotInEMPIShare, "not-in-empi", 0.1, "share of patients left out of empi.csv")
 	fl.IntVar(&opt.DPI, "dpi", 300, "scan resolution")
+	fl.BoolVar(&opt.MarkNotInEMPI, "mark-not-in-empi", true, "label pages of patients left out of the EMPI as kind not_in_empi")
+	fl.Float64Var(&opt.NearTwinShare, "near-twins", 0, "share of patients given a near twin in the EMPI (same surname, DOB, address)")
+	fl.Float64Var(&opt.NameDOBShare, "name-dob", 0, "share of identifying pages printed with name and DOB but no MRN")
+	fl.Float64Var(&opt.WrongMRNShare, "wrong-mrn", 0, "share of identifying pages printed with a one-digit slip or transposition in the MRN")
+	fl.Float64Var(&opt.VariantShare, "variants", 0, "share of identifying pages printed from a noisier record of the same person")
 	cmd.MarkFlagRequired("out")
 	return cmd
 }
