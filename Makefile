@@ -7,7 +7,7 @@ BIN := bin/chartscan
 # One thread per Tesseract: concurrency comes from worker slots.
 export OMP_THREAD_LIMIT := 1
 
-.PHONY: all deps up down build run test test-short vet bench-pipeline clean
+.PHONY: all deps up down build run test test-short vet bench-pipeline bench-match clean
 
 all: build
 
@@ -41,6 +41,10 @@ test-short:
 # End-to-end page rate against plain Tesseract on the same pages (prints a table).
 bench-pipeline: up build
 	deploy/bench-pipeline.sh
+
+# Matching accuracy by page kind on a synthetic, OCR'd batch (prints a table).
+bench-match: up build
+	deploy/bench-match.sh
 
 clean:
 	rm -rf bin
