@@ -7,7 +7,7 @@ BIN := bin/chartscan
 # One thread per Tesseract: concurrency comes from worker slots.
 export OMP_THREAD_LIMIT := 1
 
-.PHONY: all deps up down build run test test-short vet bench-pipeline bench-match clean
+.PHONY: all deps up down build run test test-short vet bench-pipeline bench-match bench-empi clean
 
 all: build
 
@@ -46,5 +46,14 @@ bench-pipeline: up build
 bench-match: up build
 	deploy/bench-match.sh
 
+# EMPI scale: 1,000,000 patients, import rate and per-page search + scoring latency.
+bench-empi: up build
+	deploy/bench-empi.sh
+
 clean:
 	rm -rf bin
+
+# OCR accuracy: character error rate of chartscan, plain tesseract and ocrmypdf on the
+# corpus pages with ground truth (CORPUS=/path adds pages not committed; prints a table).
+bench-ocr: deps
+	deploy/bench-ocr.sh

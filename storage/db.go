@@ -34,6 +34,8 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
 	}
+	// Trigram matches below this similarity are noise for a name and cost heap rechecks.
+	cfg.ConnConfig.RuntimeParams["pg_trgm.similarity_threshold"] = "0.45"
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect postgres: %w", err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/chartscan/chartscan"
 )
@@ -24,39 +25,77 @@ type ImportStats struct {
 // speed dominates, small enough to keep memory flat on a million-row file.
 const importChunk = 20000
 
+// importWorkers merge chunks at once, each on its own connection: a merge keeps one
+// PostgreSQL backend busy, so two use both cores of a small server.
+const importWorkers = 2
+
+var patientColumns = []string{"mrn", "family", "given", "birth_date", "sex", "street", "city", "postcode", "state", "phone"}
+
+// importer is one merge worker: the chunk it is filling, and the MRNs in it.
+type importer struct {
+	rows  [][]any
+	seen  map[string]int
+	ch    chan [][]any
+	stats ImportStats
+}
+
 // ImportPatients upserts by MRN the patients that records yields. Each chunk is copied
 // into a temporary table with COPY and merged in one statement that touches only rows
-// that differ, so importing the same file twice changes nothing.
+// that differ, so importing the same file twice changes nothing. Chunks are merged by
+// importWorkers connections at once; an MRN always goes to the same worker, in file
+// order, so the last record of an MRN wins as it would one by one.
 func (db *DB) ImportPatients(ctx context.Context, records func(yield func(chartscan.Patient) error) error) (ImportStats, error) {
 	var st ImportStats
-	conn, err := db.pool.Acquire(ctx)
-	if err != nil {
-		return st, err
+	g, gctx := errgroup.WithContext(ctx)
+	workers := make([]*importer, importWorkers)
+	for i := range workers {
+		w := &importer{seen: make(map[string]int, importChunk), ch: make(chan [][]any, 1)}
+		workers[i] = w
+		g.Go(func() error {
+			conn, err := db.pool.Acquire(gctx)
+			if err != nil {
+				for range w.ch { // keep the producer from blocking
+				}
+				return err
+			}
+			defer conn.Release()
+			if _, err := conn.Exec(gctx, `
+				CREATE TEMP TABLE IF NOT EXISTS patients_in (LIKE patients INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`); err != nil {
+				for range w.ch {
+				}
+				return fmt.Errorf("import: %w", err)
+			}
+			var ferr error
+			for rows := range w.ch {
+				if ferr != nil {
+					continue
+				}
+				ins, upd, err := mergePatients(gctx, conn.Conn(), patientColumns, rows)
+				if err != nil {
+					ferr = err
+					continue
+				}
+				w.stats.Inserted += ins
+				w.stats.Updated += upd
+				w.stats.Unchanged += len(rows) - ins - upd
+			}
+			return ferr
+		})
 	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, `
-		CREATE TEMP TABLE IF NOT EXISTS patients_in (LIKE patients INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`); err != nil {
-		return st, fmt.Errorf("import: %w", err)
-	}
-	cols := []string{"mrn", "family", "given", "birth_date", "sex", "street", "city", "postcode", "state", "phone"}
-	rows := make([][]any, 0, importChunk)
-	seen := make(map[string]int, importChunk)
-	flush := func() error {
-		if len(rows) == 0 {
+	send := func(w *importer) error {
+		if len(w.rows) == 0 {
 			return nil
 		}
-		ins, upd, err := mergePatients(ctx, conn.Conn(), cols, rows)
-		if err != nil {
-			return err
+		select {
+		case w.ch <- w.rows:
+		case <-gctx.Done():
+			return gctx.Err()
 		}
-		st.Inserted += ins
-		st.Updated += upd
-		st.Unchanged += len(rows) - ins - upd
-		rows = rows[:0]
-		clear(seen)
+		w.rows = make([][]any, 0, importChunk)
+		clear(w.seen)
 		return nil
 	}
-	err = records(func(p chartscan.Patient) error {
+	err := records(func(p chartscan.Patient) error {
 		st.Read++
 		var dob *time.Time
 		if p.BirthDate != "" {
@@ -67,29 +106,49 @@ func (db *DB) ImportPatients(ctx context.Context, records func(yield func(charts
 			dob = &t
 		}
 		row := []any{p.MRN, p.Family, p.Given, dob, p.Sex, p.Street, p.City, p.Postcode, p.State, p.Phone}
+		w := workers[fnv32(p.MRN)%importWorkers]
 		// The last record of an MRN wins, within a chunk as across chunks.
-		if i, dup := seen[p.MRN]; dup {
-			rows[i] = row
+		if i, dup := w.seen[p.MRN]; dup {
+			w.rows[i] = row
 			st.Repeated++
 			return nil
 		}
-		seen[p.MRN] = len(rows)
-		rows = append(rows, row)
-		if len(rows) == importChunk {
-			return flush()
+		w.seen[p.MRN] = len(w.rows)
+		w.rows = append(w.rows, row)
+		if len(w.rows) == importChunk {
+			return send(w)
 		}
 		return nil
 	})
-	if err != nil {
-		return st, err
+	for _, w := range workers {
+		if err == nil {
+			err = send(w)
+		}
+		close(w.ch)
 	}
-	if err := flush(); err != nil {
+	if gerr := g.Wait(); err == nil {
+		err = gerr
+	}
+	for _, w := range workers {
+		st.Inserted += w.stats.Inserted
+		st.Updated += w.stats.Updated
+		st.Unchanged += w.stats.Unchanged
+	}
+	if err != nil {
 		return st, err
 	}
 	if st.Inserted+st.Updated > 0 {
 		return st, db.refreshSurnameCounts(ctx)
 	}
 	return st, nil
+}
+
+func fnv32(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint32(s[i])) * 16777619
+	}
+	return h
 }
 
 func mergePatients(ctx context.Context, conn *pgx.Conn, cols []string, rows [][]any) (inserted, updated int, err error) {
@@ -138,7 +197,8 @@ func mergePatients(ctx context.Context, conn *pgx.Conn, cols []string, rows [][]
 
 // Candidates returns the EMPI patients in the union of the blocks — exact MRN (or an
 // alias a merge left), phonetic surname with birth year, exact birth date, trigram-similar
-// full name — each patient once, at most limit per block. Every block has an index.
+// full name within the birth year — each patient once, at most limit per block. Every
+// block has an index.
 func (db *DB) Candidates(ctx context.Context, q chartscan.CandidateQuery, limit int) ([]chartscan.Patient, error) {
 	var dob *time.Time
 	if t, err := time.Parse(time.DateOnly, q.BirthDate); err == nil {
@@ -159,9 +219,10 @@ func (db *DB) Candidates(ctx context.Context, q chartscan.CandidateQuery, limit 
 			UNION
 			(SELECT mrn FROM patients WHERE $2 <> '' AND $4 > 0 AND family_key = dmetaphone($2) AND birth_year = $4 LIMIT $6)
 			UNION
-			(SELECT mrn FROM patients WHERE birth_date = $3 LIMIT $6)
+			(SELECT mrn FROM patients WHERE birth_date = $3 ORDER BY similarity(full_name, $5) DESC LIMIT $6)
 			UNION
-			(SELECT mrn FROM patients WHERE $5 <> '' AND full_name % $5 ORDER BY similarity(full_name, $5) DESC LIMIT $6)
+			(SELECT mrn FROM patients WHERE $5 <> '' AND birth_year = $4 AND full_name % $5
+			 ORDER BY full_name <-> $5 LIMIT $6)
 		)
 		SELECT p.mrn, p.family, p.given, coalesce(to_char(p.birth_date, 'YYYY-MM-DD'), ''), p.sex,
 		       p.street, p.city, p.postcode, p.state, p.phone

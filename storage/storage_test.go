@@ -98,7 +98,8 @@ func TestCandidatesUnionOfBlocks(t *testing.T) {
 		{"phonetic surname and birth year", chartscan.CandidateQuery{Family: "Smyth", BirthYear: 1970},
 			[]string{"100000002", "100000005"}},
 		{"exact birth date", chartscan.CandidateQuery{BirthDate: "1962-03-14"}, []string{"100000001", "100000004"}},
-		{"trigram name", chartscan.CandidateQuery{Family: "Okonkow", Given: "Chidi"}, []string{"100000004"}},
+		{"trigram name within the birth year", chartscan.CandidateQuery{Family: "Okomkwo", Given: "Chidi", BirthYear: 1962}, []string{"100000004"}},
+		{"trigram name, wrong year", chartscan.CandidateQuery{Family: "Okomkwo", Given: "Chidi", BirthYear: 1990}, nil},
 		{"nothing", chartscan.CandidateQuery{Family: "Zzyzx", BirthDate: "1901-01-01"}, nil},
 	} {
 		got, err := db.Candidates(ctx, tc.q, 20)

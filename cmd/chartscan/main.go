@@ -54,7 +54,7 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newWorkerCmd(), newIngestCmd(), newRecordsCmd(), newExportCmd(), newStatusCmd(),
-		newMigrateCmd(), newConfigCmd(), newSynthCmd(), newEvaluateCmd())
+		newMigrateCmd(), newConfigCmd(), newSynthCmd(), newEvaluateCmd(), newBenchEMPICmd())
 	return root
 }
 

@@ -3,13 +3,19 @@
 -- similarity on the full name, MRN aliases left by merges; surname frequencies for the
 -- term-frequency adjustment; the audit log.
 CREATE EXTENSION IF NOT EXISTS fuzzystrmatch;
+CREATE EXTENSION IF NOT EXISTS btree_gist;
 
 ALTER TABLE patients
     ADD COLUMN family_key text GENERATED ALWAYS AS (dmetaphone(family)) STORED,
     ADD COLUMN birth_year int GENERATED ALWAYS AS (extract(year FROM birth_date)::int) STORED,
     ADD COLUMN full_name text GENERATED ALWAYS AS (lower(family || ' ' || given)) STORED;
 CREATE INDEX patients_phonetic_year ON patients (family_key, birth_year);
-CREATE INDEX patients_name_trgm ON patients USING gin (full_name gin_trgm_ops);
+-- The nearest names within one birth year, by trigram distance. A GIN trigram search
+-- rechecks thousands of heap rows for a common name (17 ms at 200k patients, 14 ms at 1M
+-- even with the year in the index); a GiST index walks to the nearest few (about 5 ms).
+CREATE INDEX patients_year_name_trgm ON patients USING gist (birth_year, full_name gist_trgm_ops);
+-- Names are compared in Go; lower(family) was only a blocking key of the first version.
+DROP INDEX patients_family;
 
 -- An MRN merged away (HL7 A40) resolves to the patient that survived.
 CREATE TABLE patient_aliases (
@@ -40,5 +46,6 @@ CREATE TABLE audit_log (
 
 -- +goose Down
 DROP TABLE audit_log, surname_counts, patient_aliases;
-DROP INDEX patients_phonetic_year, patients_name_trgm;
+DROP INDEX patients_phonetic_year, patients_year_name_trgm;
+CREATE INDEX patients_family ON patients (lower(family));
 ALTER TABLE patients DROP COLUMN family_key, DROP COLUMN birth_year, DROP COLUMN full_name;
