@@ -6,7 +6,7 @@ set -euo pipefail
 . "$(dirname "$0")/env.sh"
 
 pkgs=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd libtesseract-dev libleptonica-dev
-      redis-server postgresql postgresql-contrib poppler-utils ghostscript imagemagick libtiff-tools)
+      redis-server postgresql postgresql-contrib poppler-utils ghostscript imagemagick libtiff-tools ocrmypdf)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -27,7 +27,14 @@ const (
 // PageEvidence is what the filing decision knows of one page.
 type PageEvidence struct {
 	Identifiers []chartscan.Identifier
-	Candidates  []chartscan.Patient // EMPI patients found by the page's MRN, or by its name+DOB
+	// Candidates are the EMPI patients found by the page's MRN, or by its name+DOB. Only
+	// FileDocument reads them; FileSegments looks candidates up per segment instead.
+	Candidates []chartscan.Patient
+	// Kind says whether the page is content (the zero value) or a cover, separator, blank
+	// or failed page, which Segments and FileSegments do not read as content.
+	Kind PageKind
+	// CoverMRN is the MRN a cover sheet's barcode names, for Kind PageCover.
+	CoverMRN string
 }
 
 // FileDocument decides, for each page of one document in order, which patient it is
@@ -35,6 +42,10 @@ type PageEvidence struct {
 // and its name or birth date confirms it; anything less goes to review, because a page
 // filed to the wrong patient is worse than a page a clerk has to look at. Pages without
 // an MRN, name or birth date follow the page before them.
+//
+// Deprecated: FileDocument is the first version's per-page rule set, kept until the
+// worker calls FileSegments, which segments the pages, scores candidates with a
+// Fellegi–Sunter Model and decides per segment.
 func FileDocument(pages []PageEvidence) []chartscan.Filing {
 	out := make([]chartscan.Filing, len(pages))
 	firstIdentified := -1

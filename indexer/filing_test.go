@@ -59,88 +59,88 @@ func TestFileDocument(t *testing.T) {
 	}{
 		{
 			name:  "mrn and name agree",
-			pages: []PageEvidence{{ids("00-123-456", "DOE, Jane", ""), []chartscan.Patient{pJane}}},
+			pages: []PageEvidence{{Identifiers: ids("00-123-456", "DOE, Jane", ""), Candidates: []chartscan.Patient{pJane}}},
 			want:  []brief{auto("00123456")},
 		},
 		{
 			name:  "mrn and dob agree",
-			pages: []PageEvidence{{ids("00123456", "", "1962-03-14"), []chartscan.Patient{pJane}}},
+			pages: []PageEvidence{{Identifiers: ids("00123456", "", "1962-03-14"), Candidates: []chartscan.Patient{pJane}}},
 			want:  []brief{auto("00123456")},
 		},
 		{
 			name:  "name read the other way round",
-			pages: []PageEvidence{{ids("00123456", "JANE, Doe", ""), []chartscan.Patient{pJane}}},
+			pages: []PageEvidence{{Identifiers: ids("00123456", "JANE, Doe", ""), Candidates: []chartscan.Patient{pJane}}},
 			want:  []brief{auto("00123456")},
 		},
 		{
 			name:  "diacritics and case",
-			pages: []PageEvidence{{ids("555", "NUNEZ, jose", ""), []chartscan.Patient{pJose}}},
+			pages: []PageEvidence{{Identifiers: ids("555", "NUNEZ, jose", ""), Candidates: []chartscan.Patient{pJose}}},
 			want:  []brief{auto("555")},
 		},
 		{
 			name:  "mrn agrees, name agrees, dob disagrees",
-			pages: []PageEvidence{{ids("00123456", "DOE, Jane", "1962-03-15"), []chartscan.Patient{pJane}}},
+			pages: []PageEvidence{{Identifiers: ids("00123456", "DOE, Jane", "1962-03-15"), Candidates: []chartscan.Patient{pJane}}},
 			want:  []brief{review("00123456", reasonDisagree)},
 		},
 		{
 			name:  "mrn agrees, name and dob disagree",
-			pages: []PageEvidence{{ids("00123456", "ROE, Richard", "1980-01-01"), []chartscan.Patient{pJane}}},
+			pages: []PageEvidence{{Identifiers: ids("00123456", "ROE, Richard", "1980-01-01"), Candidates: []chartscan.Patient{pJane}}},
 			want:  []brief{review("00123456", reasonDisagree)},
 		},
 		{
 			name:  "mrn agrees, same family but other given name, no dob",
-			pages: []PageEvidence{{ids("00123456", "DOE, John", ""), []chartscan.Patient{pJane}}},
+			pages: []PageEvidence{{Identifiers: ids("00123456", "DOE, John", ""), Candidates: []chartscan.Patient{pJane}}},
 			want:  []brief{review("00123456", reasonDisagree)},
 		},
 		{
 			name:  "mrn alone",
-			pages: []PageEvidence{{ids("00123456", "", ""), []chartscan.Patient{pJane}}},
+			pages: []PageEvidence{{Identifiers: ids("00123456", "", ""), Candidates: []chartscan.Patient{pJane}}},
 			want:  []brief{review("00123456", reasonUnconfirmed)},
 		},
 		{
 			name:  "name and dob but no mrn",
-			pages: []PageEvidence{{ids("", "DOE, Jane", "1962-03-14"), []chartscan.Patient{pJane}}},
+			pages: []PageEvidence{{Identifiers: ids("", "DOE, Jane", "1962-03-14"), Candidates: []chartscan.Patient{pJane}}},
 			want:  []brief{review("00123456", reasonNoMRN)},
 		},
 		{
 			name:  "mrn matches no candidate",
-			pages: []PageEvidence{{ids("999999", "DOE, Jane", "1962-03-14"), []chartscan.Patient{pJane}}},
+			pages: []PageEvidence{{Identifiers: ids("999999", "DOE, Jane", "1962-03-14"), Candidates: []chartscan.Patient{pJane}}},
 			want:  []brief{review("00123456", reasonMRNNotFound)},
 		},
 		{
 			name:  "identifiers but no candidates",
-			pages: []PageEvidence{{ids("00123456", "DOE, Jane", ""), nil}},
+			pages: []PageEvidence{{Identifiers: ids("00123456", "DOE, Jane", ""), Candidates: nil}},
 			want:  []brief{{chartscan.StatusUnmatched, "", reasonNoCandidates}},
 		},
 		{
 			name: "two records qualify",
-			pages: []PageEvidence{{ids("00123456", "DOE, Jane", "1962-03-14"),
-				[]chartscan.Patient{pJane, dupJane}}},
+			pages: []PageEvidence{{Identifiers: ids("00123456", "DOE, Jane", "1962-03-14"),
+				Candidates: []chartscan.Patient{pJane, dupJane}}},
 			want: []brief{review("00123456", reasonDuplicates)},
 		},
 		{
 			name:  "the same record listed twice is one candidate",
-			pages: []PageEvidence{{ids("00123456", "DOE, Jane", ""), []chartscan.Patient{pJane, pJane}}},
+			pages: []PageEvidence{{Identifiers: ids("00123456", "DOE, Jane", ""), Candidates: []chartscan.Patient{pJane, pJane}}},
 			want:  []brief{auto("00123456")},
 		},
 		{
 			name: "another record fits the name and dob better",
-			pages: []PageEvidence{{ids("00123456", "DOE, Jane", "1962-03-14"),
-				[]chartscan.Patient{{MRN: "00123456", Family: "Doe", Given: "Jane"}, pOther}}},
+			pages: []PageEvidence{{Identifiers: ids("00123456", "DOE, Jane", "1962-03-14"),
+				Candidates: []chartscan.Patient{{MRN: "00123456", Family: "Doe", Given: "Jane"}, pOther}}},
 			want: []brief{review("00123456", reasonOtherMatch)},
 		},
 		{
 			name: "two mrns on the page",
-			pages: []PageEvidence{{append(ids("00123456", "DOE, Jane", ""), chartscan.Identifier{Kind: chartscan.KindMRN, Value: "777"}),
-				[]chartscan.Patient{pJane, pOther}}},
+			pages: []PageEvidence{{Identifiers: append(ids("00123456", "DOE, Jane", ""), chartscan.Identifier{Kind: chartscan.KindMRN, Value: "777"}),
+				Candidates: []chartscan.Patient{pJane, pOther}}},
 			want: []brief{review("00123456", reasonSeveralMRNs)},
 		},
 		{
 			name: "continuation of an auto page",
 			pages: []PageEvidence{
-				{ids("00123456", "DOE, Jane", ""), []chartscan.Patient{pJane}},
-				{docTypeOnly, nil},
-				{nil, nil},
+				{Identifiers: ids("00123456", "DOE, Jane", ""), Candidates: []chartscan.Patient{pJane}},
+				{Identifiers: docTypeOnly, Candidates: nil},
+				{Identifiers: nil, Candidates: nil},
 			},
 			want: []brief{auto("00123456"),
 				{chartscan.StatusAuto, "00123456", reasonContinuation},
@@ -149,34 +149,34 @@ func TestFileDocument(t *testing.T) {
 		{
 			name: "continuation of a review page",
 			pages: []PageEvidence{
-				{ids("00123456", "", ""), []chartscan.Patient{pJane}},
-				{nil, nil},
+				{Identifiers: ids("00123456", "", ""), Candidates: []chartscan.Patient{pJane}},
+				{Identifiers: nil, Candidates: nil},
 			},
 			want: []brief{review("00123456", reasonUnconfirmed), review("00123456", reasonContinuation)},
 		},
 		{
 			name: "continuation of an unmatched page",
 			pages: []PageEvidence{
-				{ids("00123456", "", ""), nil},
-				{nil, nil},
+				{Identifiers: ids("00123456", "", ""), Candidates: nil},
+				{Identifiers: nil, Candidates: nil},
 			},
 			want: []brief{{chartscan.StatusUnmatched, "", reasonNoCandidates}, {chartscan.StatusUnmatched, "", reasonContinuation}},
 		},
 		{
 			name: "first pages without identifiers",
 			pages: []PageEvidence{
-				{nil, nil},
-				{docTypeOnly, nil},
-				{ids("00123456", "DOE, Jane", ""), []chartscan.Patient{pJane}},
-				{nil, nil},
-				{ids("555", "NUNEZ, Jose", ""), []chartscan.Patient{pJose}},
+				{Identifiers: nil, Candidates: nil},
+				{Identifiers: docTypeOnly, Candidates: nil},
+				{Identifiers: ids("00123456", "DOE, Jane", ""), Candidates: []chartscan.Patient{pJane}},
+				{Identifiers: nil, Candidates: nil},
+				{Identifiers: ids("555", "NUNEZ, Jose", ""), Candidates: []chartscan.Patient{pJose}},
 			},
 			want: []brief{review("00123456", reasonLeading), review("00123456", reasonLeading), auto("00123456"),
 				{chartscan.StatusAuto, "00123456", reasonContinuation}, auto("555")},
 		},
 		{
 			name:  "no identifiers in the whole document",
-			pages: []PageEvidence{{docTypeOnly, nil}, {nil, []chartscan.Patient{pJane}}},
+			pages: []PageEvidence{{Identifiers: docTypeOnly, Candidates: nil}, {Identifiers: nil, Candidates: []chartscan.Patient{pJane}}},
 			want: []brief{{chartscan.StatusUnmatched, "", reasonNoIdentifiers},
 				{chartscan.StatusUnmatched, "", reasonNoIdentifiers}},
 		},
@@ -194,7 +194,7 @@ func TestFileDocument(t *testing.T) {
 
 func TestFileDocumentScores(t *testing.T) {
 	page := append(ids("00123456", "DOE, Jane", "1962-03-15"), chartscan.Identifier{Kind: chartscan.KindSex, Value: "female"})
-	got := FileDocument([]PageEvidence{{page, []chartscan.Patient{pOther, pJane}}})
+	got := FileDocument([]PageEvidence{{Identifiers: page, Candidates: []chartscan.Patient{pOther, pJane}}})
 	want := []chartscan.Filing{{
 		Status: chartscan.StatusReview,
 		MRN:    "00123456",
@@ -223,7 +223,7 @@ func TestFileDocumentRanksAtMostFive(t *testing.T) {
 		}
 		patients = append(patients, p)
 	}
-	got := FileDocument([]PageEvidence{{ids("", "DOE, Jane", "1962-03-14"), patients}})[0]
+	got := FileDocument([]PageEvidence{{Identifiers: ids("", "DOE, Jane", "1962-03-14"), Candidates: patients}})[0]
 	var mrns []string
 	for _, c := range got.Candidates {
 		mrns = append(mrns, c.MRN)
@@ -241,8 +241,8 @@ func TestFileDocumentRanksAtMostFive(t *testing.T) {
 func TestFileDocumentFromText(t *testing.T) {
 	fixNow(t)
 	pages := []PageEvidence{
-		{Extract(page("PROGRESS NOTE", "Patient: DOE, Jane   MRN: 00-123-456   DOB: 3/14/1962")), []chartscan.Patient{pJane}},
-		{Extract(page("Assessment and plan continued.")), nil},
+		{Identifiers: Extract(page("PROGRESS NOTE", "Patient: DOE, Jane   MRN: 00-123-456   DOB: 3/14/1962")), Candidates: []chartscan.Patient{pJane}},
+		{Identifiers: Extract(page("Assessment and plan continued.")), Candidates: nil},
 	}
 	got := briefs(FileDocument(pages))
 	want := []brief{{chartscan.StatusAuto, "00123456", ""}, {chartscan.StatusAuto, "00123456", reasonContinuation}}

@@ -20,7 +20,9 @@ var ErrUnsupportedFormat = errors.New("unsupported format")
 // the format: a FHIR R4 Bundle (JSON), FHIR NDJSON (one resource per line; resources
 // other than Patient are skipped) or CSV with a header row naming at least the columns
 // mrn, family, given and birth_date (also sex, street, city, postcode, state, phone, in
-// any order; others are ignored). Every patient is normalized the same way. The first bad
+// any order; others are ignored). Every patient is normalized the same way. HL7 v2 input
+// is refused with an error wrapping ErrHL7: its merges (A40) are not patients, so it is
+// read with ReadHL7. The first bad
 // record stops the import with a *chartscan.Error naming its line or entry, never its
 // values; an error from fn is returned as it is.
 func ReadRecords(r io.Reader, fn func(chartscan.Patient) error) error {
@@ -48,8 +50,11 @@ func ReadRecords(r io.Reader, fn func(chartscan.Patient) error) error {
 	}
 	head, _ := br.Peek(5)
 	switch {
-	case bytes.HasPrefix(head, []byte("MSH|")) || bytes.HasPrefix(head, []byte("\x0bMSH|")):
-		return &chartscan.Error{Code: chartscan.EInvalid, Message: "HL7 v2 import is not supported yet", Err: ErrUnsupportedFormat}
+	case looksLikeHL7(head):
+		// Merges (A40) are not patients: a stream of patients would drop them silently.
+		return &chartscan.Error{Code: chartscan.EInvalid,
+			Message: "HL7 v2 ADT messages are read by the HL7 import (ReadHL7), which also applies merges",
+			Err:     fmt.Errorf("%w: %w", ErrUnsupportedFormat, ErrHL7)}
 	case head[0] == '<':
 		return &chartscan.Error{Code: chartscan.EInvalid, Message: "XML import is not supported", Err: ErrUnsupportedFormat}
 	case head[0] == '[':

@@ -1,93 +1,203 @@
 package ocr
 
+// #include "prep.h"
+import "C"
+
 import (
 	"context"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/otiai10/gosseract/v2"
 
 	"github.com/chartscan/chartscan"
 )
 
-// Engine reads page images with Tesseract. It keeps one long-lived client per slot — a
-// Tesseract instance is costly to start and must never be used by two goroutines at
-// once — and hands a free one to each Read.
+// Engine reads page images with Tesseract. It keeps one long-lived slot per worker slot —
+// a Tesseract instance is costly to start and must never be used by two goroutines at
+// once — and hands a free one to each Read. A slot holds the gosseract client that reads
+// words and a small Tesseract of its own for orientation detection (OSD), which gosseract
+// does not expose.
 type Engine struct {
-	clients chan *gosseract.Client
-	lang    string
+	slots chan *slot
+	lang  string
+	opt   Options
 }
 
-// NewEngine returns an engine with slots clients for language lang ("eng"). Clients
-// start lazily, on the first Read that needs one. Set OMP_THREAD_LIMIT=1 in the
-// environment before the process starts so each instance uses one thread: concurrency
-// comes from slots.
+type slot struct {
+	tess *gosseract.Client
+	osd  *C.TessBaseAPI
+}
+
+func (s *slot) close() {
+	if s == nil {
+		return
+	}
+	if s.tess != nil {
+		s.tess.Close()
+	}
+	freeOSD(s.osd)
+}
+
+// NewEngine returns an engine with slots Tesseract instances for language lang ("eng")
+// and the default options. Instances start lazily, on the first Read that needs one. Set
+// OMP_THREAD_LIMIT=1 in the environment before the process starts so each instance uses
+// one thread: concurrency comes from slots.
 func NewEngine(slots int, lang string) *Engine {
-	e := &Engine{clients: make(chan *gosseract.Client, slots), lang: lang}
+	return NewEngineOptions(slots, lang, Options{})
+}
+
+// NewEngineOptions is NewEngine with options; zero fields take their defaults.
+func NewEngineOptions(slots int, lang string, o Options) *Engine {
+	e := &Engine{slots: make(chan *slot, slots), lang: lang, opt: o.withDefaults()}
 	for range slots {
-		e.clients <- nil
+		e.slots <- nil
 	}
 	return e
 }
 
-// Close frees every client. Reads must have finished.
+// Close frees every instance. Reads must have finished.
 func (e *Engine) Close() {
-	for range cap(e.clients) {
-		if c := <-e.clients; c != nil {
-			c.Close()
-		}
+	for range cap(e.slots) {
+		(<-e.slots).close()
 	}
 }
 
-// Result is what Tesseract read on a page.
+// Result is what chartscan read on a page.
+//
+// Word boxes are in the pixels of the image OCR read: Image when it is set (the page was
+// turned, straightened or rescaled; store it and show it to reviewers), otherwise the
+// page image as given. Width, Height and DPI describe that image either way.
 type Result struct {
 	Words      []chartscan.Word
 	Text       string  // the words as lines, in reading order
 	Confidence float64 // mean word confidence, 0–100; 0 when no words
+
+	// LowConfidence is the share of words under confidence 60, 0–1.
+	LowConfidence float64
+	// Quality rates the read, 0–100: the mean word confidence times the share of words
+	// at 60 or more; 0 for a page without words. A clean page scores 85–95, a poor scan
+	// under 50, noise near 0. The worker compares it with its configured floor.
+	Quality float64
+	// LittleText marks a page with few confidently read words (a photo, handwriting, a
+	// drawing): its text must not be relied on.
+	LittleText bool
+
+	// Blank marks a near-empty page (Options.BlankInk); OCR was skipped and Words is
+	// empty.
+	Blank bool
+	Ink   float64 // share of dark pixels in the page's central area, 0–1
+
+	// Rotation is how far the page was turned clockwise to make it upright: 0, 90, 180
+	// or 270 degrees. RotationConf is Tesseract's orientation confidence (0 when OSD
+	// found too little text; a clear page scores about 8–20).
+	Rotation     int
+	RotationConf float64
+	// Skew is the page's measured skew in degrees after turning it upright; Deskewed
+	// says it was corrected (over Options.DeskewMin).
+	Skew     float64
+	Deskewed bool
+
+	// Image is the page as OCR read it, as PNG, when that differs in geometry from the
+	// image given to Read; nil when the boxes fit the given image.
+	Image              []byte
+	Width, Height, DPI int
+
+	// Barcodes found anywhere on the page, in Image's (or the given image's) pixels.
+	Barcodes []Barcode
 }
 
-// Read runs Tesseract on an encoded page image (PNG, JPEG, TIFF) of the given resolution.
+// Read prepares an encoded page image (PNG, JPEG, TIFF; any depth, colour or CMYK) of
+// the given resolution — rescaled toward 300 dpi, checked for blankness, turned upright,
+// deskewed — decodes its barcodes and reads it with Tesseract.
 func (e *Engine) Read(ctx context.Context, img []byte, dpi int) (res Result, err error) {
-	var c *gosseract.Client
+	var s *slot
 	select {
-	case c = <-e.clients:
+	case s = <-e.slots:
 	case <-ctx.Done():
 		return res, ctx.Err()
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			// A client that panicked mid-call may be in any state: replace it.
-			c.Close()
-			c = nil
+			// An instance that panicked mid-call may be in any state: replace it.
+			s.close()
+			s = nil
 			err = fmt.Errorf("tesseract: panic: %v", r)
 		}
-		e.clients <- c
+		e.slots <- s
 	}()
-	if c == nil {
-		c = gosseract.NewClient()
-		if err := c.SetLanguage(e.lang); err != nil {
-			return res, fmt.Errorf("tesseract language: %w", err)
+	if s == nil {
+		if s, err = e.newSlot(); err != nil {
+			return res, err
 		}
-		// Mode 1 (automatic segmentation with orientation and script detection) reads
-		// pages fed sideways or upside down, which mode 3 turns into gibberish.
-		c.SetVariable("tessedit_pageseg_mode", strconv.Itoa(int(gosseract.PSM_AUTO_OSD)))
 	}
-	if err := c.SetImageFromBytes(img); err != nil {
+	pg, err := normalize(img, dpi, e.opt)
+	if err != nil {
+		return res, chartscan.Errorf(chartscan.EInvalid, "the page image is damaged or in a format chartscan cannot read")
+	}
+	defer pg.free()
+	res.Blank, res.Ink = pg.blank, pg.ink
+	if !pg.blank {
+		if err := pg.orient(s.osd, e.opt); err != nil {
+			return res, err
+		}
+	}
+	res.Rotation, res.RotationConf, res.Skew, res.Deskewed = pg.rotation, pg.rotConf, pg.skew, pg.deskewed
+	res.Width, res.Height = pg.img.size()
+	res.DPI = pg.dpi
+	if pg.changed {
+		if res.Image, err = pg.img.encode(iffPNG); err != nil {
+			return res, err
+		}
+	}
+	if pg.blank {
+		return res, nil
+	}
+	res.Barcodes = DecodeBarcodes(pg.img.gray())
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	pnm, err := pg.img.encode(iffPNM)
+	if err != nil {
+		return res, err
+	}
+	if err := s.tess.SetImageFromBytes(pnm); err != nil {
 		return res, fmt.Errorf("tesseract image: %w", err)
 	}
-	c.SetVariable("user_defined_dpi", strconv.Itoa(dpi))
-	boxes, err := c.GetBoundingBoxesVerbose()
+	s.tess.SetVariable("user_defined_dpi", strconv.Itoa(pg.dpi))
+	boxes, err := s.tess.GetBoundingBoxesVerbose()
 	if err != nil {
 		return res, fmt.Errorf("tesseract: %w", err)
 	}
-	return resultFromBoxes(boxes), nil
+	read := resultFromBoxes(boxes, e.opt)
+	res.Words, res.Text, res.Confidence = read.Words, read.Text, read.Confidence
+	res.LowConfidence, res.Quality, res.LittleText = read.LowConfidence, read.Quality, read.LittleText
+	return res, nil
 }
 
-func resultFromBoxes(boxes []gosseract.BoundingBox) Result {
+func (e *Engine) newSlot() (*slot, error) {
+	c := gosseract.NewClient()
+	if err := c.SetLanguage(e.lang); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("tesseract language: %w", err)
+	}
+	// The page is turned upright before OCR, so plain automatic segmentation (mode 3)
+	// reads it; mode 1 would run orientation detection a second time.
+	c.SetVariable("tessedit_pageseg_mode", strconv.Itoa(int(gosseract.PSM_AUTO)))
+	osd, err := newOSD()
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return &slot{tess: c, osd: osd}, nil
+}
+
+func resultFromBoxes(boxes []gosseract.BoundingBox, o Options) Result {
 	var res Result
-	sum := 0.0
+	sum, low, sure := 0.0, 0, 0
 	for _, b := range boxes {
 		t := strings.TrimSpace(b.Word)
 		if t == "" {
@@ -103,12 +213,30 @@ func resultFromBoxes(boxes []gosseract.BoundingBox) Result {
 			Line: b.ParNum*1000 + b.LineNum,
 		})
 		sum += b.Confidence
+		if b.Confidence < 60 {
+			low++
+		} else if alnum(t) >= 2 {
+			sure++
+		}
 	}
-	if len(res.Words) > 0 {
-		res.Confidence = sum / float64(len(res.Words))
+	if n := len(res.Words); n > 0 {
+		res.Confidence = sum / float64(n)
+		res.LowConfidence = float64(low) / float64(n)
+		res.Quality = res.Confidence * (1 - res.LowConfidence)
 	}
+	res.LittleText = sure < o.LittleTextWords
 	res.Text = Text(res.Words)
 	return res
+}
+
+func alnum(s string) int {
+	n := 0
+	for _, r := range s {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			n++
+		}
+	}
+	return n
 }
 
 // Text lays words out as lines in Tesseract's reading order: blocks separated by a blank

@@ -77,12 +77,14 @@ func (w *Worker) checkDone(ctx context.Context, documentID string, n int) error 
 	return nil
 }
 
-// candidateLimit bounds the EMPI patients scored for one page.
+// candidateLimit bounds the EMPI patients each blocking query returns for a segment.
 const candidateLimit = 20
 
-// HandleMatch files every page of a document. Pages that failed, are blank or are
-// separator sheets are not filed and break the run of pages around them, so a page
-// never inherits a patient across a page nobody could read.
+// HandleMatch files every page of a document: indexer.FileSegments groups the pages into
+// patient segments, looks up each segment's candidates in the EMPI, scores them and
+// decides; every page carries its segment's decision and evidence. Pages that failed, are
+// blank or are separator sheets are not content, and pages a reviewer confirmed keep
+// their filing (they are passed as separators, so no segment reaches across them).
 func (w *Worker) HandleMatch(ctx context.Context, t *asynq.Task) (err error) {
 	p, err := decode[DocumentPayload](t)
 	if err != nil {
@@ -119,35 +121,34 @@ func (w *Worker) HandleMatch(ctx context.Context, t *asynq.Task) (err error) {
 	if err != nil {
 		return err
 	}
-	filings := make(map[int]chartscan.Filing, len(pages))
-	var run []indexer.PageEvidence
-	var runPages []int
-	flush := func() {
-		for i, f := range indexer.FileDocument(run) {
-			filings[runPages[i]] = f
-		}
-		run, runPages = nil, nil
-	}
-	for _, pg := range pages {
+	evidence := make([]indexer.PageEvidence, len(pages))
+	for i, pg := range pages {
+		evidence[i] = indexer.PageEvidence{Identifiers: pg.Identifiers}
 		switch pg.Status {
-		case chartscan.StatusFailed, chartscan.StatusBlank, chartscan.StatusSeparator, chartscan.StatusConfirmed:
-			flush()
-			continue
+		case chartscan.StatusFailed:
+			evidence[i].Kind = indexer.PageFailed
+		case chartscan.StatusBlank:
+			evidence[i].Kind = indexer.PageBlank
+		case chartscan.StatusSeparator, chartscan.StatusConfirmed:
+			evidence[i].Kind = indexer.PageSeparator
 		}
-		cands, err := w.candidates(ctx, pg.Identifiers)
-		if err != nil {
-			return err
-		}
-		run = append(run, indexer.PageEvidence{Identifiers: pg.Identifiers, Candidates: cands})
-		runPages = append(runPages, pg.Number)
 	}
-	flush()
-	if err := w.store.SaveFilings(ctx, doc.ID, filings); err != nil {
+	freqs := indexer.SurnameShares{}
+	lookup := func(e indexer.Evidence) ([]chartscan.Patient, error) {
+		return w.lookup(ctx, e, freqs)
+	}
+	filed, err := indexer.FileSegments(evidence, w.model, lookup, freqs)
+	if err != nil {
 		return err
 	}
+	filings := make(map[int]chartscan.Filing, len(pages))
 	counts := map[chartscan.PageStatus]int{}
-	for _, f := range filings {
+	for i, f := range filed {
+		filings[pages[i].Number] = f
 		counts[f.Status]++
+	}
+	if err := w.store.SaveFilings(ctx, doc.ID, filings); err != nil {
+		return err
 	}
 	w.log.InfoContext(ctx, "document filed", "document_id", doc.ID, "pages", len(pages),
 		"auto", counts[chartscan.StatusAuto], "review", counts[chartscan.StatusReview], "unmatched", counts[chartscan.StatusUnmatched])
@@ -155,28 +156,31 @@ func (w *Worker) HandleMatch(ctx context.Context, t *asynq.Task) (err error) {
 	return nil
 }
 
-// candidates finds the EMPI patients a page's identifiers point at.
-func (w *Worker) candidates(ctx context.Context, ids []chartscan.Identifier) ([]chartscan.Patient, error) {
-	var mrn, family, dob string
-	for _, id := range ids {
-		switch id.Kind {
-		case chartscan.KindMRN:
-			mrn = id.Value
-		case chartscan.KindName:
-			family, _, _ = strings.Cut(id.Value, ",")
-			family = strings.TrimSpace(family)
-		case chartscan.KindDOB:
-			dob = id.Value
-		}
-	}
-	if mrn == "" && (family == "" || dob == "") {
+// lookup runs a segment's blocking queries — the MRN read and every MRN one OCR
+// confusion or transposition away that passes the check digit, the surname (phonetic and
+// trigram) with the birth year, the exact birth date — and records the surname shares of
+// what it found, for the term-frequency adjustment.
+func (w *Worker) lookup(ctx context.Context, e indexer.Evidence, freqs indexer.SurnameShares) ([]chartscan.Patient, error) {
+	q := w.model.Query(e)
+	if q.MRNs == nil && q.Family == "" && q.BirthDate == "" {
 		return nil, nil
 	}
-	var mrns []string
-	if mrn != "" {
-		mrns = []string{mrn}
+	cands, err := w.store.Candidates(ctx, q, candidateLimit)
+	if err != nil || len(cands) == 0 {
+		return cands, err
 	}
-	return w.store.Candidates(ctx, chartscan.CandidateQuery{MRNs: mrns, Family: family, BirthDate: dob}, candidateLimit)
+	families := make([]string, 0, len(cands))
+	for _, c := range cands {
+		families = append(families, c.Family)
+	}
+	shares, err := w.store.SurnameShares(ctx, families)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cands {
+		freqs[indexer.NormalizeName(c.Family)] = shares[strings.ToLower(c.Family)]
+	}
+	return cands, nil
 }
 
 // reviewAll sends every page of a document that is not filed yet to review.

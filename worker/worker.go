@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/chartscan/chartscan"
+	"github.com/chartscan/chartscan/indexer"
 	"github.com/chartscan/chartscan/ocr"
 )
 
@@ -75,6 +76,7 @@ type Worker struct {
 	redis   redis.UniversalClient
 	keys    Keys
 	limits  ocr.Limits
+	model   indexer.Model
 	log     *slog.Logger
 }
 
@@ -88,13 +90,17 @@ type Config struct {
 	Redis   redis.UniversalClient
 	Keys    Keys
 	Limits  ocr.Limits
+	Model   indexer.Model // the matching model and its thresholds
 	Log     *slog.Logger
 }
 
-// New returns a Worker.
-func New(c Config) *Worker {
+// New returns a Worker. It refuses a matching model that cannot decide safely.
+func New(c Config) (*Worker, error) {
+	if err := c.Model.Validate(); err != nil {
+		return nil, err
+	}
 	return &Worker{store: c.Store, objects: c.Objects, reader: c.Reader, queue: c.Queue, inspect: c.Inspect, redis: c.Redis,
-		keys: c.Keys, limits: c.Limits, log: c.Log}
+		keys: c.Keys, limits: c.Limits, model: c.Model, log: c.Log}, nil
 }
 
 // Register adds the handlers to mux.

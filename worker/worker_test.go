@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/chartscan/chartscan"
+	"github.com/chartscan/chartscan/indexer"
 	"github.com/chartscan/chartscan/internal/stacktest"
 	"github.com/chartscan/chartscan/ocr"
 	"github.com/chartscan/chartscan/storage"
@@ -59,9 +60,12 @@ func newHarness(t *testing.T, r Reader) *harness {
 	q := asynq.NewClientFromRedisClient(rdb)
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	logs := &bytes.Buffer{}
-	w := New(Config{Store: db, Objects: objs, Reader: r, Queue: q, Inspect: insp, Redis: rdb,
+	w, err := New(Config{Store: db, Objects: objs, Reader: r, Queue: q, Inspect: insp, Redis: rdb,
 		Keys:   Keys{Original: storage.OriginalKey, PageImage: storage.PageImageKey, Words: storage.WordsKey},
-		Limits: ocr.DefaultLimits, Log: slog.New(slog.NewTextHandler(logs, nil))})
+		Limits: ocr.DefaultLimits, Model: indexer.DefaultModel(), Log: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
 	return &harness{w: w, db: db, rdb: rdb, insp: insp, logs: logs}
 }
 
@@ -153,6 +157,12 @@ func TestOCRTaskTwiceReadsOnce(t *testing.T) {
 	}
 	if n, _ := h.rdb.SCard(ctx, doneKey(doc)).Result(); n != 1 {
 		t.Errorf("fan-in counted %d pages done for one page extracted twice, want 1", n)
+	}
+}
+
+func TestNewRefusesAModelThatCannotDecide(t *testing.T) {
+	if _, err := New(Config{}); !errors.Is(err, indexer.ErrModel) {
+		t.Errorf("New with a zero model: err = %v, want indexer.ErrModel", err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/chartscan/chartscan/indexer"
 	"github.com/chartscan/chartscan/ocr"
 )
 
@@ -27,6 +28,7 @@ type config struct {
 	LogLevel        slog.Level
 	LogFormat       string
 	ReconcileMinute int
+	Model           indexer.Model
 }
 
 // setting is one environment variable with its default and what it is for; the table
@@ -34,6 +36,17 @@ type config struct {
 type setting struct {
 	name, def, help string
 	set             func(c *config, v string) error
+}
+
+func floatSetting(dst func(c *config) *float64) func(*config, string) error {
+	return func(c *config, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 {
+			return fmt.Errorf("want a number of at least 0")
+		}
+		*dst(c) = f
+		return nil
+	}
 }
 
 func intSetting(min int, dst func(c *config) *int) func(*config, string) error {
@@ -86,6 +99,16 @@ var settings = []setting{
 	{"CHARTSCAN_RASTER_DPI", "300", "resolution for pages that must be rasterized", intSetting(50, func(c *config) *int { return &c.Limits.RasterDPI })},
 	{"CHARTSCAN_RASTER_MAX_PIXELS", "25000000", "a rasterized page is scaled to at most this many pixels", intSetting(1_000_000, func(c *config) *int { return &c.Limits.RasterMaxPixels })},
 	{"CHARTSCAN_RECONCILE_MINUTES", "2", "a worker re-queues work untouched this long (lost with Redis or a crash)", intSetting(1, func(c *config) *int { return &c.ReconcileMinute })},
+	{"CHARTSCAN_MRN_CHECK_DIGIT", "luhn", "MRN check-digit scheme: luhn (mod 10) or none; OCR'd MRNs are repaired only to a variant that passes and exists", func(c *config, v string) error {
+		if v != "luhn" && v != "none" {
+			return fmt.Errorf("want luhn or none")
+		}
+		c.Model.CheckDigit = v
+		return nil
+	}},
+	{"CHARTSCAN_AUTO_WEIGHT", fmt.Sprint(indexer.DefaultModel().AutoWeight), "match weight (bits) a segment's best candidate needs to be auto-filed", floatSetting(func(c *config) *float64 { return &c.Model.AutoWeight })},
+	{"CHARTSCAN_MARGIN", fmt.Sprint(indexer.DefaultModel().Margin), "bits the best candidate must lead the runner-up by to be auto-filed", floatSetting(func(c *config) *float64 { return &c.Model.Margin })},
+	{"CHARTSCAN_REVIEW_WEIGHT", fmt.Sprint(indexer.DefaultModel().ReviewWeight), "below this weight no candidate is plausible: the segment is unmatched", floatSetting(func(c *config) *float64 { return &c.Model.ReviewWeight })},
 	{"CHARTSCAN_LOG_LEVEL", "info", "debug, info, warn or error", func(c *config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
 	{"CHARTSCAN_LOG_FORMAT", "text", "text or json", func(c *config, v string) error {
 		if v != "text" && v != "json" {
@@ -99,7 +122,7 @@ var settings = []setting{
 // loadConfig reads the configuration through getenv, failing on the first bad variable
 // with its name.
 func loadConfig(getenv func(string) string) (config, error) {
-	c := config{Concurrency: runtime.NumCPU()}
+	c := config{Concurrency: runtime.NumCPU(), Model: indexer.DefaultModel()}
 	for _, s := range settings {
 		v := getenv(s.name)
 		if v == "" {

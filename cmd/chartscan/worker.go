@@ -51,12 +51,15 @@ func runWorker(ctx context.Context) error {
 	defer a.close()
 	engine := ocr.NewEngine(a.cfg.Concurrency, a.cfg.OCRLanguage)
 	defer engine.Close()
-	w := worker.New(worker.Config{
+	w, err := worker.New(worker.Config{
 		Store: a.db, Objects: a.objects, Reader: engine, Queue: a.queue, Redis: a.redis,
 		Inspect: asynq.NewInspectorFromRedisClient(a.redis),
 		Keys:    worker.Keys{Original: storage.OriginalKey, PageImage: storage.PageImageKey, Words: storage.WordsKey},
-		Limits:  a.cfg.Limits, Log: a.log,
+		Limits:  a.cfg.Limits, Model: a.cfg.Model, Log: a.log,
 	})
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
 	srv := asynq.NewServerFromRedisClient(a.redis, asynq.Config{
 		Concurrency: a.cfg.Concurrency,
 		Queues:      worker.Queues,

@@ -1,0 +1,302 @@
+package indexer
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/chartscan/chartscan"
+)
+
+// PageKind says whether a page is chart content or a sheet that only organizes the scan.
+type PageKind string
+
+// Page kinds. The zero value is content, so callers that know nothing more need not set it.
+const (
+	PageContent   PageKind = ""
+	PageCover     PageKind = "cover"     // a barcode cover sheet: CoverMRN names the patient of the pages that follow
+	PageSeparator PageKind = "separator" // a separator sheet: the pages after it are a new segment
+	PageBlank     PageKind = "blank"     // an empty page such as a duplex back: belongs to no segment, breaks none
+	PageFailed    PageKind = "failed"    // could not be read: belongs to no segment, breaks none
+)
+
+// Segment is a run of pages of one upload that belong to one patient, as far as the
+// pages say. Pages index the slice given to Segments, in order (a cover sheet first);
+// separator, blank and failed pages belong to no segment.
+type Segment struct {
+	Pages []int
+	// Evidence is merged over the content pages: per field the value with the most
+	// confidence summed over pages, at the confidence of its best reading scaled by its
+	// share of all readings of that field. A cover sheet's MRN is certain (confidence 1).
+	Evidence Evidence
+	// Cover reports that a cover sheet started the segment.
+	Cover bool
+	// Uncertain lists the pages around an uncertain boundary (one that agrees on one field
+	// and conflicts on another): they go to review whatever the segment's decision.
+	Uncertain []int
+}
+
+// Segments groups the pages of one upload into patient segments. A page with identifiers
+// (MRN, name or birth date) starts or continues a segment; a page without continues the
+// current one (a continuation page). A page that conflicts with the current segment — a
+// different MRN (more than one OCR confusion away), a different birth date (more than a
+// slip: a day, one digit, day and month swapped), or a clearly different name (family
+// name, or given name with the family name agreeing) — starts a new segment. When it
+// also agrees on another of those fields the boundary itself is uncertain (twins filed
+// one after the other look exactly like this), and the last page before it, the page and
+// the continuation pages after it are marked Uncertain. Inside a segment started by a
+// cover sheet, whose MRN is known, any conflict is uncertain. A separator sheet ends the
+// current segment; blank and failed pages leave it open.
+func Segments(pages []PageEvidence) []Segment { return segments(pages, "none") }
+
+// segments is Segments under a facility's check-digit scheme. Under a scheme that
+// detects every single-character error (Luhn does), two MRNs one OCR confusion or one
+// transposition apart cannot both be real: one is a misread of the other, so they are the
+// same patient's.
+func segments(pages []PageEvidence, scheme string) []Segment {
+	var segs []Segment
+	var ev []Evidence // the content pages' evidence of the current segment
+	cur := -1
+	uncertainRun := false // the current segment began at an uncertain boundary, and only continuation pages followed
+	start := func(i int, cover bool) {
+		segs = append(segs, Segment{Pages: []int{i}, Cover: cover})
+		cur, ev, uncertainRun = len(segs)-1, nil, false
+	}
+	for i, pg := range pages {
+		switch pg.Kind {
+		case PageSeparator:
+			cur = -1
+			continue
+		case PageBlank, PageFailed:
+			continue
+		case PageCover:
+			start(i, true)
+			segs[cur].Evidence = mergeEvidence(nil, NormalizeMRN(pg.CoverMRN))
+			continue
+		}
+		e := EvidenceFrom(pg.Identifiers)
+		if cur < 0 {
+			start(i, false)
+			ev = appendIdentifying(ev, e)
+			segs[cur].Evidence = mergeEvidence(ev, "")
+			continue
+		}
+		s := &segs[cur]
+		if !e.Identifying() {
+			s.Pages = append(s.Pages, i)
+			if uncertainRun {
+				s.Uncertain = append(s.Uncertain, i)
+			}
+			continue
+		}
+		agree, conflict := relate(s.Evidence, e)
+		// The same MRN — read exactly, or one misread away under a check digit — with no
+		// name that says otherwise is the same patient even when a page prints another
+		// birth date: charts carry such slips, and a patient boundary never looks like
+		// this (twins have MRNs of their own).
+		a, b := s.Evidence.MRN.Value, e.MRN.Value
+		sameMRN := a != "" && (a == b || (scheme != "none" && scheme != "" && isMRNVariant(a, b) &&
+			CheckDigitValid(scheme, a) != CheckDigitValid(scheme, b)))
+		if conflict == 0 || (sameMRN && conflict == 1 && !namesConflict(s.Evidence, e)) {
+			s.Pages = append(s.Pages, i)
+			ev = append(ev, e)
+			s.Evidence = mergeEvidence(ev, coverMRN(*s, pages))
+			uncertainRun = false
+			continue
+		}
+		uncertain := agree > 0 || s.Cover
+		if uncertain {
+			s.Uncertain = appendOnce(s.Uncertain, s.Pages[len(s.Pages)-1])
+		}
+		start(i, false)
+		ev = append(ev, e)
+		segs[cur].Evidence = mergeEvidence(ev, "")
+		if uncertain {
+			segs[cur].Uncertain = []int{i}
+			uncertainRun = true
+		}
+	}
+	return segs
+}
+
+func appendIdentifying(ev []Evidence, e Evidence) []Evidence {
+	if e.Identifying() {
+		return append(ev, e)
+	}
+	return ev
+}
+
+func appendOnce(s []int, i int) []int {
+	if slices.Contains(s, i) {
+		return s
+	}
+	return append(s, i)
+}
+
+// coverMRN returns the MRN of the cover sheet that started s, "" if none did.
+func coverMRN(s Segment, pages []PageEvidence) string {
+	if !s.Cover {
+		return ""
+	}
+	return NormalizeMRN(pages[s.Pages[0]].CoverMRN)
+}
+
+// relate counts the identifying fields (MRN, name, birth date) on which a page agrees
+// with a segment and those on which it conflicts; fields missing on either side count
+// for neither.
+func relate(seg, page Evidence) (agree, conflict int) {
+	count := func(ok bool) {
+		if ok {
+			agree++
+		} else {
+			conflict++
+		}
+	}
+	if a, b := seg.MRN.Value, page.MRN.Value; a != "" && b != "" {
+		count(a == b || isMRNVariant(a, b))
+	}
+	if seg.DOB.Value != "" && page.DOB.Value != "" {
+		l := compareDOB(seg.DOB.Value, page.DOB.Value)
+		count(l != LevelDisagree && l != LevelYearOnly)
+	}
+	if seg.Family.Value != "" && page.Family.Value != "" {
+		fam, giv := compareNames(page.Family.Value, page.Given.Value, seg.Family.Value, seg.Given.Value)
+		count(fam != LevelDisagree && fam != LevelInitial && giv != LevelDisagree)
+	}
+	return agree, conflict
+}
+
+// namesConflict reports whether a page's name is clearly another than the segment's —
+// the one conflict the same MRN does not outweigh: a wrong patient's label on a page
+// looks exactly like that.
+func namesConflict(seg, page Evidence) bool {
+	if seg.Family.Value == "" || page.Family.Value == "" {
+		return false
+	}
+	fam, giv := compareNames(page.Family.Value, page.Given.Value, seg.Family.Value, seg.Given.Value)
+	return fam == LevelDisagree || fam == LevelInitial || giv == LevelDisagree
+}
+
+// mergeEvidence merges pages' evidence field by field; a non-empty cover MRN overrides
+// the pages' MRN readings with certainty.
+func mergeEvidence(ev []Evidence, cover string) Evidence {
+	var out Evidence
+	outs := out.readings()
+	for f := range outs {
+		sum := map[string]float64{}
+		top := map[string]float64{}
+		var order []string
+		total := 0.0
+		for k := range ev {
+			r := *ev[k].readings()[f]
+			if r.Value == "" {
+				continue
+			}
+			if _, ok := sum[r.Value]; !ok {
+				order = append(order, r.Value)
+			}
+			// A reading at confidence 0 still counts a little, so it can win when alone.
+			c := max(r.Confidence, 1e-6)
+			sum[r.Value] += c
+			top[r.Value] = max(top[r.Value], r.Confidence)
+			total += c
+		}
+		best := ""
+		for _, v := range order {
+			if best == "" || sum[v] > sum[best] {
+				best = v
+			}
+		}
+		if best != "" {
+			*outs[f] = Reading{best, top[best] * sum[best] / total}
+		}
+	}
+	if cover != "" {
+		out.MRN = Reading{cover, 1}
+	}
+	return out
+}
+
+// FileSegments files every page of one upload: it splits the pages into segments
+// (Segments), looks each segment's candidates up with lookup, scores them (Model.Score
+// with the term frequencies f, which may be nil), decides (Model.Decide), and returns one
+// Filing per page, in order. Every content page of a segment carries its segment's
+// decision and candidates; continuation pages (no identifiers of their own) have the
+// Reason "continuation"; pages at an uncertain boundary, and pages without identifiers
+// that open a segment, go to review. Cover and separator sheets are StatusSeparator,
+// blank pages StatusBlank, failed pages StatusFailed. A lookup error stops the filing and
+// is returned wrapped.
+//
+// lookup receives the segment's merged Evidence and returns the EMPI patients its
+// blocking queries find: the exact MRN, the MRNs of MRNVariants(MRN, m.CheckDigit), the
+// NYSIIS code of the family name with the birth year, the exact birth date, and similar
+// names; the more it finds of the people a page could be confused with, the safer the
+// decision, since a twin that is not looked up cannot hold the page back.
+func FileSegments(pages []PageEvidence, m Model, lookup func(Evidence) ([]chartscan.Patient, error), f Frequencies) ([]chartscan.Filing, error) {
+	out := make([]chartscan.Filing, len(pages))
+	for i, pg := range pages {
+		switch pg.Kind {
+		case PageCover:
+			out[i] = chartscan.Filing{Status: chartscan.StatusSeparator, Reason: reasonCover}
+		case PageSeparator:
+			out[i] = chartscan.Filing{Status: chartscan.StatusSeparator}
+		case PageBlank:
+			out[i] = chartscan.Filing{Status: chartscan.StatusBlank}
+		case PageFailed:
+			out[i] = chartscan.Filing{Status: chartscan.StatusFailed, Reason: reasonFailedPage}
+		}
+	}
+	for _, s := range segments(pages, m.CheckDigit) {
+		var dec chartscan.Filing
+		switch {
+		case !s.Evidence.Identifying():
+			dec = chartscan.Filing{Status: chartscan.StatusUnmatched, Reason: reasonSegmentNoIDs}
+		default:
+			pats, err := lookup(s.Evidence)
+			if err != nil {
+				return nil, fmt.Errorf("look up candidates: %w", err)
+			}
+			dec = m.Decide(m.scoreAll(s.Evidence, pats, f))
+		}
+		identified := s.Cover
+		for _, i := range s.Pages {
+			if pages[i].Kind == PageCover {
+				continue
+			}
+			fl := dec
+			fl.Candidates = slices.Clone(dec.Candidates)
+			switch {
+			case EvidenceFrom(pages[i].Identifiers).Identifying():
+				identified = true
+			case !identified && s.Evidence.Identifying():
+				// Likely the patient of the page that follows, but nothing on or
+				// before it says so: propose, never file.
+				fl.Reason = reasonLeadingNoIDs
+				if fl.Status == chartscan.StatusAuto {
+					fl.Status = chartscan.StatusReview
+				}
+			case s.Evidence.Identifying():
+				fl.Reason = reasonSegContinue
+			}
+			if slices.Contains(s.Uncertain, i) {
+				fl.Status, fl.Reason = chartscan.StatusReview, reasonBoundary
+			}
+			out[i] = fl
+		}
+	}
+	return out, nil
+}
+
+// scoreAll scores each distinct patient (by MRN) against the evidence.
+func (m Model) scoreAll(e Evidence, pats []chartscan.Patient, f Frequencies) []chartscan.Candidate {
+	var out []chartscan.Candidate
+	seen := map[string]bool{}
+	for _, p := range pats {
+		k := NormalizeMRN(p.MRN)
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, m.Score(e, p, f))
+	}
+	return out
+}

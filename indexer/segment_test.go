@@ -1,0 +1,163 @@
+package indexer
+
+import (
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/chartscan/chartscan"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+var cmpApprox = cmpopts.EquateApprox(0, 1e-9)
+
+func content(ids []chartscan.Identifier) PageEvidence { return PageEvidence{Identifiers: ids} }
+
+func TestSegments(t *testing.T) {
+	jane := ids("00123456", "DOE, Jane", "1962-03-14")
+	jose := ids("555", "NUNEZ, Jose", "1970-01-01")
+	mary := ids("777", "DOE, Mary", "1962-03-14") // Jane's twin
+	type seg struct {
+		Pages     []int
+		Cover     bool
+		Uncertain []int
+		MRN       string
+	}
+	tests := []struct {
+		name  string
+		pages []PageEvidence
+		want  []seg
+	}{
+		{"continuation pages", []PageEvidence{content(jane), content(nil), content(docTypeOnly)},
+			[]seg{{Pages: []int{0, 1, 2}, MRN: "00123456"}}},
+		{"leading page without identifiers", []PageEvidence{content(nil), content(jane)},
+			[]seg{{Pages: []int{0, 1}, MRN: "00123456"}}},
+		{"the same patient again, name and dob only", []PageEvidence{content(jane), content(ids("", "DOE, Jane", "1962-03-14"))},
+			[]seg{{Pages: []int{0, 1}, MRN: "00123456"}}},
+		{"mrn one confusion away is the same patient", []PageEvidence{content(jane), content(ids("0O123456", "", ""))},
+			[]seg{{Pages: []int{0, 1}, MRN: "00123456"}}},
+		{"clean boundary", []PageEvidence{content(jane), content(nil), content(jose), content(nil)},
+			[]seg{{Pages: []int{0, 1}, MRN: "00123456"}, {Pages: []int{2, 3}, MRN: "555"}}},
+		{"conflicting page: another mrn only", []PageEvidence{content(jane), content(ids("999999", "", ""))},
+			[]seg{{Pages: []int{0}, MRN: "00123456"}, {Pages: []int{1}, MRN: "999999"}}},
+		{"uncertain boundary: twins one after the other", []PageEvidence{content(jane), content(nil), content(mary), content(nil), content(jose)},
+			[]seg{{Pages: []int{0, 1}, Uncertain: []int{1}, MRN: "00123456"}, {Pages: []int{2, 3}, Uncertain: []int{2, 3}, MRN: "777"},
+				{Pages: []int{4}, MRN: "555"}}},
+		{"uncertain boundary: same name and dob, other mrn", []PageEvidence{content(jane), content(ids("999999", "DOE, Jane", "1962-03-14"))},
+			[]seg{{Pages: []int{0}, Uncertain: []int{0}, MRN: "00123456"}, {Pages: []int{1}, Uncertain: []int{1}, MRN: "999999"}}},
+		{"cover sheet", []PageEvidence{{Kind: PageCover, CoverMRN: "00-123-456"}, content(ids("", "DOE, Jane", "")), content(nil),
+			{Kind: PageCover, CoverMRN: "555"}, content(nil)},
+			[]seg{{Pages: []int{0, 1, 2}, Cover: true, MRN: "00123456"}, {Pages: []int{3, 4}, Cover: true, MRN: "555"}}},
+		{"content conflicting with its cover sheet", []PageEvidence{{Kind: PageCover, CoverMRN: "555"}, content(jane)},
+			[]seg{{Pages: []int{0}, Cover: true, Uncertain: []int{0}, MRN: "555"}, {Pages: []int{1}, Uncertain: []int{1}, MRN: "00123456"}}},
+		{"separator, blank and failed pages", []PageEvidence{content(jane), {Kind: PageBlank}, content(nil), {Kind: PageFailed},
+			{Kind: PageSeparator}, content(nil), content(jose)},
+			[]seg{{Pages: []int{0, 2}, MRN: "00123456"}, {Pages: []int{5, 6}, MRN: "555"}}},
+		{"no pages", nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []seg
+			for _, s := range Segments(tt.pages) {
+				got = append(got, seg{s.Pages, s.Cover, s.Uncertain, s.Evidence.MRN.Value})
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("Segments mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestSegmentsMergeEvidence(t *testing.T) {
+	p1 := ids("00123456", "DOE, Jane", "")
+	p2 := ids("0O123456", "", "1962-03-14") // one misread, less sure
+	p2[0].Confidence = 0.3
+	p3 := ids("00123456", "", "")
+	segs := Segments([]PageEvidence{content(p1), content(p2), content(p3)})
+	if len(segs) != 1 {
+		t.Fatalf("Segments = %d segments, want 1", len(segs))
+	}
+	e := segs[0].Evidence
+	want := Evidence{MRN: Reading{"00123456", 0.9 * 1.8 / 2.1}, Family: Reading{"doe", 0.9}, Given: Reading{"jane", 0.9}, DOB: Reading{"1962-03-14", 0.9}}
+	if diff := cmp.Diff(want, e, cmpApprox); diff != "" {
+		t.Errorf("merged evidence mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// empi is an in-memory EMPI whose lookup runs the blocking queries FileSegments expects.
+type empi []chartscan.Patient
+
+func (db empi) lookup(e Evidence) ([]chartscan.Patient, error) {
+	var out []chartscan.Patient
+	keys := append([]string{e.MRN.Value}, MRNVariants(e.MRN.Value, "none")...)
+	for _, p := range db {
+		r := recordOf(p)
+		if e.MRN.Value != "" && slices.Contains(keys, r.mrn) ||
+			e.DOB.Value != "" && e.DOB.Value == r.dob ||
+			e.Family.Value != "" && NYSIIS(e.Family.Value) == NYSIIS(r.family) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+func TestFileSegments(t *testing.T) {
+	db := empi{pJane, pJose, twinJane, twinMary}
+	m := DefaultModel()
+	m.CheckDigit = "none"
+	auto := func(mrn, reason string) brief { return brief{chartscan.StatusAuto, mrn, reason} }
+	review := func(mrn, reason string) brief { return brief{chartscan.StatusReview, mrn, reason} }
+	janePage := ids("00123456", "DOE, Jane", "1962-03-14")
+	tests := []struct {
+		name  string
+		pages []PageEvidence
+		want  []brief
+	}{
+		{"two patients with continuation pages", []PageEvidence{
+			content(nil), content(janePage), content(docTypeOnly), content(ids("555", "NUNEZ, Jose", "")), content(nil)},
+			[]brief{review("00123456", reasonLeadingNoIDs), auto("00123456", ""), auto("00123456", reasonSegContinue),
+				auto("555", ""), auto("555", reasonSegContinue)}},
+		{"twins one after the other", []PageEvidence{
+			content(ids("10000001", "DOE, Jane", "1990-05-01")), content(nil), content(ids("10000002", "DOE, Mary", "1990-05-01"))},
+			[]brief{auto("10000001", ""), review("10000001", reasonBoundary), review("10000002", reasonBoundary)}},
+		{"twin without mrn", []PageEvidence{content(ids("", "DOE, Jane", "1990-05-01"))},
+			[]brief{review("10000001", reasonTwins)}},
+		{"cover sheet, content without mrn", []PageEvidence{
+			{Kind: PageCover, CoverMRN: "555"}, content(ids("", "NUNEZ, Jose", "1970-01-01")), {Kind: PageBlank}, content(nil)},
+			[]brief{{chartscan.StatusSeparator, "", reasonCover}, auto("555", ""), {chartscan.StatusBlank, "", ""}, auto("555", reasonSegContinue)}},
+		{"cover sheet naming nobody", []PageEvidence{{Kind: PageCover, CoverMRN: "424242"}, content(nil)},
+			[]brief{{chartscan.StatusSeparator, "", reasonCover}, {chartscan.StatusUnmatched, "", reasonSegContinue}}},
+		{"no identifiers anywhere", []PageEvidence{content(docTypeOnly), {Kind: PageFailed}},
+			[]brief{{chartscan.StatusUnmatched, "", reasonSegmentNoIDs}, {chartscan.StatusFailed, "", reasonFailedPage}}},
+		{"patient not in the empi", []PageEvidence{content(ids("31337", "ZED, Zora", "2001-02-03"))},
+			[]brief{{chartscan.StatusUnmatched, "", reasonNoCandidates}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs, err := FileSegments(tt.pages, m, db.lookup, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, briefs(fs)); diff != "" {
+				t.Errorf("FileSegments mismatch (-want +got):\n%s", diff)
+			}
+			for i, f := range fs {
+				for _, c := range f.Candidates {
+					if len(c.Evidence) == 0 {
+						t.Errorf("page %d: candidate %s without evidence", i, c.MRN)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestFileSegmentsLookupError(t *testing.T) {
+	broken := errors.New("database down")
+	_, err := FileSegments([]PageEvidence{content(ids("1", "", ""))}, DefaultModel(),
+		func(Evidence) ([]chartscan.Patient, error) { return nil, broken }, nil)
+	if !errors.Is(err, broken) {
+		t.Errorf("FileSegments error = %v, want the lookup's", err)
+	}
+}
