@@ -82,6 +82,38 @@ type Page struct {
 	ReadAt        time.Time // when OCR read it; zero until then
 	ExtractedAt   time.Time // when its identifiers were extracted; zero until then
 	Identifiers   []Identifier
+	Quality       float64 // OCR read quality 0–100 (see Reading)
+	LittleText    bool    // few confidently read words: handwriting, a photo
+	CoverMRN      string  // the MRN a patient cover sheet's barcode names
+	Separator     bool    // a separator sheet: the pages after it are another document
+}
+
+// Reading is what OCR made of a page besides its words: read quality, orientation,
+// barcodes, and — when OCR turned, deskewed or rescaled the page — the image it read,
+// whose pixels the word boxes refer to.
+type Reading struct {
+	Text               string
+	Confidence         float64 // mean word confidence, 0–100
+	LowConfidence      float64 // share of words under 60
+	Quality            float64 // 0–100
+	LittleText         bool
+	Rotation           int     // degrees turned clockwise to read it upright
+	RotationConfidence float64 // Tesseract's orientation confidence
+	Skew               float64 // degrees
+	Barcodes           []Barcode
+	CoverMRN           string
+	Separator          bool
+	WordsKey           string
+	// ImageKey, when set, is the upright image OCR read; the original stays stored.
+	ImageKey, ImageType string
+	Width, Height, DPI  int
+}
+
+// Barcode is a barcode found on a page, with its symbology and box.
+type Barcode struct {
+	Format string `json:"format"`
+	Text   string `json:"text"`
+	Box    Box    `json:"box"`
 }
 
 // Box is a rectangle on a page image in pixels, X0,Y0 top-left and X1,Y1 bottom-right.

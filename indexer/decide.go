@@ -22,6 +22,7 @@ const (
 	reasonSegContinue  = "continuation"
 	reasonBoundary     = "uncertain boundary between patients"
 	reasonCover        = "cover sheet"
+	reasonCoverFiled   = "filed by its cover sheet"
 	reasonFailedPage   = "the page could not be read"
 	reasonLeadingNoIDs = "no identifiers on this page or before it"
 	reasonSegmentNoIDs = "no patient identifiers on these pages"

@@ -256,6 +256,14 @@ func FileSegments(pages []PageEvidence, m Model, lookup func(Evidence) ([]charts
 				return nil, fmt.Errorf("look up candidates: %w", err)
 			}
 			dec = m.Decide(m.scoreAll(s.Evidence, pats, f))
+			// A cover sheet's barcode names the patient with certainty: the sheet is
+			// printed from the EMPI and its symbology carries its own checksum. When that
+			// patient exists and nothing in the pages disagrees (the only objection is too
+			// little evidence), the pages behind it are filed to them.
+			if s.Cover && dec.Status == chartscan.StatusReview && dec.Reason == reasonBelowAuto &&
+				len(dec.Candidates) > 0 && NormalizeMRN(dec.Candidates[0].MRN) == s.Evidence.MRN.Value {
+				dec.Status, dec.MRN, dec.Reason = chartscan.StatusAuto, dec.Candidates[0].MRN, reasonCoverFiled
+			}
 		}
 		identified := s.Cover
 		for _, i := range s.Pages {

@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/chartscan/chartscan"
 )
 
 // Slips that real charts carry — a birth date printed wrong on one page, an MRN misread
@@ -74,6 +76,49 @@ func TestMRNVariantsRepairDigitSlips(t *testing.T) {
 		}
 		if !found && CheckDigitValid("luhn", slip) == false {
 			t.Errorf("MRNVariants(%s, luhn) does not offer %s", slip, truth)
+		}
+	}
+}
+
+func TestCoverSheetFilesThePagesBehindIt(t *testing.T) {
+	const mrn = "208031716"
+	pat := chartscan.Patient{MRN: mrn, Family: "Mills", Given: "Heidi", BirthDate: "1980-12-06", Sex: "female"}
+	lookup := func(e Evidence) ([]chartscan.Patient, error) { return []chartscan.Patient{pat}, nil }
+	for _, tc := range []struct {
+		name  string
+		pages []PageEvidence
+		want  []chartscan.PageStatus
+	}{
+		{"cover then pages without identifiers",
+			[]PageEvidence{{Kind: PageCover, CoverMRN: mrn}, {}, {Kind: PageBlank}, {}},
+			[]chartscan.PageStatus{chartscan.StatusSeparator, chartscan.StatusAuto, chartscan.StatusBlank, chartscan.StatusAuto}},
+		{"cover then a page of another patient",
+			[]PageEvidence{{Kind: PageCover, CoverMRN: mrn}, {Identifiers: ids("", "OKAFOR, Ngozi", "1971-02-03")}},
+			[]chartscan.PageStatus{chartscan.StatusSeparator, chartscan.StatusReview}},
+		{"cover of a patient not in the EMPI",
+			[]PageEvidence{{Kind: PageCover, CoverMRN: "999999998"}, {}},
+			nil}, // filled below: never auto
+	} {
+		lk := lookup
+		if tc.want == nil {
+			lk = func(Evidence) ([]chartscan.Patient, error) { return nil, nil }
+		}
+		got, err := FileSegments(tc.pages, DefaultModel(), lk, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st []chartscan.PageStatus
+		for _, f := range got {
+			st = append(st, f.Status)
+		}
+		if tc.want == nil {
+			if st[1] == chartscan.StatusAuto {
+				t.Errorf("%s: page filed %v", tc.name, st)
+			}
+			continue
+		}
+		if diff := cmp.Diff(tc.want, st); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name, diff)
 		}
 	}
 }

@@ -110,6 +110,10 @@ type ExportRow struct {
 	DocType       *string  `json:"doc_type"`
 	DateOfService *string  `json:"date_of_service"`
 	Rotation      *int     `json:"rotation"`
+	// Part extends the contract: the 1-based part of the upload the page belongs to,
+	// counting separator sheets before it, so a box scanned as one file with separator
+	// sheets between documents exports as those documents.
+	Part int `json:"part"`
 }
 
 // Export calls fn for every page of every document, each exactly once, in document and
@@ -120,7 +124,9 @@ func (db *DB) Export(ctx context.Context, batchID string, fn func(ExportRow) err
 	rows, err := db.pool.Query(ctx, `
 		SELECT coalesce(bd.file_name, d.file_name), d.id::text, coalesce(p.page_no, 1),
 		       coalesce(p.status, CASE WHEN d.status = 'failed' THEN 'failed' ELSE 'pending' END),
-		       p.mrn, p.score, p.doc_type, to_char(p.date_of_service, 'YYYY-MM-DD'), p.rotation
+		       p.mrn, p.score, p.doc_type, to_char(p.date_of_service, 'YYYY-MM-DD'), p.rotation,
+		       1 + coalesce(count(*) FILTER (WHERE p.separator) OVER (PARTITION BY d.id ORDER BY p.page_no
+		                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
 		FROM documents d
 		LEFT JOIN LATERAL (SELECT file_name FROM batch_documents x
 		                   WHERE x.document_id = d.id AND ($1 = '' OR x.batch_id::text = $1)
@@ -134,7 +140,7 @@ func (db *DB) Export(ctx context.Context, batchID string, fn func(ExportRow) err
 	defer rows.Close()
 	for rows.Next() {
 		var r ExportRow
-		if err := rows.Scan(&r.File, &r.DocumentID, &r.Page, &r.Status, &r.MRN, &r.Score, &r.DocType, &r.DateOfService, &r.Rotation); err != nil {
+		if err := rows.Scan(&r.File, &r.DocumentID, &r.Page, &r.Status, &r.MRN, &r.Score, &r.DocType, &r.DateOfService, &r.Rotation, &r.Part); err != nil {
 			return fmt.Errorf("export: %w", err)
 		}
 		if err := fn(r); err != nil {

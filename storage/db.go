@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -63,7 +64,9 @@ func (db *DB) Migrate(ctx context.Context) error {
 	}
 	sqlDB := stdlib.OpenDBFromPool(db.pool)
 	defer sqlDB.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, sub, goose.WithSessionLocker(locker))
+	// Out of order: migrations written side by side (00003, 00004) must apply to a
+	// database that already took the later one; each touches its own columns.
+	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, sub, goose.WithSessionLocker(locker), goose.WithAllowOutofOrder(true))
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
@@ -228,12 +231,36 @@ func (db *DB) Page(ctx context.Context, documentID string, n int) (chartscan.Pag
 	return p, nil
 }
 
-// SaveOCR stores what OCR read on a page: its text (indexed for full-text search), mean
-// word confidence and where the words are stored.
-func (db *DB) SaveOCR(ctx context.Context, documentID string, n int, text string, confidence float64, wordsKey string) error {
-	_, err := db.pool.Exec(ctx, `
-		UPDATE pages SET text = $3, ocr_confidence = $4, words_key = $5, ocr_at = now(), updated_at = now()
-		WHERE document_id = $1 AND page_no = $2`, documentID, n, text, confidence, wordsKey)
+// SaveOCR stores what OCR read on a page: its text (indexed for full-text search), read
+// quality, orientation, barcodes and where its words are. When OCR read an upright copy
+// of the page, that copy becomes the page image (its boxes fit it) and the original is
+// kept as original_key.
+func (db *DB) SaveOCR(ctx context.Context, documentID string, n int, r chartscan.Reading) error {
+	barcodes, err := json.Marshal(r.Barcodes)
+	if err != nil {
+		return err
+	}
+	if r.Barcodes == nil {
+		barcodes = []byte("[]")
+	}
+	var cover *string
+	if r.CoverMRN != "" {
+		cover = &r.CoverMRN
+	}
+	_, err = db.pool.Exec(ctx, `
+		UPDATE pages SET text = $3, ocr_confidence = $4, low_confidence = $5, quality = $6, little_text = $7,
+		       rotation = $8, rotation_confidence = $9, skew = $10, barcodes = $11, cover_mrn = $12, separator = $13,
+		       words_key = $14, ocr_at = now(), updated_at = now(),
+		       original_key = CASE WHEN $15 <> '' THEN coalesce(original_key, image_key) ELSE original_key END,
+		       image_key = CASE WHEN $15 <> '' THEN $15 ELSE image_key END,
+		       image_type = CASE WHEN $15 <> '' THEN $16 ELSE image_type END,
+		       width = CASE WHEN $15 <> '' THEN $17 ELSE width END,
+		       height = CASE WHEN $15 <> '' THEN $18 ELSE height END,
+		       dpi = CASE WHEN $15 <> '' THEN $19 ELSE dpi END
+		WHERE document_id = $1 AND page_no = $2`,
+		documentID, n, r.Text, r.Confidence, r.LowConfidence, r.Quality, r.LittleText,
+		r.Rotation, r.RotationConfidence, r.Skew, barcodes, cover, r.Separator,
+		r.WordsKey, r.ImageKey, r.ImageType, r.Width, r.Height, r.DPI)
 	if err != nil {
 		return fmt.Errorf("save ocr: %w", err)
 	}

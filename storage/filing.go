@@ -13,7 +13,8 @@ import (
 // MatchPages returns the pages of a document in order, with their identifiers.
 func (db *DB) MatchPages(ctx context.Context, documentID string) ([]chartscan.Page, error) {
 	rows, err := db.pool.Query(ctx, `
-		SELECT p.page_no, p.status, i.kind, i.value, i.raw, i.confidence, i.x0, i.y0, i.x1, i.y1
+		SELECT p.page_no, p.status, coalesce(p.quality, 100), p.little_text, coalesce(p.cover_mrn, ''), p.separator,
+		       i.kind, i.value, i.raw, i.confidence, i.x0, i.y0, i.x1, i.y1
 		FROM pages p LEFT JOIN page_identifiers i USING (document_id, page_no)
 		WHERE p.document_id = $1 ORDER BY p.page_no, i.kind`, documentID)
 	if err != nil {
@@ -23,15 +24,18 @@ func (db *DB) MatchPages(ctx context.Context, documentID string) ([]chartscan.Pa
 	var out []chartscan.Page
 	for rows.Next() {
 		var n int
-		var status string
+		var status, cover string
+		var quality float32
+		var little, sep bool
 		var kind, value, raw *string
 		var conf *float32
 		var x0, y0, x1, y1 *int
-		if err := rows.Scan(&n, &status, &kind, &value, &raw, &conf, &x0, &y0, &x1, &y1); err != nil {
+		if err := rows.Scan(&n, &status, &quality, &little, &cover, &sep, &kind, &value, &raw, &conf, &x0, &y0, &x1, &y1); err != nil {
 			return nil, fmt.Errorf("match pages: %w", err)
 		}
 		if len(out) == 0 || out[len(out)-1].Number != n {
-			out = append(out, chartscan.Page{DocumentID: documentID, Number: n, Status: chartscan.PageStatus(status)})
+			out = append(out, chartscan.Page{DocumentID: documentID, Number: n, Status: chartscan.PageStatus(status),
+				Quality: float64(quality), LittleText: little, CoverMRN: cover, Separator: sep})
 		}
 		if kind != nil {
 			p := &out[len(out)-1]

@@ -124,12 +124,14 @@ func (w *Worker) HandleMatch(ctx context.Context, t *asynq.Task) (err error) {
 	evidence := make([]indexer.PageEvidence, len(pages))
 	for i, pg := range pages {
 		evidence[i] = indexer.PageEvidence{Identifiers: pg.Identifiers}
-		switch pg.Status {
-		case chartscan.StatusFailed:
+		switch {
+		case pg.Status == chartscan.StatusFailed:
 			evidence[i].Kind = indexer.PageFailed
-		case chartscan.StatusBlank:
+		case pg.Status == chartscan.StatusBlank:
 			evidence[i].Kind = indexer.PageBlank
-		case chartscan.StatusSeparator, chartscan.StatusConfirmed:
+		case pg.CoverMRN != "":
+			evidence[i].Kind, evidence[i].CoverMRN = indexer.PageCover, pg.CoverMRN
+		case pg.Separator, pg.Status == chartscan.StatusSeparator, pg.Status == chartscan.StatusConfirmed:
 			evidence[i].Kind = indexer.PageSeparator
 		}
 	}
@@ -144,6 +146,17 @@ func (w *Worker) HandleMatch(ctx context.Context, t *asynq.Task) (err error) {
 	filings := make(map[int]chartscan.Filing, len(pages))
 	counts := map[chartscan.PageStatus]int{}
 	for i, f := range filed {
+		// Never file on weak text: a poor scan, or a page of handwriting or a photo with
+		// little that OCR read confidently, goes to a person whatever it seemed to say —
+		// even as a continuation page, whose filing would be a guess from its position.
+		if evidence[i].Kind == "" && (pages[i].LittleText || pages[i].Quality < w.pages.QualityFloor) {
+			f.Status = chartscan.StatusReview
+			if pages[i].LittleText {
+				f.Reason = "poor scan: little recognizable text (handwriting or a photo?)"
+			} else {
+				f.Reason = "poor scan: the text was read with low confidence"
+			}
+		}
 		filings[pages[i].Number] = f
 		counts[f.Status]++
 	}

@@ -25,7 +25,8 @@ type Store interface {
 	SavePage(ctx context.Context, p chartscan.Page) error
 	SetPageCount(ctx context.Context, id string, n int) error
 	Page(ctx context.Context, documentID string, n int) (chartscan.Page, error)
-	SaveOCR(ctx context.Context, documentID string, n int, text string, confidence float64, wordsKey string) error
+	SaveOCR(ctx context.Context, documentID string, n int, r chartscan.Reading) error
+	MarkBlank(ctx context.Context, documentID string, n int) error
 	SaveIdentifiers(ctx context.Context, documentID string, n int, ids []chartscan.Identifier) error
 	FailPage(ctx context.Context, documentID string, n int, reason string) error
 	PagesDone(ctx context.Context, documentID string) (int, error)
@@ -77,6 +78,7 @@ type Worker struct {
 	keys    Keys
 	limits  ocr.Limits
 	model   indexer.Model
+	pages   PagePolicy
 	log     *slog.Logger
 }
 
@@ -91,7 +93,17 @@ type Config struct {
 	Keys    Keys
 	Limits  ocr.Limits
 	Model   indexer.Model // the matching model and its thresholds
+	Pages   PagePolicy
 	Log     *slog.Logger
+}
+
+// PagePolicy is what a facility configures about pages: its cover-sheet barcode
+// prefix, its separator-sheet value, and the read quality below which a page is a poor
+// scan that goes to review.
+type PagePolicy struct {
+	CoverPrefix    string  // "CHARTSCAN:" when empty
+	SeparatorValue string  // "PATCHT" when empty
+	QualityFloor   float64 // 0–100
 }
 
 // New returns a Worker. It refuses a matching model that cannot decide safely.
@@ -100,7 +112,7 @@ func New(c Config) (*Worker, error) {
 		return nil, err
 	}
 	return &Worker{store: c.Store, objects: c.Objects, reader: c.Reader, queue: c.Queue, inspect: c.Inspect, redis: c.Redis,
-		keys: c.Keys, limits: c.Limits, model: c.Model, log: c.Log}, nil
+		keys: c.Keys, limits: c.Limits, model: c.Model, pages: c.Pages, log: c.Log}, nil
 }
 
 // Register adds the handlers to mux.
@@ -293,19 +305,45 @@ func (w *Worker) HandleOCR(ctx context.Context, t *asynq.Task) error {
 		if err != nil {
 			return err
 		}
+		if res.Blank {
+			// A duplex back: neither read further nor filed, but shown to the clerk.
+			if err := w.store.MarkBlank(ctx, p.DocumentID, p.Page); err != nil {
+				return err
+			}
+			return w.pageDone(ctx, p.DocumentID, p.Page)
+		}
+		r := chartscan.Reading{Text: res.Text, Confidence: res.Confidence, LowConfidence: res.LowConfidence,
+			Quality: res.Quality, LittleText: res.LittleText, Rotation: res.Rotation,
+			RotationConfidence: res.RotationConf, Skew: res.Skew}
+		for _, b := range res.Barcodes {
+			r.Barcodes = append(r.Barcodes, chartscan.Barcode{Format: b.Format, Text: b.Text, Box: b.Box})
+		}
+		if c, ok := ocr.CoverSheet(res.Barcodes, w.pages.CoverPrefix); ok {
+			r.CoverMRN = c.MRN
+		}
+		r.Separator = ocr.IsSeparator(res.Barcodes, w.pages.SeparatorValue)
+		if res.Image != nil {
+			// OCR read an upright (turned, deskewed or rescaled) copy; the word boxes fit
+			// it, so it becomes the page image a reviewer sees. The original stays.
+			key := w.keys.PageImage(p.DocumentID, p.Page, "upright.png")
+			if err := w.objects.Put(ctx, key, bytesReader(res.Image), int64(len(res.Image)), "image/png"); err != nil {
+				return err
+			}
+			r.ImageKey, r.ImageType, r.Width, r.Height, r.DPI = key, "image/png", res.Width, res.Height, res.DPI
+		}
 		words, err := json.Marshal(res.Words)
 		if err != nil {
 			return err
 		}
-		key := w.keys.Words(p.DocumentID, p.Page)
-		if err := w.objects.Put(ctx, key, bytesReader(words), int64(len(words)), "application/json"); err != nil {
+		r.WordsKey = w.keys.Words(p.DocumentID, p.Page)
+		if err := w.objects.Put(ctx, r.WordsKey, bytesReader(words), int64(len(words)), "application/json"); err != nil {
 			return err
 		}
-		if err := w.store.SaveOCR(ctx, p.DocumentID, p.Page, res.Text, res.Confidence, key); err != nil {
+		if err := w.store.SaveOCR(ctx, p.DocumentID, p.Page, r); err != nil {
 			return err
 		}
 		w.log.DebugContext(ctx, "page read", "document_id", p.DocumentID, "page", p.Page,
-			"words", len(res.Words), "ms", time.Since(start).Milliseconds())
+			"words", len(res.Words), "rotation", res.Rotation, "quality", int(res.Quality), "ms", time.Since(start).Milliseconds())
 		return w.submit(ctx)(NewExtractTask(p.DocumentID, p.Page))
 	})
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/chartscan/chartscan/indexer"
 	"github.com/chartscan/chartscan/ocr"
+	"github.com/chartscan/chartscan/worker"
 )
 
 // config is every setting chartscan reads, all from the environment. The defaults match
@@ -29,6 +30,7 @@ type config struct {
 	LogFormat       string
 	ReconcileMinute int
 	Model           indexer.Model
+	Pages           worker.PagePolicy
 }
 
 // setting is one environment variable with its default and what it is for; the table
@@ -109,6 +111,9 @@ var settings = []setting{
 	{"CHARTSCAN_AUTO_WEIGHT", fmt.Sprint(indexer.DefaultModel().AutoWeight), "match weight (bits) a segment's best candidate needs to be auto-filed", floatSetting(func(c *config) *float64 { return &c.Model.AutoWeight })},
 	{"CHARTSCAN_MARGIN", fmt.Sprint(indexer.DefaultModel().Margin), "bits the best candidate must lead the runner-up by to be auto-filed", floatSetting(func(c *config) *float64 { return &c.Model.Margin })},
 	{"CHARTSCAN_REVIEW_WEIGHT", fmt.Sprint(indexer.DefaultModel().ReviewWeight), "below this weight no candidate is plausible: the segment is unmatched", floatSetting(func(c *config) *float64 { return &c.Model.ReviewWeight })},
+	{"CHARTSCAN_QUALITY_FLOOR", "50", "OCR read quality (0–100) below which a page is a poor scan and goes to review", floatSetting(func(c *config) *float64 { return &c.Pages.QualityFloor })},
+	{"CHARTSCAN_COVER_PREFIX", "CHARTSCAN:", "barcode prefix of a patient cover sheet: <prefix>MRN=<mrn>[;DOC=<type>][;DOS=<date>]", func(c *config, v string) error { c.Pages.CoverPrefix = v; return nil }},
+	{"CHARTSCAN_SEPARATOR_VALUE", "PATCHT", "barcode value of a separator sheet (PATCH-T by default)", func(c *config, v string) error { c.Pages.SeparatorValue = v; return nil }},
 	{"CHARTSCAN_LOG_LEVEL", "info", "debug, info, warn or error", func(c *config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
 	{"CHARTSCAN_LOG_FORMAT", "text", "text or json", func(c *config, v string) error {
 		if v != "text" && v != "json" {

@@ -74,6 +74,17 @@ func newStack(t *testing.T, extra ...string) *stack {
 	return &stack{t: t, env: append(env, extra...), logs: &syncBuffer{}}
 }
 
+// getenv returns the value the stack gives a variable.
+func (s *stack) getenv(name string) string {
+	v := ""
+	for _, kv := range s.env {
+		if k, val, ok := strings.Cut(kv, "="); ok && k == name {
+			v = val // the last one wins, as for exec
+		}
+	}
+	return v
+}
+
 // run runs chartscan with args and returns stdout, stderr and the exit code.
 func (s *stack) run(args ...string) (stdout, stderr string, code int) {
 	s.t.Helper()
@@ -148,6 +159,7 @@ type exportRow struct {
 	DocType       *string  `json:"doc_type"`
 	DateOfService *string  `json:"date_of_service"`
 	Rotation      *int     `json:"rotation"`
+	Part          int      `json:"part"`
 }
 
 func (s *stack) export(args ...string) []exportRow {

@@ -55,7 +55,7 @@ func runWorker(ctx context.Context) error {
 		Store: a.db, Objects: a.objects, Reader: engine, Queue: a.queue, Redis: a.redis,
 		Inspect: asynq.NewInspectorFromRedisClient(a.redis),
 		Keys:    worker.Keys{Original: storage.OriginalKey, PageImage: storage.PageImageKey, Words: storage.WordsKey},
-		Limits:  a.cfg.Limits, Model: a.cfg.Model, Log: a.log,
+		Limits:  a.cfg.Limits, Model: a.cfg.Model, Pages: a.cfg.Pages, Log: a.log,
 	})
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
