@@ -141,11 +141,11 @@ func DefaultModel() Model {
 			FieldPostcode: {LevelExact: {0.75, 0.01}},
 			FieldPhone:    {LevelExact: {0.6, 1e-4}},
 		},
-		// 28 bits: MRN with a birth date (≈34) or with both names (≈32) files; MRN with the
-		// family name alone (≈26) does not; name, birth date and sex all exact (≈28–30) do
+		// 25 bits: MRN with a birth date (≈34), with both names (≈30) or with the family name
+		// (≈25–27) files; MRN alone (≈20) does not; name, birth date and sex all exact (≈27–30) do
 		// when nothing else comes near — the margin and the twin rule guard that case, and
 		// the exact-DOB block brings every namesake born that day into the comparison.
-		AutoWeight:        28,
+		AutoWeight:        25,
 		Margin:            10,
 		ReviewWeight:      10,
 		MRNConflictWeight: 64,

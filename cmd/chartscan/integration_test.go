@@ -295,3 +295,43 @@ func TestRecordsImportTwiceChangesNothing(t *testing.T) {
 		t.Errorf("import with one changed record: %q", third)
 	}
 }
+
+// TestHL7MergeMovesFiledPages files a chart, then imports HL7 ADT: an A04 registering a
+// patient and an A40 merging the chart's first patient into them. The pages move.
+func TestHL7MergeMovesFiledPages(t *testing.T) {
+	s := newStack(t)
+	s.mustRun("records", "import", "../../testdata/empi/sample.csv")
+	s.startWorker()
+	batch := strings.TrimSpace(s.mustRun("ingest", "--wait", "../../testdata/charts/chart-003.pdf"))
+	before := s.export("--batch", batch)
+	if len(before) != 2 || before[0].Status != "auto" || before[0].MRN == nil {
+		t.Fatalf("chart-003 page 1 not auto-filed: %+v", before)
+	}
+	merged := *before[0].MRN
+	const survivor = "900000006"
+	adt := strings.Join([]string{
+		`MSH|^~\&|ADT|EXAMPLE|CHARTSCAN|EXAMPLE|20261126101500||ADT^A04|MSG0001|P|2.5`,
+		`PID|1||` + survivor + `^^^EXAMPLE^MR||SYNTHETIC^Survivor||19700101|F`,
+		``,
+		`MSH|^~\&|ADT|EXAMPLE|CHARTSCAN|EXAMPLE|20261126101600||ADT^A40|MSG0002|P|2.5`,
+		`PID|1||` + survivor + `^^^EXAMPLE^MR||SYNTHETIC^Survivor||19700101|F`,
+		`MRG|` + merged + `^^^EXAMPLE^MR`,
+	}, "\r")
+	path := filepath.Join(t.TempDir(), "adt.hl7")
+	os.WriteFile(path, []byte(adt+"\r"), 0o644)
+	out := s.mustRun("records", "import", path)
+	if !strings.Contains(out, "1 merges moved 1 filed pages") {
+		t.Errorf("records import of HL7: %q", out)
+	}
+	after := s.export("--batch", batch)
+	if after[0].MRN == nil || *after[0].MRN != survivor {
+		t.Errorf("page 1 filed to %v after the merge, want the survivor %s", after[0].MRN, survivor)
+	}
+	if *after[1].MRN != *before[1].MRN {
+		t.Errorf("page 2 moved from %s to %s; only the merged patient's pages move", *before[1].MRN, *after[1].MRN)
+	}
+	// Importing the same messages again changes nothing more.
+	if again := s.mustRun("records", "import", path); !strings.Contains(again, "0 new, 0 updated") {
+		t.Errorf("second HL7 import: %q", again)
+	}
+}
