@@ -6,7 +6,8 @@ set -euo pipefail
 . "$(dirname "$0")/env.sh"
 
 pkgs=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd libtesseract-dev libleptonica-dev
-      redis-server postgresql postgresql-contrib poppler-utils ghostscript imagemagick libtiff-tools ocrmypdf)
+      redis-server postgresql postgresql-contrib poppler-utils ghostscript imagemagick libtiff-tools ocrmypdf
+      chromium)  # chromium: the browser tests of the web UI (chromedp drives it headless)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

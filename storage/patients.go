@@ -250,7 +250,7 @@ func (db *DB) SurnameShares(ctx context.Context, families []string) (map[string]
 		lower[i] = strings.ToLower(f)
 	}
 	rows, err := db.pool.Query(ctx, `
-		SELECT c.family, c.n::float8 / greatest((SELECT sum(n) FROM surname_counts), 1)
+		SELECT c.family, c.n::float8 / greatest((SELECT value FROM empi_stats WHERE key = 'surnames_total'), 1)
 		FROM surname_counts c WHERE c.family = ANY($1)`, lower)
 	if err != nil {
 		return nil, fmt.Errorf("surname shares: %w", err)
@@ -280,7 +280,9 @@ func (db *DB) refreshSurnameCounts(ctx context.Context) error {
 			SELECT lower(family) AS family, count(*)::int AS n FROM patients GROUP BY 1;
 		DELETE FROM surname_counts c WHERE NOT EXISTS (SELECT 1 FROM surname_now s WHERE s.family = c.family);
 		INSERT INTO surname_counts (family, n) SELECT family, n FROM surname_now
-			ON CONFLICT (family) DO UPDATE SET n = EXCLUDED.n WHERE surname_counts.n <> EXCLUDED.n;`); err != nil {
+			ON CONFLICT (family) DO UPDATE SET n = EXCLUDED.n WHERE surname_counts.n <> EXCLUDED.n;
+		INSERT INTO empi_stats (key, value) SELECT 'surnames_total', coalesce(sum(n), 0) FROM surname_now
+			ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value;`); err != nil {
 		return fmt.Errorf("surname counts: %w", err)
 	}
 	return tx.Commit(ctx)

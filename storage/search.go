@@ -306,3 +306,19 @@ func (db *DB) DocumentUploadedBy(ctx context.Context, documentID string, userID 
 	}
 	return ok, nil
 }
+
+// AuditHead returns the id and hash of the newest audit entry (0, "" when the log is
+// empty). The chain proves nothing about entries cut from its end; recording the head
+// elsewhere now and then does.
+func (db *DB) AuditHead(ctx context.Context) (int64, string, error) {
+	var id int64
+	var hash string
+	err := db.pool.QueryRow(ctx, `SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1`).Scan(&id, &hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, "", nil
+	}
+	if err != nil {
+		return 0, "", fmt.Errorf("audit head: %w", err)
+	}
+	return id, hash, nil
+}

@@ -54,7 +54,8 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newWorkerCmd(), newIngestCmd(), newRecordsCmd(), newExportCmd(), newStatusCmd(),
-		newMigrateCmd(), newConfigCmd(), newSynthCmd(), newEvaluateCmd(), newBenchEMPICmd())
+		newMigrateCmd(), newConfigCmd(), newSynthCmd(), newEvaluateCmd(), newBenchEMPICmd(),
+		newServeCmd(), newUsersCmd(), newAuditCmd())
 	return root
 }
 

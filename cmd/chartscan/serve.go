@@ -1,0 +1,195 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/spf13/cobra"
+
+	"github.com/chartscan/chartscan"
+	"github.com/chartscan/chartscan/indexer"
+	"github.com/chartscan/chartscan/storage"
+	"github.com/chartscan/chartscan/web"
+	"github.com/chartscan/chartscan/worker"
+)
+
+// httpAddrVar names the listen address. It is read here rather than in config.go's
+// settings table for now; it belongs there (see the README's configuration table).
+const (
+	httpAddrVar     = "CHARTSCAN_HTTP_ADDR"
+	defaultHTTPAddr = "127.0.0.1:8080"
+)
+
+// httpAddr returns the address to listen on: the flag if given, else the environment,
+// else the default. A bad value fails at once, naming where it came from.
+func httpAddr(getenv func(string) string, flag string) (string, error) {
+	v, from := flag, "--addr"
+	if v == "" {
+		v, from = getenv(httpAddrVar), httpAddrVar
+	}
+	if v == "" {
+		return defaultHTTPAddr, nil
+	}
+	_, port, err := net.SplitHostPort(v)
+	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+		return "", fmt.Errorf("%s=%q: want host:port, e.g. %s", from, v, defaultHTTPAddr)
+	}
+	return v, nil
+}
+
+func newServeCmd() *cobra.Command {
+	var addr string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the HTTP API (/api/v1/) and the web UI for clerks, reviewers and admins",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			listen, err := httpAddr(os.Getenv, addr)
+			if err != nil {
+				return fmt.Errorf("configuration: %w", err)
+			}
+			return serve(cmd.Context(), listen, cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", "", "listen on host:port (default $"+httpAddrVar+" or "+defaultHTTPAddr+")")
+	return cmd
+}
+
+func serve(ctx context.Context, addr string, stdout io.Writer) error {
+	a, err := newApp(ctx, needDB|needObjects|needRedis)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	srv, err := web.New(web.Config{
+		Store: a.db, Objects: a.objects, Ingest: a.ingester(),
+		ImportRecords: func(ctx context.Context, r io.Reader) (storage.ImportStats, error) {
+			return a.db.ImportPatients(ctx, func(yield func(chartscan.Patient) error) error {
+				return indexer.ReadRecords(bufio.NewReaderSize(r, 1<<20), yield)
+			})
+		},
+		Progress: a.progressEvents,
+		Rerun:    a.rerun,
+		Checks: map[string]func(context.Context) error{
+			"redis": func(ctx context.Context) error { return a.redis.Ping(ctx).Err() },
+			"minio": func(ctx context.Context) error { _, err := a.objects.Exists(ctx, "health"); return err },
+		},
+		Log: a.log,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return chartscan.Errorf(chartscan.EInvalid, "cannot listen on %s: %v", addr, errorsCause(err))
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		// No read or write timeout: uploads of large scans and live event streams last.
+		ErrorLog: nil,
+	}
+	// The first line of stdout is the URL, for scripts and tests (the port may be :0).
+	fmt.Fprintf(stdout, "serving http://%s\n", ln.Addr())
+	a.log.Info("serving", "addr", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	// Event streams never end on their own; Shutdown waits for them only until the timeout.
+	if err := hs.Shutdown(shut); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	a.log.Info("server stopped")
+	return nil
+}
+
+// progressEvents subscribes to the worker's progress channel and sends the id of each
+// document that moved. A slow reader misses events rather than holding up Redis: the live
+// views recount from PostgreSQL anyway.
+func (a *app) progressEvents(ctx context.Context) (<-chan string, error) {
+	sub := a.redis.Subscribe(ctx, worker.ProgressChannel)
+	if _, err := sub.Receive(ctx); err != nil {
+		sub.Close()
+		return nil, fmt.Errorf("subscribe to progress: %w", err)
+	}
+	out := make(chan string, 64)
+	go func() {
+		defer close(out)
+		defer sub.Close()
+		ch := sub.Channel()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case m, ok := <-ch:
+				if !ok {
+					return
+				}
+				var ev worker.ProgressEvent
+				if json.Unmarshal([]byte(m.Payload), &ev) != nil {
+					continue
+				}
+				select {
+				case out <- ev.DocumentID:
+				default:
+				}
+			}
+		}
+	}()
+	return out, nil
+}
+
+// rerun queues a document that storage.ResetDocument put back to queued. The tasks of
+// its earlier run keep their ids for a day (so repeats are no-ops); they are deleted
+// first, with the worker's fan-in set, or the new run would be refused as a duplicate.
+// The ids mirror worker's task ids (worker/tasks.go).
+func (a *app) rerun(ctx context.Context, documentID string) error {
+	insp := asynq.NewInspectorFromRedisClient(a.redis)
+	// del deletes one old task and reports whether there was one.
+	del := func(queue, id string) bool {
+		err := insp.DeleteTask(queue, id)
+		if err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+			a.log.Debug("old task not deleted", "task_id", id, "error", err)
+		}
+		return err == nil
+	}
+	del(worker.QueueSplit, "split:"+documentID)
+	del(worker.QueueMatch, "match:"+documentID)
+	// A document that failed after its split had pages, numbered from 1 without gaps;
+	// their tasks go too, up to the first page that had none.
+	for n := 1; n <= 100_000; n++ {
+		ocr := del(worker.QueueOCR, "ocr:"+documentID+":"+strconv.Itoa(n))
+		extract := del(worker.QueueMatch, "extract:"+documentID+":"+strconv.Itoa(n))
+		if !ocr && !extract {
+			break
+		}
+	}
+	if err := a.redis.Del(ctx, "chartscan:doc:"+documentID+":done").Err(); err != nil {
+		return fmt.Errorf("clear fan-in: %w", err)
+	}
+	t, err := worker.NewSplitTask(documentID)
+	if err != nil {
+		return err
+	}
+	if _, err := a.queue.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("enqueue split: %w", err)
+	}
+	return nil
+}

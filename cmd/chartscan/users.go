@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/chartscan/chartscan"
+	"github.com/chartscan/chartscan/web"
+)
+
+func newUsersCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "users", Short: "Manage web users, their roles and API tokens"}
+	var role string
+	var stdinPw, update bool
+	add := &cobra.Command{
+		Use:   "add NAME --role clerk|reviewer|admin",
+		Short: "Add a user; the password is asked for (or read from standard input with --password-stdin)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !web.ValidRole(role) {
+				return chartscan.Errorf(chartscan.EInvalid, "--role must be clerk, reviewer or admin")
+			}
+			pw, err := readPassword(cmd, stdinPw)
+			if err != nil {
+				return err
+			}
+			hash, err := web.HashPassword(pw)
+			if err != nil {
+				return err
+			}
+			a, err := newApp(cmd.Context(), needDB)
+			if err != nil {
+				return err
+			}
+			defer a.close()
+			if update {
+				u, created, err := a.db.UpsertUser(cmd.Context(), args[0], role, hash)
+				if err != nil {
+					return err
+				}
+				verb := "updated"
+				if created {
+					verb = "added"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s %s (%s)\n", verb, u.Name, u.Role)
+				return a.db.Audit(cmd.Context(), auditCLI("user.upsert", "user:"+u.Name, map[string]any{"role": role}))
+			}
+			u, err := a.db.CreateUser(cmd.Context(), args[0], role, hash)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "added %s (%s)\n", u.Name, u.Role)
+			return a.db.Audit(cmd.Context(), auditCLI("user.create", "user:"+u.Name, map[string]any{"role": role}))
+		},
+	}
+	add.Flags().StringVar(&role, "role", "", "clerk, reviewer or admin")
+	add.Flags().BoolVar(&stdinPw, "password-stdin", false, "read the password from the first line of standard input")
+	add.Flags().BoolVar(&update, "update-existing", false, "if the user exists, set this role and password (idempotent set-up scripts)")
+
+	var stdinPw2 bool
+	passwd := &cobra.Command{
+		Use:   "passwd NAME",
+		Short: "Set a user's password; their sessions end",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pw, err := readPassword(cmd, stdinPw2)
+			if err != nil {
+				return err
+			}
+			hash, err := web.HashPassword(pw)
+			if err != nil {
+				return err
+			}
+			a, err := newApp(cmd.Context(), needDB)
+			if err != nil {
+				return err
+			}
+			defer a.close()
+			if err := a.db.SetPassword(cmd.Context(), args[0], hash); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "password of %s set; their sessions ended\n", args[0])
+			return a.db.Audit(cmd.Context(), auditCLI("user.passwd", "user:"+args[0], nil))
+		},
+	}
+	passwd.Flags().BoolVar(&stdinPw2, "password-stdin", false, "read the password from the first line of standard input")
+
+	var label string
+	token := &cobra.Command{
+		Use:   "token NAME [--label TEXT]",
+		Short: "Create an API token for a user and print it (it is stored only as a hash)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := newApp(cmd.Context(), needDB)
+			if err != nil {
+				return err
+			}
+			defer a.close()
+			tok, hash := web.NewToken()
+			if err := a.db.CreateToken(cmd.Context(), args[0], hash, label); err != nil {
+				return err
+			}
+			if err := a.db.Audit(cmd.Context(), auditCLI("token.create", "user:"+args[0], map[string]any{"label": label})); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), tok)
+			return nil
+		},
+	}
+	token.Flags().StringVar(&label, "label", "", "what the token is for")
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List users and their roles",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := newApp(cmd.Context(), needDB)
+			if err != nil {
+				return err
+			}
+			defer a.close()
+			us, err := a.db.Users(cmd.Context())
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tROLE\tDISABLED\tSINCE")
+			for _, u := range us {
+				fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", u.Name, u.Role, u.Disabled, u.CreatedAt.Format("2006-01-02"))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.AddCommand(add, passwd, token, list)
+	return cmd
+}
+
+// auditCLI is an audit entry for a change made from the command line, whose actor is the
+// operating-system user that ran it.
+func auditCLI(action, object string, detail map[string]any) storageAuditEntry {
+	actor := "cli"
+	if u := os.Getenv("USER"); u != "" {
+		actor = "cli:" + u
+	}
+	return storageAuditEntry{Actor: actor, Action: action, Object: object, Outcome: "ok", Detail: detail}
+}
+
+// readPassword reads a password without echo from a terminal, or the first line of
+// standard input with --password-stdin (for scripts; never as an argument, which other
+// users of the machine can see).
+func readPassword(cmd *cobra.Command, fromStdin bool) (string, error) {
+	in := cmd.InOrStdin()
+	if !fromStdin {
+		f, ok := in.(*os.File)
+		if !ok || !term.IsTerminal(int(f.Fd())) {
+			return "", chartscan.Errorf(chartscan.EInvalid, "standard input is not a terminal: use --password-stdin")
+		}
+		fmt.Fprint(cmd.ErrOrStderr(), "password: ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(cmd.ErrOrStderr())
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprint(cmd.ErrOrStderr(), "again: ")
+		b2, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(cmd.ErrOrStderr())
+		if err != nil {
+			return "", err
+		}
+		if string(b) != string(b2) {
+			return "", chartscan.Errorf(chartscan.EInvalid, "the passwords differ")
+		}
+		return string(b), nil
+	}
+	line, err := bufio.NewReader(io.LimitReader(in, 4096)).ReadString('\n')
+	if err != nil && err != io.EOF {
+		return "", err
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}

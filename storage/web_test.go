@@ -1,0 +1,135 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/chartscan/chartscan"
+)
+
+// reviewPage stores a one-page document whose page waits for review with candidates.
+func reviewPage(t *testing.T, db *DB) PageKey {
+	t.Helper()
+	ctx := context.Background()
+	b, err := db.CreateBatch(ctx, chartscan.Batch{ID: uuid.NewString()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _, err := db.AddDocument(ctx, b.ID, chartscan.Document{ID: uuid.NewString(), SHA256: uuid.NewString(), FileName: "a.pdf", Size: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SavePage(ctx, chartscan.Page{DocumentID: doc.ID, Number: 1, ImageKey: "k", ImageType: "image/png", Width: 10, Height: 10, DPI: 300}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SaveFilings(ctx, doc.ID, map[int]chartscan.Filing{1: {Status: chartscan.StatusReview, MRN: "100000002", Score: 9,
+		Candidates: []chartscan.Candidate{{MRN: "100000002", Score: 9}, {MRN: "100000005", Score: 8}}}}); err != nil {
+		t.Fatal(err)
+	}
+	return PageKey{DocumentID: doc.ID, Page: 1}
+}
+
+func TestDecideSecondReviewerChangesNothing(t *testing.T) {
+	db := openDB(t)
+	importAll(t, db, empi...)
+	ctx := context.Background()
+	k := reviewPage(t, db)
+	d, err := db.PageDetail(ctx, k.DocumentID, k.Page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Candidates) != 2 || d.Candidates[0].Patient.Family != "Smith" || d.Version != 0 {
+		t.Fatalf("page detail: %+v", d)
+	}
+	next, ok, err := db.NextReview(ctx, nil)
+	if err != nil || !ok || next != k {
+		t.Fatalf("NextReview = %v, %v, %v; want %v", next, ok, err, k)
+	}
+	if _, ok, _ := db.NextReview(ctx, []PageKey{k}); ok {
+		t.Error("NextReview returned the skipped page")
+	}
+	out, err := db.Decide(ctx, Decision{PageKey: k, Version: 0, Action: ActionConfirm, MRN: "100000002", Actor: "ann"})
+	if err != nil || out.Status != chartscan.StatusConfirmed || out.Version != 1 {
+		t.Fatalf("first decision: %+v, %v", out, err)
+	}
+	_, err = db.Decide(ctx, Decision{PageKey: k, Version: 0, Action: ActionNotInEMPI, Actor: "bob"})
+	if chartscan.ErrorCode(err) != chartscan.EConflict || !strings.Contains(chartscan.ErrorMessage(err), "already decided by ann") {
+		t.Fatalf("second decision: %v, want a conflict naming ann", err)
+	}
+	d, _ = db.PageDetail(ctx, k.DocumentID, k.Page)
+	if d.Status != chartscan.StatusConfirmed || d.MRN != "100000002" || d.DecidedBy != "ann" {
+		t.Errorf("after the collision: status %s, mrn %s, decided by %s", d.Status, d.MRN, d.DecidedBy)
+	}
+	if _, ok, _ := db.NextReview(ctx, nil); ok {
+		t.Error("the decided page is still in the queue")
+	}
+	if bad, n, err := db.VerifyAudit(ctx); err != nil || bad != 0 || n != 1 {
+		t.Errorf("audit after one decision: bad %d, %d entries, %v", bad, n, err)
+	}
+}
+
+func TestDecideRefusesAnMRNNotInTheEMPI(t *testing.T) {
+	db := openDB(t)
+	importAll(t, db, empi...)
+	k := reviewPage(t, db)
+	_, err := db.Decide(context.Background(), Decision{PageKey: k, Action: ActionAssign, MRN: "999", Actor: "ann"})
+	if chartscan.ErrorCode(err) != chartscan.EInvalid {
+		t.Errorf("assign to an unknown MRN: %v, want invalid", err)
+	}
+	if d, _ := db.PageDetail(context.Background(), k.DocumentID, k.Page); d.Status != chartscan.StatusReview || d.Version != 0 {
+		t.Errorf("a refused decision changed the page: %s v%d", d.Status, d.Version)
+	}
+}
+
+func TestSessionsEndWithPasswordChange(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	u, err := db.CreateUser(ctx, "ann", "reviewer", "hash1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.CreateUser(ctx, "ann", "clerk", "x"); chartscan.ErrorCode(err) != chartscan.EConflict {
+		t.Errorf("a second ann: %v, want a conflict", err)
+	}
+	if err := db.CreateSession(ctx, u.ID, "tok", "csrf", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got, csrf, err := db.Session(ctx, "tok"); err != nil || got.Name != "ann" || csrf != "csrf" {
+		t.Fatalf("Session = %+v, %q, %v", got, csrf, err)
+	}
+	if err := db.CreateSession(ctx, u.ID, "old", "c", time.Now().Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.Session(ctx, "old"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("expired session: %v, want not found", err)
+	}
+	if err := db.SetPassword(ctx, "ann", "hash2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.Session(ctx, "tok"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("session after a password change: %v, want not found", err)
+	}
+	if _, created, err := db.UpsertUser(ctx, "ann", "admin", "hash3"); err != nil || created {
+		t.Errorf("UpsertUser of ann: created %v, %v", created, err)
+	}
+	if _, h, _ := db.UserByName(ctx, "ann"); h != "hash3" {
+		t.Errorf("hash after upsert %q", h)
+	}
+	if err := db.CreateToken(ctx, "ann", "th", "script"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := db.TokenUser(ctx, "th"); err != nil || got.Role != "admin" {
+		t.Errorf("TokenUser = %+v, %v", got, err)
+	}
+	if _, err := db.UpdateUser(ctx, u.ID, "admin", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.TokenUser(ctx, "th"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("token of a disabled user: %v, want not found", err)
+	}
+}

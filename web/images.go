@@ -1,0 +1,80 @@
+package web
+
+import (
+	"bufio"
+	"bytes"
+	"image"
+	"image/color"
+	_ "image/gif" // decoders for whatever a scanner produced
+	_ "image/jpeg"
+	"image/png"
+	"io"
+	"net/http"
+	"strconv"
+
+	"golang.org/x/image/draw"
+	_ "golang.org/x/image/tiff"
+
+	"github.com/chartscan/chartscan"
+	"github.com/chartscan/chartscan/storage"
+)
+
+// browserImage reports whether every browser shows images of this type as they are.
+func browserImage(mime string) bool {
+	return mime == "image/png" || mime == "image/jpeg"
+}
+
+// servePageImage writes a page image. PNG and JPEG go out as stored; TIFF (and anything
+// else a browser cannot show) is converted to PNG on the fly. With width > 0 the image is
+// scaled down to that width, for thumbnails. PHI: nothing may cache it.
+func (s *Server) servePageImage(w http.ResponseWriter, r *http.Request, d storage.PageDetail, width int) error {
+	rc, err := s.cfg.Objects.Get(r.Context(), d.ImageKey)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	w.Header().Set("Cache-Control", "private, no-store")
+	if width == 0 && browserImage(d.ImageType) {
+		w.Header().Set("Content-Type", d.ImageType)
+		_, err := io.Copy(w, rc)
+		if err != nil {
+			panic(http.ErrAbortHandler) // headers are out; only cutting the stream is left
+		}
+		return nil
+	}
+	img, _, err := image.Decode(bufio.NewReaderSize(rc, 1<<16))
+	if err != nil {
+		return &chartscan.Error{Code: chartscan.EInternal, Message: "the page image cannot be shown", Err: err}
+	}
+	if b := img.Bounds(); width > 0 && width < b.Dx() {
+		h := max(1, b.Dy()*width/b.Dx())
+		r := image.Rect(0, 0, width, h)
+		// Scans are mostly grey; keeping them grey keeps thumbnails a third the size.
+		if isGrey(img) {
+			dst := image.NewGray(r)
+			draw.CatmullRom.Scale(dst, r, img, b, draw.Src, nil)
+			img = dst
+		} else {
+			dst := image.NewRGBA(r)
+			draw.CatmullRom.Scale(dst, r, img, b, draw.Src, nil)
+			img = dst
+		}
+	}
+	var buf bytes.Buffer
+	enc := png.Encoder{CompressionLevel: png.BestSpeed}
+	if err := enc.Encode(&buf, img); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "image/png")
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.Write(buf.Bytes())
+	return nil
+}
+
+func isGrey(img image.Image) bool {
+	switch img.(type) {
+	case *image.Gray, *image.Gray16:
+		return true
+	}
+	return img.ColorModel() == color.GrayModel || img.ColorModel() == color.Gray16Model
+}

@@ -1,0 +1,382 @@
+package web
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/chartscan/chartscan"
+	"github.com/chartscan/chartscan/storage"
+)
+
+// Roles a user can have. An admin may do everything.
+const (
+	RoleClerk    = "clerk"    // uploads batches and sees their own
+	RoleReviewer = "reviewer" // works the review queue; sees pages, charts and search
+	RoleAdmin    = "admin"    // everything, plus users, EMPI import, export and the audit log
+)
+
+// ValidRole reports whether r is one of the roles.
+func ValidRole(r string) bool { return r == RoleClerk || r == RoleReviewer || r == RoleAdmin }
+
+// Store is the part of the PostgreSQL index the server uses: *storage.DB.
+type Store interface {
+	Ping(ctx context.Context) error
+	Audit(ctx context.Context, e storage.AuditEntry) error
+	AuditEntries(ctx context.Context, q storage.AuditQuery) ([]storage.AuditEntry, error)
+	VerifyAudit(ctx context.Context) (badID int64, n int, err error)
+
+	CreateUser(ctx context.Context, name, role, passwordHash string) (storage.User, error)
+	UserByName(ctx context.Context, name string) (storage.User, string, error)
+	Users(ctx context.Context) ([]storage.User, error)
+	UpdateUser(ctx context.Context, id int64, role string, disabled bool) (storage.User, error)
+	SetPassword(ctx context.Context, name, passwordHash string) error
+	CreateSession(ctx context.Context, userID int64, tokenHash, csrf string, expires time.Time) error
+	Session(ctx context.Context, tokenHash string) (storage.User, string, error)
+	DeleteSession(ctx context.Context, tokenHash string) error
+	CreateToken(ctx context.Context, userName, tokenHash, label string) error
+	TokenUser(ctx context.Context, tokenHash string) (storage.User, error)
+
+	CreateOwnedBatch(ctx context.Context, b chartscan.Batch, ownerID int64) (chartscan.Batch, error)
+	Batches(ctx context.Context, ownerID int64, limit int) ([]storage.BatchSummary, error)
+	Batch(ctx context.Context, id string) (storage.BatchSummary, error)
+	BatchProgress(ctx context.Context, batchID string) (storage.Progress, error)
+	BatchDocuments(ctx context.Context, batchID string) ([]storage.BatchDocument, error)
+	Document(ctx context.Context, id string) (chartscan.Document, error)
+	DocumentUploadedBy(ctx context.Context, documentID string, userID int64) (bool, error)
+	ResetDocument(ctx context.Context, id string) error
+
+	PageDetail(ctx context.Context, documentID string, n int) (storage.PageDetail, error)
+	NextReview(ctx context.Context, skip []storage.PageKey) (storage.PageKey, bool, error)
+	ReviewCount(ctx context.Context) (int, error)
+	Decide(ctx context.Context, d storage.Decision) (storage.Decided, error)
+	SearchPages(ctx context.Context, q storage.PageQuery) ([]storage.PageHit, error)
+	SearchPatients(ctx context.Context, query string, limit int) ([]chartscan.Patient, error)
+	Patient(ctx context.Context, mrn string) (chartscan.Patient, error)
+	PatientPages(ctx context.Context, mrn string) ([]storage.ChartPage, error)
+	Export(ctx context.Context, batchID string, fn func(storage.ExportRow) error) error
+}
+
+// Objects reads stored page images: *storage.Objects.
+type Objects interface {
+	Get(ctx context.Context, key string) (io.ReadCloser, error)
+}
+
+// Ingester takes one uploaded file into a batch, streaming it to the object store; the
+// CLI's ingest uses the same one.
+type Ingester interface {
+	Ingest(ctx context.Context, batchID, name string, r io.Reader, size int64) (chartscan.Document, bool, error)
+}
+
+// Config holds a Server's dependencies. Progress, Rerun and Checks may be nil.
+type Config struct {
+	Store   Store
+	Objects Objects
+	Ingest  Ingester
+	// ImportRecords loads EMPI records from r (FHIR, NDJSON or CSV) into the store.
+	ImportRecords func(ctx context.Context, r io.Reader) (storage.ImportStats, error)
+	// Progress subscribes to pipeline progress: it sends the id of each document that
+	// moved until ctx ends. Without it live views poll.
+	Progress func(ctx context.Context) (<-chan string, error)
+	// Rerun queues a document that ResetDocument put back to queued.
+	Rerun func(ctx context.Context, documentID string) error
+	// Checks are the health checks besides PostgreSQL, by name (e.g. "redis").
+	Checks map[string]func(ctx context.Context) error
+	Log    *slog.Logger
+	// Registry receives the server's metrics; a fresh one is made when nil.
+	Registry *prometheus.Registry
+}
+
+// Server is chartscan's HTTP API and web UI.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	mux     *http.ServeMux
+	pages   map[string]*template.Template
+	routes  []route
+	limiter *loginLimiter
+	metrics *metrics
+	static  http.Handler
+}
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// handler serves one route for a signed-in user u (nil on public routes). An error it
+// returns is written by the route's kind: JSON for the API, a page for the UI.
+type handler func(w http.ResponseWriter, r *http.Request, u *storage.User) error
+
+// route is one entry of the routing table: the single place that says who may call what.
+type route struct {
+	method, path string
+	roles        []string // nil: public; admin is always admitted
+	api          bool
+	h            handler
+}
+
+var (
+	anyone    = []string{RoleClerk, RoleReviewer, RoleAdmin}
+	uploaders = []string{RoleClerk, RoleAdmin}
+	reviewers = []string{RoleReviewer, RoleAdmin}
+	admins    = []string{RoleAdmin}
+)
+
+// New returns a Server with every route registered.
+func New(cfg Config) (*Server, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{cfg: cfg, log: cfg.Log, mux: http.NewServeMux(), limiter: newLoginLimiter()}
+	var err error
+	if s.pages, err = parseTemplates(); err != nil {
+		return nil, err
+	}
+	sub, _ := fs.Sub(staticFS, "static")
+	s.static = http.StripPrefix("/static/", http.FileServerFS(sub))
+	s.metrics = newMetrics(cfg.Registry, cfg.Store)
+	s.routes = s.routeTable()
+	for _, rt := range s.routes {
+		s.mux.Handle(rt.method+" "+rt.path, s.wrap(rt))
+	}
+	s.mux.Handle("GET /static/", s.static)
+	return s, nil
+}
+
+func (s *Server) routeTable() []route {
+	return []route{
+		// API (every one documented in openapi.yaml; TestOpenAPIMatchesRoutes checks).
+		{"GET", "/api/v1/health", nil, true, s.apiHealth},
+		{"GET", "/api/v1/metrics", admins, true, s.apiMetrics},
+		{"GET", "/api/v1/openapi.yaml", anyone, true, s.apiOpenAPI},
+		{"GET", "/api/v1/me", anyone, true, s.apiMe},
+		{"GET", "/api/v1/batches", uploaders, true, s.apiBatches},
+		{"POST", "/api/v1/batches", uploaders, true, s.apiCreateBatch},
+		{"GET", "/api/v1/batches/{id}", uploaders, true, s.apiBatch},
+		{"POST", "/api/v1/batches/{id}/files", uploaders, true, s.apiUpload},
+		{"GET", "/api/v1/batches/{id}/events", uploaders, true, s.apiBatchEvents},
+		{"GET", "/api/v1/documents/{id}", anyone, true, s.apiDocument},
+		{"POST", "/api/v1/documents/{id}/rerun", uploaders, true, s.apiRerun},
+		{"GET", "/api/v1/pages/{doc}/{page}", reviewers, true, s.apiPage},
+		{"GET", "/api/v1/pages/{doc}/{page}/image", reviewers, true, s.apiPageImage},
+		{"GET", "/api/v1/pages/{doc}/{page}/text", reviewers, true, s.apiPageText},
+		{"GET", "/api/v1/search", reviewers, true, s.apiSearch},
+		{"GET", "/api/v1/review/next", reviewers, true, s.apiReviewNext},
+		{"POST", "/api/v1/review/{doc}/{page}", reviewers, true, s.apiDecide},
+		{"GET", "/api/v1/patients", reviewers, true, s.apiPatients},
+		{"GET", "/api/v1/patients/{mrn}", reviewers, true, s.apiPatient},
+		{"POST", "/api/v1/empi/import", admins, true, s.apiImport},
+		{"GET", "/api/v1/export", admins, true, s.apiExport},
+		{"GET", "/api/v1/users", admins, true, s.apiUsers},
+		{"POST", "/api/v1/users", admins, true, s.apiCreateUser},
+		{"PATCH", "/api/v1/users/{id}", admins, true, s.apiUpdateUser},
+		{"GET", "/api/v1/audit", admins, true, s.apiAudit},
+
+		// UI.
+		{"GET", "/login", nil, false, s.uiLogin},
+		{"POST", "/login", nil, false, s.uiLoginPost},
+		{"POST", "/logout", anyone, false, s.uiLogout},
+		{"GET", "/{$}", anyone, false, s.uiHome},
+		{"GET", "/upload", uploaders, false, s.uiUpload},
+		{"GET", "/batches", uploaders, false, s.uiBatches},
+		{"GET", "/batches/{id}", uploaders, false, s.uiBatch},
+		{"POST", "/documents/{id}/rerun", uploaders, false, s.uiRerun},
+		{"GET", "/review", reviewers, false, s.uiReviewNext},
+		{"GET", "/review/{doc}/{page}", reviewers, false, s.uiReviewItem},
+		{"POST", "/review/{doc}/{page}", reviewers, false, s.uiDecide},
+		{"GET", "/pages/{doc}/{page}", reviewers, false, s.uiPage},
+		{"GET", "/patients", reviewers, false, s.uiPatients},
+		{"GET", "/patients/{mrn}", reviewers, false, s.uiChart},
+		{"GET", "/search", reviewers, false, s.uiSearch},
+		{"GET", "/admin/users", admins, false, s.uiUsers},
+		{"POST", "/admin/users", admins, false, s.uiCreateUser},
+		{"POST", "/admin/users/{id}", admins, false, s.uiUpdateUser},
+		{"POST", "/admin/tokens", admins, false, s.uiCreateToken},
+		{"GET", "/admin/empi", admins, false, s.uiEMPI},
+		{"POST", "/admin/empi", admins, false, s.uiEMPIPost},
+		{"GET", "/admin/audit", admins, false, s.uiAudit},
+	}
+}
+
+// APIRoutes lists the API's routes as "METHOD /path" with ServeMux wildcards, for the
+// check against openapi.yaml.
+func (s *Server) APIRoutes() []string {
+	var out []string
+	for _, rt := range s.routes {
+		if rt.api {
+			out = append(out, rt.method+" "+rt.path)
+		}
+	}
+	return out
+}
+
+// ServeHTTP serves the API, the UI and the static assets. Cross-origin browser requests
+// that change state are refused before any route sees them.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Referrer-Policy", "same-origin")
+	w.Header().Set("X-Frame-Options", "DENY")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'")
+	crossOrigin.Handler(s.mux).ServeHTTP(w, r)
+}
+
+var crossOrigin = http.NewCrossOriginProtection()
+
+// Error codes the web adds to chartscan's.
+const (
+	eUnauthorized = "unauthorized"
+	eForbidden    = "forbidden"
+	eRateLimited  = "rate_limited"
+	eTooLarge     = "too_large"
+)
+
+// statusOf is the one table from error codes to HTTP statuses.
+var statusOf = map[string]int{
+	chartscan.EInvalid:  http.StatusBadRequest,
+	chartscan.ENotFound: http.StatusNotFound,
+	chartscan.EConflict: http.StatusConflict,
+	chartscan.EInternal: http.StatusInternalServerError,
+	eUnauthorized:       http.StatusUnauthorized,
+	eForbidden:          http.StatusForbidden,
+	eRateLimited:        http.StatusTooManyRequests,
+	eTooLarge:           http.StatusRequestEntityTooLarge,
+}
+
+// classify turns any error into a user-safe *chartscan.Error and its HTTP status.
+func classify(err error) (*chartscan.Error, int) {
+	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrNoObject) {
+		return chartscan.Errorf(chartscan.ENotFound, "not found"), http.StatusNotFound
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return chartscan.Errorf(eTooLarge, "the request is too large"), http.StatusRequestEntityTooLarge
+	}
+	code := chartscan.ErrorCode(err)
+	e := &chartscan.Error{Code: code, Message: chartscan.ErrorMessage(err)}
+	st, ok := statusOf[code]
+	if !ok {
+		st = http.StatusInternalServerError
+	}
+	return e, st
+}
+
+// statusWriter remembers the status a handler wrote, for logs and metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach Flush on the real writer (server-sent events).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// wrap puts authentication, the role check, CSRF, error rendering, logs and metrics
+// around a route's handler.
+func (s *Server) wrap(rt route) http.Handler {
+	label := rt.method + " " + rt.path
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		var u *storage.User
+		err := func() (err error) {
+			defer func() {
+				if p := recover(); p != nil {
+					if p == http.ErrAbortHandler {
+						panic(p)
+					}
+					err = chartscan.Errorf(chartscan.EInternal, "an internal error occurred")
+					// The panic value may hold data; its type is enough to start from.
+					s.log.Error("handler panicked", "route", label, "panic_type", fmt.Sprintf("%T", p))
+				}
+			}()
+			if rt.roles != nil {
+				var viaToken bool
+				u, viaToken, err = s.authenticate(r)
+				if err != nil {
+					return err
+				}
+				if !allowed(u.Role, rt.roles) {
+					return chartscan.Errorf(eForbidden, "your role (%s) may not do this", u.Role)
+				}
+				if !viaToken && r.Method != http.MethodGet && r.Method != http.MethodHead {
+					if err := s.checkCSRF(r); err != nil {
+						return err
+					}
+				}
+			}
+			return rt.h(sw, r, u)
+		}()
+		if err != nil {
+			s.writeError(sw, r, rt, u, err)
+		}
+		status := sw.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		s.metrics.observe(label, status, time.Since(start))
+		attrs := []any{"route", label, "status", status, "ms", time.Since(start).Milliseconds()}
+		if u != nil {
+			attrs = append(attrs, "user_id", u.ID)
+		}
+		if status >= 500 {
+			s.log.Error("request failed", append(attrs, "error", err)...)
+		} else {
+			s.log.Debug("request", attrs...)
+		}
+	})
+}
+
+func allowed(role string, roles []string) bool {
+	if role == RoleAdmin {
+		return true
+	}
+	for _, r := range roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+// writeError writes err as JSON on the API and as a page (or a redirect to sign in) in
+// the UI. Only the user-safe message is shown.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, rt route, u *storage.User, err error) {
+	e, status := classify(err)
+	if status == http.StatusUnauthorized && !rt.api && r.Method == http.MethodGet {
+		http.Redirect(w, r, "/login?next="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+		return
+	}
+	if rt.api || strings.HasPrefix(r.Header.Get("Accept"), "application/json") {
+		writeJSON(w, status, map[string]string{"error": e.Message, "code": e.Code})
+		return
+	}
+	s.render(w, r, status, "error", u, map[string]any{"Status": status, "Message": e.Message})
+}

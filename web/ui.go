@@ -1,0 +1,500 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/chartscan/chartscan"
+	"github.com/chartscan/chartscan/storage"
+)
+
+// statusOrder is the order statuses are listed in, final and filed ones first.
+var statusOrder = []chartscan.PageStatus{chartscan.StatusAuto, chartscan.StatusConfirmed, chartscan.StatusReview,
+	chartscan.StatusUnmatched, chartscan.StatusBlank, chartscan.StatusSeparator, chartscan.StatusFailed, chartscan.StatusPending}
+
+var docTypes = []string{chartscan.DocTypeProgressNote, chartscan.DocTypeDischargeSummary, chartscan.DocTypeLab,
+	chartscan.DocTypeRadiology, chartscan.DocTypeOperative, chartscan.DocTypeConsent, chartscan.DocTypeNursing}
+
+// fieldKinds are the extracted fields a reviewer sees and may correct, in order.
+var fieldKinds = []chartscan.IdentifierKind{chartscan.KindMRN, chartscan.KindName, chartscan.KindDOB, chartscan.KindSex,
+	chartscan.KindDocType, chartscan.KindDateOfService}
+
+var funcs = template.FuncMap{
+	"statuses": func() []chartscan.PageStatus { return statusOrder },
+	"docTypes": func() []string { return docTypes },
+	"label":    func(s string) string { return strings.ReplaceAll(s, "_", " ") },
+	"time":     func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
+	"add":      func(a, b int) int { return a + b },
+	"sub":      func(a, b int) int { return a - b },
+	"pct":      func(f float64) string { return strconv.FormatFloat(f*100, 'f', 0, 64) + "%" },
+	"score":    func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
+	"allowed":  func(u *storage.User, role string) bool { return u != nil && allowed(u.Role, []string{role}) },
+	// mark turns the « » that the search puts around matches into <mark>, escaping the rest.
+	"mark": func(s string) template.HTML {
+		s = template.HTMLEscapeString(s)
+		s = strings.ReplaceAll(s, "«", "<mark>")
+		return template.HTML(strings.ReplaceAll(s, "»", "</mark>"))
+	},
+	"json": func(m map[string]any) string {
+		var b strings.Builder
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for i, k := range keys {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "%s=%v", k, m[k])
+		}
+		return b.String()
+	},
+}
+
+func parseTemplates() (map[string]*template.Template, error) {
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*template.Template{}
+	for _, n := range names {
+		base := strings.TrimSuffix(path.Base(n), ".html")
+		if base == "layout" {
+			continue
+		}
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", n)
+		if err != nil {
+			return nil, fmt.Errorf("template %s: %w", base, err)
+		}
+		out[base] = t
+	}
+	return out, nil
+}
+
+// page is what every template gets: the user, the CSRF token for its forms, and its data.
+type page struct {
+	Title  string
+	User   *storage.User
+	CSRF   string
+	Review int // pages waiting for review, for the navigation
+	Data   map[string]any
+}
+
+// render executes a page template into a buffer first, so a template error becomes a
+// clean 500 instead of half a page.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, u *storage.User, data map[string]any) {
+	p := page{User: u, CSRF: csrfToken(r), Data: data}
+	if t, ok := data["Title"].(string); ok {
+		p.Title = t
+	}
+	if u != nil && allowed(u.Role, reviewers) {
+		p.Review, _ = s.cfg.Store.ReviewCount(r.Context())
+	}
+	var buf bytes.Buffer
+	t := s.pages[name]
+	if t == nil {
+		t = s.pages["error"]
+	}
+	if err := t.Execute(&buf, p); err != nil {
+		s.log.Error("template failed", "template", name, "error", err)
+		http.Error(w, "an internal error occurred", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "private, no-store")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+func (s *Server) uiLogin(w http.ResponseWriter, r *http.Request, _ *storage.User) error {
+	s.loginPage(w, r, http.StatusOK, "")
+	return nil
+}
+
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	tok := randomString(18)
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: tok, Path: "/login", HttpOnly: true, Secure: true,
+		SameSite: http.SameSiteStrictMode, MaxAge: 1800})
+	*r = *r.WithContext(context.WithValue(r.Context(), csrfKey, tok))
+	s.render(w, r, status, "login", nil, map[string]any{"Title": "Sign in", "Next": safeNext(r.FormValue("next")), "Error": msg})
+}
+
+func (s *Server) uiLoginPost(w http.ResponseWriter, r *http.Request, _ *storage.User) error {
+	c, err := r.Cookie(loginCookie)
+	if err != nil || c.Value == "" || r.PostFormValue("csrf") != c.Value {
+		s.loginPage(w, r, http.StatusForbidden, "The sign-in form expired; please try again.")
+		return nil
+	}
+	u, err := s.login(w, r, strings.TrimSpace(r.PostFormValue("name")), r.PostFormValue("password"))
+	if err != nil {
+		e, status := classify(err)
+		s.loginPage(w, r, status, e.Message)
+		return nil
+	}
+	next := safeNext(r.PostFormValue("next"))
+	if next == "/" {
+		next = home(u)
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+	return nil
+}
+
+func home(u *storage.User) string {
+	switch u.Role {
+	case RoleClerk:
+		return "/upload"
+	case RoleReviewer:
+		return "/review"
+	}
+	return "/batches"
+}
+
+func (s *Server) uiLogout(w http.ResponseWriter, r *http.Request, u *storage.User) error {
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		if err := s.cfg.Store.DeleteSession(r.Context(), tokenHash(c.Value)); err != nil {
+			return err
+		}
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode, MaxAge: -1})
+	s.auditLogged(r.Context(), u.Name, "logout", "user:"+u.Name, "ok", nil)
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+	return nil
+}
+
+func (s *Server) uiHome(w http.ResponseWriter, r *http.Request, u *storage.User) error {
+	http.Redirect(w, r, home(u), http.StatusSeeOther)
+	return nil
+}
+
+func (s *Server) uiUpload(w http.ResponseWriter, r *http.Request, u *storage.User) error {
+	s.render(w, r, http.StatusOK, "upload", u, map[string]any{"Title": "Upload scans"})
+	return nil
+}
+
+func (s *Server) uiBatches(w http.ResponseWriter, r *http.Request, u *storage.User) error {
+	bs, err := s.cfg.Store.Batches(r.Context(), ownerFilter(u), 200)
+	if err != nil {
+		return err
+	}
+	s.render(w, r, http.StatusOK, "batches", u, map[string]any{"Title": "Batches", "Batches": bs})
+	return nil
+}
+
+func (s *Server) uiBatch(w http.ResponseWriter, r *http.Request, u *storage.User) error {
+	b, err := s.batchFor(r.Context(), u, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	p, err := s.progress(r.Context(), b.ID)
+	if err != nil {
+		return err
+	}
+	docs, err := s.cfg.Store.BatchDocuments(r.Context(), b.ID)
+	if err != nil {
+		return err
+	}
+	s.render(w, r, http.StatusOK, "batch", u, map[string]any{"Title": "Batch " + b.ID[:8], "Batch": b, "Progress": p, "Documents": docs,
+		"Flash": r.URL.Query().Get("flash")})
+	return nil
+}
+
+func (s *Server) uiRerun(w http.ResponseWriter, r *http.Request, u *storage.User) error {
+	id := r.PathValue("id")
+	if err := s.rerun(r.Context(), u, id); err != nil {
+		return err
+	}
+	back := "/batches"
+	if b := r.PostFormValue("batch"); b != "" {
+		back = "/batches/" + url.PathEscape(b) + "?flash=" + url.QueryEscape("the document is queued again")
+	}
+	http.Redirect(w, r, back, http.StatusSeeOther)
+	return nil
+}
+
+// skipParam carries the items a reviewer skipped from one queue page to the next.
+func skipParam(keys []storage.PageKey) string {
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+func (s *Server) uiReviewNext(w http.ResponseWriter, r *http.Request, u *storage.User) error {
+	skip := parseSkip(r.URL.Query()["skip"])
+	k, ok, err := s.cfg.Store.NextReview(r.Context(), skip)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		s.render(w, r, http.StatusOK, "review", u, map[string]any{"Title": "Review queue", "Empty": true, "Skipped": len(skip),
+			"Flash": r.URL.Query().Get("flash")})
+		return nil
+	}
+	return s.reviewItem(w, r, u, k, skip, http.StatusOK, "", r.URL.Query().Get("flash"))
+}
+
+func (s *Server) uiReviewItem(w http.ResponseWriter, r *http.Request, u *storage.User) error {
+	k, err := pageKey(r)
+	if err != nil {
+		return err
+	}
+	return s.reviewItem(w, r, u, k, parseSkip(r.URL.Query()["skip"]), http.StatusOK, "", "")
+}
+
+// field is one extracted field on the review form.
+type field struct {
+	Kind, Value, Raw string
+	Confidence       float64
+	Found            bool
+}
+
+// reviewItem renders one review item; errMsg says why a decision on it was refused, flash
+// what became of the previous one.
+func (s *Server) reviewItem(w http.ResponseWriter, r *http.Request, u *storage.User, k storage.PageKey, skip []storage.PageKey, status int, errMsg, flash string) error {
+	d, err := s.viewPage(r.Context(), u, k, "page.view")
+	if err != nil {
+		return err
+	}
+	var fields []field
+	for _, kind := range fieldKinds {
+		f := field{Kind: string(kind)}
+		for _, id := range d.Identifiers {
+			if id.Kind == kind {
+				f.Value, f.Raw, f.Confidence, f.Found = id.Value, id.Raw, id.Confidence, true
+			}
+		}
+		fields = append(fields, f)
+	}
+	data := map[string]any{"Title": "Review", "Item": d, "Fields": fields, "Skip": skipParam(skip),
+		"SkipNext": skipParam(append(slices.Clone(skip), k)), "Error": errMsg, "Flash": flash, "Candidates": d.Candidates}
+	if len(d.Candidates) > 5 {
+		data["Candidates"] = d.Candidates[:5]
+	}
+	if q := strings.TrimSpace(r.URL.Query().Get("q")); q != "" {
+		ps, err := s.searchPatients(r.Context(), u, q)
+		if err != nil {
+			return err
+		}
+		data["Query"], data["Found"] = q, ps
+	}
+	s.render(w, r, status, "review", u, data)
+	return nil
+}
+
+func (s *Server) uiDecide(w http.ResponseWriter, r *http.Request, u *storage.User) error {
+	k, err := pageKey(r)
+	if err != nil {
+		return err
+	}
+	version, _ := strconv.Atoi(r.PostFormValue("version"))
+	action, mrn, _ := strings.Cut(r.PostFormValue("decision"), ":")
+	in := decisionInput{Version: version, Action: action, MRN: mrn, Fields: map[string]string{}}
+	for _, kind := range fieldKinds {
+		v, orig := strings.TrimSpace(r.PostFormValue("field_"+string(kind))), r.PostFormValue("orig_"+string(kind))
+		if v != orig {
+			in.Fields[string(kind)] = v
+		}
+	}
+	skip := parseSkip([]string{r.PostFormValue("skip")})
+	out, err := s.decide(r.Context(), u, k, in)
+	if err != nil {
+		code := chartscan.ErrorCode(err)
+		if code != chartscan.EConflict && code != chartscan.EInvalid {
+			return err
+		}
+		_, status := classify(err)
+		return s.reviewItem(w, r, u, k, skip, status, chartscan.ErrorMessage(err), "")
+	}
+	if action == storage.ActionSplit {
+		// The page is still to be filed: stay on it, now marked as a new patient's first page.
+		http.Redirect(w, r, fmt.Sprintf("/review/%s?skip=%s", k, url.QueryEscape(skipParam(skip))), http.StatusSeeOther)
+		return nil
+	}
+	flash := fmt.Sprintf("page %d of %s: %s", k.Page, k.DocumentID[:8], label(string(out.Status)))
+	http.Redirect(w, r, "/review?skip="+url.QueryEscape(skipParam(skip))+"&flash="+url.QueryEscape(flash), http.StatusSeeOther)
+	return nil
+}
+
+func label(s string) string { return strings.ReplaceAll(s, "_", " ") }
+
+func (s *Server) uiPage(w http.ResponseWriter, r *http.Request, u *storage.User) error {
+	k, err := pageKey(r)
+	if err != nil {
+		return err
+	}
+	d, err := s.viewPage(r.Context(), u, k, "page.view")
+	if err != nil {
+		return err
+	}
+	s.render(w, r, http.StatusOK, "page", u, map[string]any{"Title": fmt.Sprintf("Page %d", k.Page), "Item": d})
+	return nil
+}
+
+func (s *Server) uiPatients(w http.ResponseWriter, r *http.Request, u *storage.User) error {
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	data := map[string]any{"Title": "Patients", "Query": q}
+	if q != "" {
+		ps, err := s.searchPatients(r.Context(), u, q)
+		if err != nil {
+			return err
+		}
+		data["Patients"] = ps
+	}
+	s.render(w, r, http.StatusOK, "patients", u, data)
+	return nil
+}
+
+// chartGroup is the pages of one document type and date of service in a patient chart.
+type chartGroup struct {
+	DocType, DateOfService string
+	Pages                  []storage.ChartPage
+}
+
+func (s *Server) uiChart(w http.ResponseWriter, r *http.Request, u *storage.User) error {
+	p, pages, err := s.chart(r.Context(), u, r.PathValue("mrn"))
+	if err != nil {
+		return err
+	}
+	var groups []chartGroup
+	for _, pg := range pages {
+		if n := len(groups); n == 0 || groups[n-1].DocType != pg.DocType || groups[n-1].DateOfService != pg.DateOfService {
+			groups = append(groups, chartGroup{DocType: pg.DocType, DateOfService: pg.DateOfService})
+		}
+		groups[len(groups)-1].Pages = append(groups[len(groups)-1].Pages, pg)
+	}
+	s.render(w, r, http.StatusOK, "chart", u, map[string]any{"Title": "Patient chart", "Patient": p, "Groups": groups, "Count": len(pages)})
+	return nil
+}
+
+func (s *Server) uiSearch(w http.ResponseWriter, r *http.Request, u *storage.User) error {
+	q := searchQuery(r)
+	data := map[string]any{"Title": "Search", "Q": q}
+	if q.Text != "" || q.BatchID != "" || q.Status != "" || q.DocType != "" || q.From != "" || q.To != "" {
+		hits, err := s.search(r, u)
+		if err != nil {
+			if chartscan.ErrorCode(err) != chartscan.EInvalid {
+				return err
+			}
+			data["Error"] = chartscan.ErrorMessage(err)
+		}
+		data["Hits"], data["Searched"] = hits, true
+	}
+	s.render(w, r, http.StatusOK, "search", u, data)
+	return nil
+}
+
+func (s *Server) usersPage(w http.ResponseWriter, r *http.Request, u *storage.User, status int, data map[string]any) error {
+	us, err := s.cfg.Store.Users(r.Context())
+	if err != nil {
+		return err
+	}
+	data["Title"], data["Users"] = "Users", us
+	s.render(w, r, status, "users", u, data)
+	return nil
+}
+
+func (s *Server) uiUsers(w http.ResponseWriter, r *http.Request, u *storage.User) error {
+	return s.usersPage(w, r, u, http.StatusOK, map[string]any{"Flash": r.URL.Query().Get("flash")})
+}
+
+func (s *Server) uiCreateUser(w http.ResponseWriter, r *http.Request, u *storage.User) error {
+	nu, err := s.createUser(r.Context(), u, r.PostFormValue("name"), r.PostFormValue("role"), r.PostFormValue("password"))
+	if err != nil {
+		if chartscan.ErrorCode(err) == chartscan.EInternal {
+			return err
+		}
+		_, status := classify(err)
+		return s.usersPage(w, r, u, status, map[string]any{"Error": chartscan.ErrorMessage(err)})
+	}
+	http.Redirect(w, r, "/admin/users?flash="+url.QueryEscape("added "+nu.Name+" as "+nu.Role), http.StatusSeeOther)
+	return nil
+}
+
+func (s *Server) uiUpdateUser(w http.ResponseWriter, r *http.Request, u *storage.User) error {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		return chartscan.Errorf(chartscan.ENotFound, "no such user")
+	}
+	nu, err := s.updateUser(r.Context(), u, id, r.PostFormValue("role"), r.PostFormValue("disabled") == "on")
+	if err != nil {
+		if chartscan.ErrorCode(err) == chartscan.EInternal {
+			return err
+		}
+		_, status := classify(err)
+		return s.usersPage(w, r, u, status, map[string]any{"Error": chartscan.ErrorMessage(err)})
+	}
+	http.Redirect(w, r, "/admin/users?flash="+url.QueryEscape("saved "+nu.Name), http.StatusSeeOther)
+	return nil
+}
+
+func (s *Server) uiCreateToken(w http.ResponseWriter, r *http.Request, u *storage.User) error {
+	name, lbl := r.PostFormValue("name"), strings.TrimSpace(r.PostFormValue("label"))
+	tok, hash := NewToken()
+	if err := s.cfg.Store.CreateToken(r.Context(), name, hash, lbl); err != nil {
+		if chartscan.ErrorCode(err) == chartscan.EInternal {
+			return err
+		}
+		_, status := classify(err)
+		return s.usersPage(w, r, u, status, map[string]any{"Error": chartscan.ErrorMessage(err)})
+	}
+	s.auditLogged(r.Context(), u.Name, "token.create", "user:"+name, "ok", map[string]any{"label": lbl})
+	// Shown once, on this response only: it is stored as a hash.
+	return s.usersPage(w, r, u, http.StatusOK, map[string]any{"Token": tok, "TokenUser": name})
+}
+
+func (s *Server) uiEMPI(w http.ResponseWriter, r *http.Request, u *storage.User) error {
+	s.render(w, r, http.StatusOK, "empi", u, map[string]any{"Title": "EMPI import"})
+	return nil
+}
+
+func (s *Server) uiEMPIPost(w http.ResponseWriter, r *http.Request, u *storage.User) error {
+	r.Body = http.MaxBytesReader(nil, r.Body, maxUpload)
+	p, err := firstFile(r)
+	if err == nil {
+		var st storage.ImportStats
+		st, err = s.importRecords(r.Context(), u, cleanName(p.FileName()), p)
+		if err == nil {
+			s.render(w, r, http.StatusOK, "empi", u, map[string]any{"Title": "EMPI import", "Stats": st, "File": cleanName(p.FileName())})
+			return nil
+		}
+	}
+	if chartscan.ErrorCode(err) == chartscan.EInternal {
+		return err
+	}
+	_, status := classify(err)
+	s.render(w, r, status, "empi", u, map[string]any{"Title": "EMPI import", "Error": chartscan.ErrorMessage(err)})
+	return nil
+}
+
+func (s *Server) uiAudit(w http.ResponseWriter, r *http.Request, u *storage.User) error {
+	q := auditQuery(r)
+	es, err := s.cfg.Store.AuditEntries(r.Context(), q)
+	if err != nil {
+		return err
+	}
+	data := map[string]any{"Title": "Audit log", "Q": q, "Entries": es}
+	if len(es) == q.Limit {
+		data["Older"] = es[len(es)-1].ID
+	}
+	if r.URL.Query().Get("verify") != "" {
+		bad, n, err := s.cfg.Store.VerifyAudit(r.Context())
+		if err != nil {
+			return err
+		}
+		data["Verified"], data["Bad"], data["Checked"] = true, bad, n
+	}
+	s.render(w, r, http.StatusOK, "audit", u, data)
+	return nil
+}
