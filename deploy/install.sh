@@ -5,7 +5,7 @@
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 
-pkgs=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd libtesseract-dev libleptonica-dev
+pkgs=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd libtesseract-dev libleptonica-dev libzxing-dev
       redis-server postgresql postgresql-contrib poppler-utils ghostscript imagemagick libtiff-tools ocrmypdf
       chromium)  # chromium: the browser tests of the web UI (chromedp drives it headless)
 missing=()

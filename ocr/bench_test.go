@@ -70,7 +70,7 @@ func BenchmarkStepOrientDeskew(b *testing.B) {
 	b.ReportMetric(float64(el.Microseconds())/1000/float64(b.N), "ms/page")
 }
 
-// BenchmarkStepBarcodes: gozxing over the whole page (no barcode: the common, slowest case).
+// BenchmarkStepBarcodes: zxing-cpp over the whole page (no barcode: the common, slowest case).
 func BenchmarkStepBarcodes(b *testing.B) {
 	img, dpi := benchPage(b, "tesseract-test/8087_054.3B.tif")
 	pg, err := normalize(img, dpi, DefaultOptions)

@@ -3,7 +3,7 @@
 // TIFFs, PNGs and JPEGs into pages, and reads each page with Tesseract through gosseract.
 // Before OCR, Engine.Read decodes the page with Leptonica (any depth, CMYK, G3/G4),
 // rescales it toward 300 dpi, skips it if blank, turns it upright with Tesseract's
-// orientation detection, deskews it, and decodes its barcodes (gozxing); cover sheets
+// orientation detection, deskews it, and decodes its barcodes (zxing-cpp); cover sheets
 // and separator sheets are told from those barcodes. It is the only package that uses
 // cgo.
 //

@@ -11,8 +11,9 @@ import (
 
 // rawScanImage hands over a page image without re-encoding it where the PDF's own
 // encoding is one Tesseract and browsers read: a DCT stream is a JPEG file as it stands,
-// and a Flate-compressed grey image (1 or 8 bits, the usual scanner output besides JPEG
-// and CCITT) becomes a PNG by wrapping its rows. pdfcpu's general path turns every image
+// a Flate-compressed grey image (1 or 8 bits, the usual scanner output besides JPEG
+// and CCITT) becomes a PNG by wrapping its rows, and a JBIG2 page coded as one MMR
+// region is G4 fax data that becomes a TIFF (see jbig2MMR). pdfcpu's general path turns every image
 // into RGBA and PNG-encodes it, which cost 400 ms a page — half as much again as the OCR
 // it feeds. It reports false for anything else, which then takes that general path.
 func rawScanImage(sd *types.StreamDict) (data []byte, k Kind, w, h int, ok bool) {
@@ -52,8 +53,115 @@ func rawScanImage(sd *types.StreamDict) (data []byte, k Kind, w, h int, ok bool)
 			return nil, "", 0, 0, false
 		}
 		return b, KindPNG, w, h, true
+	case f == "JBIG2Decode" && *cs == "DeviceGray" && *bpcp == 1:
+		if parms := sd.FilterPipeline[0].DecodeParms; parms != nil {
+			if _, ok := parms.Find("JBIG2Globals"); ok {
+				return nil, "", 0, 0, false
+			}
+		}
+		g4, ok := jbig2MMR(sd.Raw, w, h)
+		if !ok {
+			return nil, "", 0, 0, false
+		}
+		return g4TIFF(g4, w, h), KindTIFF, w, h, true
 	}
 	return nil, "", 0, 0, false
+}
+
+// jbig2MMR returns the coded data of an embedded JBIG2 stream (ITU T.88 Annex D.3, as
+// PDF holds it) that is one w×h page drawn by one MMR-coded generic region covering it,
+// what a bilevel scanner that writes JBIG2 without a symbol dictionary makes. MMR is
+// CCITT T.6 (G4), which Leptonica decodes exactly, whereas poppler 22.12's JBIG2 MMR
+// decoder gets some runs wrong (enough to garble a line of text; see
+// TestReadJBIG2PDFPage). It reports false for anything else (arithmetic coding, symbols,
+// several regions, refinement), which pdftoppm then draws.
+func jbig2MMR(b []byte, w, h int) ([]byte, bool) {
+	be := binary.BigEndian
+	var mmr []byte
+	page := false
+	for len(b) > 0 {
+		// The segment header (§7.2): number (4), flags (1), referred-to segments (1 when
+		// there are none, which a page and an immediate region refer to), page
+		// association (1, or 4 when flagged), data length (4).
+		if len(b) < 6 || b[5] != 0 {
+			return nil, false
+		}
+		typ := b[4] & 0x3f
+		p := 7
+		if b[4]&0x40 != 0 {
+			p = 10
+		}
+		if len(b) < p+4 {
+			return nil, false
+		}
+		n := be.Uint32(b[p:])
+		p += 4
+		if n == 0xffffffff || uint64(n) > uint64(len(b)-p) { // unknown length: not a whole page
+			return nil, false
+		}
+		data := b[p : p+int(n)]
+		b = b[p+int(n):]
+		switch typ {
+		case 48: // page information (§7.4.8)
+			// The page must be the image, its default pixel white (flags bit 2).
+			if page || len(data) < 19 || be.Uint32(data) != uint32(w) || be.Uint32(data[4:]) != uint32(h) || data[16]&0x04 != 0 {
+				return nil, false
+			}
+			page = true
+		case 38, 39: // immediate (lossless) generic region (§7.4.6)
+			// It must cover the page at 0,0, combined so that it is the page (OR, XOR or
+			// REPLACE onto white), and be MMR-coded (generic region flags bit 0).
+			if !page || mmr != nil || len(data) < 18 || be.Uint32(data) != uint32(w) || be.Uint32(data[4:]) != uint32(h) ||
+				be.Uint32(data[8:]) != 0 || be.Uint32(data[12:]) != 0 || data[17]&0x01 == 0 {
+				return nil, false
+			}
+			if op := data[16] & 0x07; op != 0 && op != 2 && op != 4 {
+				return nil, false
+			}
+			mmr = data[18:]
+		case 49, 51, 62: // end of page and end of file (PDF forbids them, some writers leave them), extension
+		default:
+			return nil, false
+		}
+	}
+	return mmr, mmr != nil && len(mmr) > 0
+}
+
+// g4TIFF wraps G4 data of a w×h bilevel image as a one-strip little-endian TIFF. JBIG2's
+// 1 is black, as TIFF's min-is-white's is, so the data goes in as it is.
+func g4TIFF(g4 []byte, w, h int) []byte {
+	le := binary.LittleEndian
+	const entries = 8
+	ifd := 8 + len(g4) + len(g4)%2 // IFDs start on a word boundary
+	b := make([]byte, 0, ifd+2+12*entries+4)
+	b = append(b, 'I', 'I', 42, 0)
+	b = le.AppendUint32(b, uint32(ifd))
+	b = append(b, g4...)
+	if len(g4)%2 == 1 {
+		b = append(b, 0)
+	}
+	b = le.AppendUint16(b, entries)
+	for _, e := range [entries][3]uint32{ // tag, type (3 SHORT, 4 LONG), value; in tag order
+		{256, 4, uint32(w)},       // ImageWidth
+		{257, 4, uint32(h)},       // ImageLength
+		{258, 3, 1},               // BitsPerSample
+		{259, 3, 4},               // Compression: CCITT T.6
+		{262, 3, 0},               // PhotometricInterpretation: min-is-white
+		{273, 4, 8},               // StripOffsets
+		{278, 4, uint32(h)},       // RowsPerStrip
+		{279, 4, uint32(len(g4))}, // StripByteCounts
+	} {
+		b = le.AppendUint16(b, uint16(e[0]))
+		b = le.AppendUint16(b, uint16(e[1]))
+		b = le.AppendUint32(b, 1)
+		if e[1] == 3 {
+			b = le.AppendUint16(b, uint16(e[2]))
+			b = le.AppendUint16(b, 0)
+		} else {
+			b = le.AppendUint32(b, e[2])
+		}
+	}
+	return le.AppendUint32(b, 0) // no next IFD
 }
 
 // greyPNG writes rows of 1- or 8-bit grey samples as a PNG. PDF's DeviceGray and PNG's
