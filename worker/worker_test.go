@@ -190,3 +190,32 @@ func TestReconcileFailsPageWhoseTaskWasArchived(t *testing.T) {
 		t.Errorf("page status %q after reconcile of an archived task, want failed", page.Status)
 	}
 }
+
+func TestRerunReplacesTheFinishedRun(t *testing.T) {
+	h := newHarness(t, readerFunc(func(context.Context, []byte, int) (ocr.Result, error) { return ocr.Result{}, nil }))
+	ctx := context.Background()
+	doc := h.onePageDocument(t)
+	// The first run's tasks are still retained under their ids, and its fan-in counted.
+	for _, mk := range []func() (*asynq.Task, error){
+		func() (*asynq.Task, error) { return NewSplitTask(doc) },
+		func() (*asynq.Task, error) { return NewOCRTask(doc, 1) },
+	} {
+		task, _ := mk()
+		if _, err := h.w.queue.EnqueueContext(ctx, task); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.rdb.SAdd(ctx, doneKey(doc), 1)
+	if err := Rerun(ctx, h.w.queue, h.insp, h.rdb, doc); err != nil {
+		t.Fatalf("Rerun: %v", err)
+	}
+	if _, err := h.insp.GetTaskInfo(QueueOCR, ocrID(doc, 1)); err == nil {
+		t.Error("the old OCR task is still there")
+	}
+	if _, err := h.insp.GetTaskInfo(QueueSplit, splitID(doc)); err != nil {
+		t.Errorf("no new split task: %v", err)
+	}
+	if n, _ := h.rdb.Exists(ctx, doneKey(doc)).Result(); n != 0 {
+		t.Error("the fan-in set of the old run survived")
+	}
+}

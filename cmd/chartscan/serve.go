@@ -156,40 +156,7 @@ func (a *app) progressEvents(ctx context.Context) (<-chan string, error) {
 	return out, nil
 }
 
-// rerun queues a document that storage.ResetDocument put back to queued. The tasks of
-// its earlier run keep their ids for a day (so repeats are no-ops); they are deleted
-// first, with the worker's fan-in set, or the new run would be refused as a duplicate.
-// The ids mirror worker's task ids (worker/tasks.go).
+// rerun queues a document that storage.ResetDocument put back to queued.
 func (a *app) rerun(ctx context.Context, documentID string) error {
-	insp := asynq.NewInspectorFromRedisClient(a.redis)
-	// del deletes one old task and reports whether there was one.
-	del := func(queue, id string) bool {
-		err := insp.DeleteTask(queue, id)
-		if err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
-			a.log.Debug("old task not deleted", "task_id", id, "error", err)
-		}
-		return err == nil
-	}
-	del(worker.QueueSplit, "split:"+documentID)
-	del(worker.QueueMatch, "match:"+documentID)
-	// A document that failed after its split had pages, numbered from 1 without gaps;
-	// their tasks go too, up to the first page that had none.
-	for n := 1; n <= 100_000; n++ {
-		ocr := del(worker.QueueOCR, "ocr:"+documentID+":"+strconv.Itoa(n))
-		extract := del(worker.QueueMatch, "extract:"+documentID+":"+strconv.Itoa(n))
-		if !ocr && !extract {
-			break
-		}
-	}
-	if err := a.redis.Del(ctx, "chartscan:doc:"+documentID+":done").Err(); err != nil {
-		return fmt.Errorf("clear fan-in: %w", err)
-	}
-	t, err := worker.NewSplitTask(documentID)
-	if err != nil {
-		return err
-	}
-	if _, err := a.queue.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return fmt.Errorf("enqueue split: %w", err)
-	}
-	return nil
+	return worker.Rerun(ctx, a.queue, asynq.NewInspectorFromRedisClient(a.redis), a.redis, documentID)
 }
