@@ -90,6 +90,9 @@ type Config struct {
 	Progress func(ctx context.Context) (<-chan string, error)
 	// Rerun queues a document that ResetDocument put back to queued.
 	Rerun func(ctx context.Context, documentID string) error
+	// Coversheet writes a one-page PDF cover sheet for p: a barcode naming the patient,
+	// with their name and birth date readable, for clerks to put on top of a chart.
+	Coversheet func(w io.Writer, p chartscan.Patient, docType, dateOfService string) error
 	// Checks are the health checks besides PostgreSQL, by name (e.g. "redis").
 	Checks map[string]func(ctx context.Context) error
 	Log    *slog.Logger
@@ -203,6 +206,7 @@ func (s *Server) routeTable() []route {
 		{"GET", "/patients", reviewers, false, s.uiPatients},
 		{"GET", "/patients/{mrn}", reviewers, false, s.uiChart},
 		{"GET", "/search", reviewers, false, s.uiSearch},
+		{"GET", "/coversheet", anyone, false, s.uiCoversheet},
 		{"GET", "/admin/users", admins, false, s.uiUsers},
 		{"POST", "/admin/users", admins, false, s.uiCreateUser},
 		{"POST", "/admin/users/{id}", admins, false, s.uiUpdateUser},

@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -497,4 +498,36 @@ func (s *Server) uiAudit(w http.ResponseWriter, r *http.Request, u *storage.User
 	}
 	s.render(w, r, http.StatusOK, "audit", u, data)
 	return nil
+}
+
+// uiCoversheet prints a patient cover sheet: clerks put one on top of each chart before
+// scanning, and the barcode files the pages behind it. It shows a patient's name and
+// birth date, so it is audited like a view.
+func (s *Server) uiCoversheet(w http.ResponseWriter, r *http.Request, u *storage.User) error {
+	if s.cfg.Coversheet == nil {
+		return chartscan.Errorf(chartscan.ENotFound, "cover sheets are not available on this server")
+	}
+	mrn := strings.TrimSpace(r.URL.Query().Get("mrn"))
+	if mrn == "" {
+		return chartscan.Errorf(chartscan.EInvalid, "give the MRN of the patient the cover sheet is for")
+	}
+	p, err := s.cfg.Store.Patient(r.Context(), mrn)
+	if errors.Is(err, storage.ErrNotFound) {
+		return chartscan.Errorf(chartscan.ENotFound, "no patient with that MRN in the EMPI")
+	}
+	if err != nil {
+		return err
+	}
+	docType, dos := r.URL.Query().Get("doc"), r.URL.Query().Get("dos")
+	var buf bytes.Buffer
+	if err := s.cfg.Coversheet(&buf, p, docType, dos); err != nil {
+		return chartscan.Errorf(chartscan.EInvalid, "the cover sheet could not be made: check the document type and date")
+	}
+	if err := s.audit(r.Context(), u.Name, "coversheet.print", "patient:"+p.MRN, "ok", map[string]any{"doc_type": docType}); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/pdf")
+	w.Header().Set("Content-Disposition", `inline; filename="coversheet.pdf"`)
+	_, err = w.Write(buf.Bytes())
+	return err
 }

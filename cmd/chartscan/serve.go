@@ -18,6 +18,7 @@ import (
 
 	"github.com/chartscan/chartscan"
 	"github.com/chartscan/chartscan/indexer"
+	"github.com/chartscan/chartscan/ocr"
 	"github.com/chartscan/chartscan/storage"
 	"github.com/chartscan/chartscan/web"
 	"github.com/chartscan/chartscan/worker"
@@ -80,6 +81,9 @@ func serve(ctx context.Context, addr string, stdout io.Writer) error {
 		},
 		Progress: a.progressEvents,
 		Rerun:    a.rerun,
+		Coversheet: func(w io.Writer, p chartscan.Patient, docType, dos string) error {
+			return ocr.Coversheet(w, coversheetInfo(p, docType, dos))
+		},
 		Checks: map[string]func(context.Context) error{
 			"redis": func(ctx context.Context) error { return a.redis.Ping(ctx).Err() },
 			"minio": func(ctx context.Context) error { _, err := a.objects.Exists(ctx, "health"); return err },

@@ -29,15 +29,14 @@ func whitePage() *image.Gray {
 	return g
 }
 
-// coverPage renders chartscan's own cover sheet for p and returns it as a page image.
-func coverPage(t *testing.T, p synth.Person) *image.Gray {
+// coverPage prints a cover sheet for p with `chartscan coversheet`, as a clerk would,
+// and returns it as a page image.
+func coverPage(t *testing.T, s *stack, p synth.Person) *image.Gray {
 	t.Helper()
-	var pdf bytes.Buffer
-	if err := ocr.Coversheet(&pdf, ocr.CoversheetInfo{MRN: p.EMPI.MRN, Family: p.EMPI.Family, Given: p.EMPI.Given, BirthDate: p.EMPI.BirthDate}); err != nil {
-		t.Fatal(err)
-	}
 	path := filepath.Join(t.TempDir(), "cover.pdf")
-	os.WriteFile(path, pdf.Bytes(), 0o644)
+	if got := strings.TrimSpace(s.mustRun("coversheet", "--mrn", p.EMPI.MRN, "--doc-type", "progress_note", "-o", path)); got != path {
+		t.Fatalf("coversheet printed %q, want the file name %s", got, path)
+	}
 	var out *image.Gray
 	_, err := ocr.Split(context.Background(), path, ocr.DefaultLimits, func(pi ocr.PageImage) error {
 		img, _, err := image.Decode(bytes.NewReader(pi.Data))
@@ -124,8 +123,8 @@ func TestCoverSheetsSeparatorBlankAndNoise(t *testing.T) {
 			Continuation: true, PageNumber: n, Seed: int64(n)}, 300)
 	}
 	pages := []*image.Gray{
-		coverPage(t, a), cont(&a, 1), cont(&a, 2), duplexBack(),
-		coverPage(t, b), cont(&b, 1),
+		coverPage(t, s, a), cont(&a, 1), cont(&a, 2), duplexBack(),
+		coverPage(t, s, b), cont(&b, 1),
 		separatorPage(t),
 		synth.RenderPage(synth.PageSpec{Person: &c, DocType: "lab", DateOfService: "2024-02-04", PageNumber: 1, Seed: 9}, 300),
 		noisePage(),

@@ -721,3 +721,29 @@ func TestAuditVerifyCatchesTamperedEntry(t *testing.T) {
 		t.Errorf("audit verify after entry %d was removed: exit %d\n%s", id, code, out)
 	}
 }
+
+// TestWebCoversheet prints a cover sheet from the UI as a clerk: a PDF for a patient in
+// the EMPI, a clear 404 for an MRN that is not, and an audit entry for the print.
+func TestWebCoversheet(t *testing.T) {
+	s := newStack(t)
+	s.mustRun("records", "import", "../../testdata/empi/sample.csv")
+	srv := s.startServe()
+	s.addUser("clara", "clerk")
+	clara := apiClient(t, srv, s.token("clara"))
+	f, _ := os.ReadFile("../../testdata/empi/sample.csv")
+	mrn := strings.Split(strings.Split(string(f), "\n")[1], ",")[0]
+	st, body := clara.do("GET", "/coversheet?mrn="+mrn+"&doc=lab", nil)
+	if st != http.StatusOK || !strings.HasPrefix(body, "%PDF-") {
+		t.Fatalf("cover sheet for an EMPI patient: %d, body starts %q", st, body[:min(len(body), 20)])
+	}
+	if st, _ := clara.do("GET", "/coversheet?mrn=000000000", nil); st != http.StatusNotFound {
+		t.Errorf("cover sheet for an unknown MRN: %d, want 404", st)
+	}
+	conn := s.dbConn()
+	defer conn.Close(context.Background())
+	var n int
+	conn.QueryRow(context.Background(), `SELECT count(*) FROM audit_log WHERE action = 'coversheet.print' AND object = $1 AND actor = 'clara'`, "patient:"+mrn).Scan(&n)
+	if n != 1 {
+		t.Errorf("%d audit entries for the print, want 1", n)
+	}
+}
