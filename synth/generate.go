@@ -319,6 +319,17 @@ func identify(spec *PageSpec, out bool, twinMRN string, opt Options, krng *rand.
 	printed := who.Printed
 	if opt.VariantShare > 0 && len(who.Variants) > 0 && krng.Float64() < opt.VariantShare {
 		printed, page.Variant = who.Variants[krng.IntN(len(who.Variants))], true
+		// A printed label always carries a name and a birth date: a field the variant
+		// record lacks (a gap in that registration) prints as the person's own.
+		if printed.Family == "" {
+			printed.Family = who.Printed.Family
+		}
+		if printed.Given == "" {
+			printed.Given = who.Printed.Given
+		}
+		if printed.BirthDate == "" {
+			printed.BirthDate = who.Printed.BirthDate
+		}
 	}
 	switch {
 	case out:
