@@ -88,7 +88,7 @@ func segments(pages []PageEvidence, scheme string) []Segment {
 			}
 			continue
 		}
-		agree, conflict := relate(s.Evidence, e)
+		agree, conflict := relate(s.Evidence, e, scheme)
 		// The same MRN — read exactly, or one misread away under a check digit — with no
 		// name that says otherwise is the same patient even when a page prints another
 		// birth date: charts carry such slips, and a patient boundary never looks like
@@ -140,10 +140,14 @@ func coverMRN(s Segment, pages []PageEvidence) string {
 	return NormalizeMRN(pages[s.Pages[0]].CoverMRN)
 }
 
+// unsureDOB is the confidence below which a birth date reading does not decide a
+// segment boundary.
+const unsureDOB = 0.6
+
 // relate counts the identifying fields (MRN, name, birth date) on which a page agrees
 // with a segment and those on which it conflicts; fields missing on either side count
 // for neither.
-func relate(seg, page Evidence) (agree, conflict int) {
+func relate(seg, page Evidence, scheme string) (agree, conflict int) {
 	count := func(ok bool) {
 		if ok {
 			agree++
@@ -152,9 +156,19 @@ func relate(seg, page Evidence) (agree, conflict int) {
 		}
 	}
 	if a, b := seg.MRN.Value, page.MRN.Value; a != "" && b != "" {
-		count(a == b || isMRNVariant(a, b))
+		switch {
+		case a == b || isMRNVariant(a, b):
+			count(true)
+		case !CheckDigitValid(scheme, a) || !CheckDigitValid(scheme, b):
+			// A reading that fails its check digit is a misread: it cannot say the pages
+			// belong to another patient, only that OCR slipped.
+		default:
+			count(false)
+		}
 	}
-	if seg.DOB.Value != "" && page.DOB.Value != "" {
+	// A birth date OCR read with low confidence says too little to split a patient's
+	// pages on (dates are where digit slips land): it neither agrees nor conflicts.
+	if seg.DOB.Value != "" && page.DOB.Value != "" && min(seg.DOB.Confidence, page.DOB.Confidence) >= unsureDOB {
 		l := compareDOB(seg.DOB.Value, page.DOB.Value)
 		count(l != LevelDisagree && l != LevelYearOnly)
 	}

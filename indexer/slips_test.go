@@ -122,3 +122,30 @@ func TestCoverSheetFilesThePagesBehindIt(t *testing.T) {
 		}
 	}
 }
+
+func TestSegmentsIgnoreAnUnsureBirthDate(t *testing.T) {
+	page := func(dob string, conf float64) PageEvidence {
+		return PageEvidence{Identifiers: []chartscan.Identifier{
+			{Kind: chartscan.KindName, Value: "MAY, Harry", Confidence: 0.9},
+			{Kind: chartscan.KindDOB, Value: dob, Confidence: conf},
+		}}
+	}
+	for _, tc := range []struct {
+		name   string
+		second PageEvidence
+		segs   int
+		unc    int
+	}{
+		{"another birth date read with low confidence", page("1987-10-28", 0.45), 1, 0},
+		{"another birth date read clearly", page("1987-10-28", 0.9), 2, 2},
+	} {
+		got := segments([]PageEvidence{page("1988-11-25", 0.95), tc.second}, "luhn")
+		unc := 0
+		for _, s := range got {
+			unc += len(s.Uncertain)
+		}
+		if len(got) != tc.segs || unc != tc.unc {
+			t.Errorf("%s: %d segments, %d uncertain pages; want %d, %d", tc.name, len(got), unc, tc.segs, tc.unc)
+		}
+	}
+}
