@@ -155,17 +155,6 @@ func relate(seg, page Evidence, scheme string) (agree, conflict int) {
 			conflict++
 		}
 	}
-	if a, b := seg.MRN.Value, page.MRN.Value; a != "" && b != "" {
-		switch {
-		case a == b || isMRNVariant(a, b):
-			count(true)
-		case !CheckDigitValid(scheme, a) || !CheckDigitValid(scheme, b):
-			// A reading that fails its check digit is a misread: it cannot say the pages
-			// belong to another patient, only that OCR slipped.
-		default:
-			count(false)
-		}
-	}
 	// A birth date OCR read with low confidence says too little to split a patient's
 	// pages on (dates are where digit slips land): it neither agrees nor conflicts.
 	if seg.DOB.Value != "" && page.DOB.Value != "" && min(seg.DOB.Confidence, page.DOB.Confidence) >= unsureDOB {
@@ -175,6 +164,18 @@ func relate(seg, page Evidence, scheme string) (agree, conflict int) {
 	if seg.Family.Value != "" && page.Family.Value != "" {
 		fam, giv := compareNames(page.Family.Value, page.Given.Value, seg.Family.Value, seg.Given.Value)
 		count(fam != LevelDisagree && fam != LevelInitial && giv != LevelDisagree)
+	}
+	if a, b := seg.MRN.Value, page.MRN.Value; a != "" && b != "" {
+		switch {
+		case a == b || isMRNVariant(a, b):
+			count(true)
+		case conflict == 0 && agree >= 2 && (!CheckDigitValid(scheme, a) || !CheckDigitValid(scheme, b)):
+			// A reading that fails its check digit is a misread. With the name and the
+			// birth date both agreeing it does not make the page another patient's; alone
+			// it still does — a misread MRN is all a stray page may carry.
+		default:
+			count(false)
+		}
 	}
 	return agree, conflict
 }

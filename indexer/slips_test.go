@@ -149,3 +149,26 @@ func TestSegmentsIgnoreAnUnsureBirthDate(t *testing.T) {
 		}
 	}
 }
+
+func TestSegmentsMisreadMRNAloneStartsANewPatient(t *testing.T) {
+	const valid = "208031716"
+	first := PageEvidence{Identifiers: ids(valid, "MILLS, Heidi", "1980-12-06")}
+	for _, tc := range []struct {
+		name string
+		page PageEvidence
+		segs int
+	}{
+		// Another patient's page whose only identifier is a misread (Luhn-failing) MRN
+		// must not join the segment before it: that was a misfile of three pages.
+		{"a misread MRN alone", PageEvidence{Identifiers: ids("482379315", "", "")}, 2},
+		// Two misreads of the same MRN with name and birth date agreeing are one patient.
+		{"a misread MRN with name and birth date agreeing", PageEvidence{Identifiers: ids("288831716", "MILLS, Heidi", "1980-12-06")}, 1},
+	} {
+		if CheckDigitValid("luhn", tc.page.Identifiers[0].Value) {
+			t.Fatalf("%s: test MRN must fail Luhn", tc.name)
+		}
+		if got := segments([]PageEvidence{first, tc.page}, "luhn"); len(got) != tc.segs {
+			t.Errorf("%s: %d segments, want %d", tc.name, len(got), tc.segs)
+		}
+	}
+}
