@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // TestWorkerKilledMidBatchLosesNothing kills the worker with SIGKILL — no chance to hand
@@ -26,15 +29,28 @@ func TestWorkerKilledMidBatchLosesNothing(t *testing.T) {
 
 	first := s.startWorker()
 	batch := strings.TrimSpace(s.mustRun("ingest", dir))
+	// PostgreSQL, not the log, says how many pages OCR has read.
+	conn, err := pgx.Connect(context.Background(), s.getenv("DATABASE_URL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	readPages := func() int {
+		var n int
+		if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM pages WHERE ocr_at IS NOT NULL`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
 	deadline := time.Now().Add(5 * time.Minute)
-	for strings.Count(s.logs.String(), `msg="page read"`) < 3 {
+	for readPages() < 3 {
 		if time.Now().After(deadline) {
 			t.Fatalf("worker read fewer than 3 pages in 5 minutes:\n%s", s.logs.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	first.stop(syscall.SIGKILL)
-	read := strings.Count(s.logs.String(), `msg="page read"`)
+	read := readPages()
 	if read >= pages {
 		t.Fatalf("all %d pages were read before the kill; the test needs a longer batch", pages)
 	}
