@@ -251,8 +251,15 @@ func writePDF(w io.Writer, content []byte) error {
 		fmt.Sprintf("<< /Length %d >>\nstream\n%s\nendstream", len(content), content),
 		font("Helvetica"), font("Helvetica-Bold"), font("Courier"),
 	}
+	_, err := w.Write(pdfFile("1.4", objs))
+	return err
+}
+
+// pdfFile lays out numbered objects (1 is the catalog) as a PDF file of the given
+// version, with the cross-reference table a reader needs.
+func pdfFile(version string, objs []string) []byte {
 	var b bytes.Buffer
-	b.WriteString("%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+	b.WriteString("%PDF-" + version + "\n%\xe2\xe3\xcf\xd3\n")
 	offs := make([]int, len(objs))
 	for i, o := range objs {
 		offs[i] = b.Len()
@@ -264,6 +271,5 @@ func writePDF(w io.Writer, content []byte) error {
 		fmt.Fprintf(&b, "%010d 00000 n \n", o)
 	}
 	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(objs)+1, x)
-	_, err := w.Write(b.Bytes())
-	return err
+	return b.Bytes()
 }

@@ -201,16 +201,23 @@ func viewDocument(d chartscan.Document) documentView {
 		SHA256: d.SHA256, PageCount: d.PageCount, Status: string(d.Status), Reason: d.Reason, CreatedAt: d.CreatedAt}
 }
 
+// batchDetail loads a batch u may see, with its progress and documents: what both the
+// API and the batch page show.
+func (s *Server) batchDetail(ctx context.Context, u *storage.User, id string) (storage.BatchSummary, progressView, []storage.BatchDocument, error) {
+	b, err := s.batchFor(ctx, u, id)
+	if err != nil {
+		return b, progressView{}, nil, err
+	}
+	p, err := s.progress(ctx, b.ID)
+	if err != nil {
+		return b, p, nil, err
+	}
+	docs, err := s.cfg.Store.BatchDocuments(ctx, b.ID)
+	return b, p, docs, err
+}
+
 func (s *Server) apiBatch(w http.ResponseWriter, r *http.Request, u *storage.User) error {
-	b, err := s.batchFor(r.Context(), u, r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	p, err := s.progress(r.Context(), b.ID)
-	if err != nil {
-		return err
-	}
-	docs, err := s.cfg.Store.BatchDocuments(r.Context(), b.ID)
+	b, p, docs, err := s.batchDetail(r.Context(), u, r.PathValue("id"))
 	if err != nil {
 		return err
 	}

@@ -193,15 +193,7 @@ func (s *Server) uiBatches(w http.ResponseWriter, r *http.Request, u *storage.Us
 }
 
 func (s *Server) uiBatch(w http.ResponseWriter, r *http.Request, u *storage.User) error {
-	b, err := s.batchFor(r.Context(), u, r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	p, err := s.progress(r.Context(), b.ID)
-	if err != nil {
-		return err
-	}
-	docs, err := s.cfg.Store.BatchDocuments(r.Context(), b.ID)
+	b, p, docs, err := s.batchDetail(r.Context(), u, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
