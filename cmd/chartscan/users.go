@@ -27,11 +27,7 @@ func newUsersCmd() *cobra.Command {
 			if !web.ValidRole(role) {
 				return chartscan.Errorf(chartscan.EInvalid, "--role must be clerk, reviewer or admin")
 			}
-			pw, err := readPassword(cmd, stdinPw)
-			if err != nil {
-				return err
-			}
-			hash, err := web.HashPassword(pw)
+			hash, err := hashedPassword(cmd, stdinPw)
 			if err != nil {
 				return err
 			}
@@ -70,11 +66,7 @@ func newUsersCmd() *cobra.Command {
 		Short: "Set a user's password; their sessions end",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			pw, err := readPassword(cmd, stdinPw2)
-			if err != nil {
-				return err
-			}
-			hash, err := web.HashPassword(pw)
+			hash, err := hashedPassword(cmd, stdinPw2)
 			if err != nil {
 				return err
 			}
@@ -184,4 +176,13 @@ func readPassword(cmd *cobra.Command, fromStdin bool) (string, error) {
 		return "", err
 	}
 	return strings.TrimRight(line, "\r\n"), nil
+}
+
+// hashedPassword reads a new password (see readPassword) and returns its hash.
+func hashedPassword(cmd *cobra.Command, fromStdin bool) (string, error) {
+	pw, err := readPassword(cmd, fromStdin)
+	if err != nil {
+		return "", err
+	}
+	return web.HashPassword(pw)
 }
