@@ -4,16 +4,27 @@
 # version, rendered and OCR'd through the whole pipeline, then every page's filing checked
 # against the ground truth, by page kind. It runs in a database, bucket and Redis
 # database of its own, so the local stack's data is untouched.
-# Usage: deploy/bench-match.sh [DOCUMENTS]   (default 60 documents, about 300 pages)
+# Usage: deploy/bench-match.sh [DOCUMENTS]   (default 60 documents, about 240 pages)
+# BENCH_SEED=N draws another synthetic set (a hold-out for tuning).
+# BENCH_KEEP=DIR keeps the charts and their truth in DIR (the database stays until the
+# next run), so `chartscan refile` + `chartscan evaluate` can replay the matching alone.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 cd "$CHARTSCAN_ROOT"
 export OMP_THREAD_LIMIT=1
 BIN=$CHARTSCAN_ROOT/bin/chartscan
 docs=${1:-60}
-work=$(mktemp -d /tmp/chartscan-bench-match-XXXX)
+if [ -n "${BENCH_KEEP:-}" ]; then
+  work=$BENCH_KEEP
+  rm -rf "$work" && mkdir -p "$work"
+else
+  work=$(mktemp -d /tmp/chartscan-bench-match-XXXX)
+fi
 worker_pid=
-cleanup() { [ -z "$worker_pid" ] || kill "$worker_pid" 2>/dev/null || true; rm -rf "$work"; }
+cleanup() {
+  [ -z "$worker_pid" ] || kill "$worker_pid" 2>/dev/null || true
+  [ -n "${BENCH_KEEP:-}" ] || rm -rf "$work"
+}
 trap cleanup EXIT
 
 db=chartscan_bench_match
@@ -24,7 +35,7 @@ export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/14"
 export MINIO_BUCKET=chartscan-bench-match
 redis-cli -p "$REDIS_PORT" -n 14 flushdb >/dev/null
 
-$BIN synth --out "$work/charts" --seed 20261126 --documents "$docs" \
+$BIN synth --out "$work/charts" --seed "${BENCH_SEED:-20261126}" --documents "$docs" \
   --min-patients 1 --max-patients 3 --min-pages 1 --max-pages 3 \
   --continuation 0.35 --not-in-empi 0.1 --near-twins 0.1 --name-dob 0.15 --wrong-mrn 0.1 --variants 0.5 \
   --skew 1.5 --noise 0.002
@@ -33,6 +44,7 @@ $BIN records import "$work/charts/empi.csv"
 CHARTSCAN_CONCURRENCY=2 "$BIN" worker >"$work/worker.log" 2>&1 &
 worker_pid=$!
 batch=$($BIN ingest --wait "$work/charts" 2>"$work/ingest.log" | head -n 1) || true
+echo "$batch" >"$work/batch"
 echo
 echo "Matching benchmark: $docs synthetic documents, EMPI from one version of each person,"
 echo "charts printed from another (testdata/identities/splink), OCR'd by the full pipeline."

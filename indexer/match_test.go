@@ -209,6 +209,31 @@ func TestScoreConfidence(t *testing.T) {
 	}
 }
 
+// An unsure birth date one digit off the record's is what a misread of the record's
+// date looks like: it weighs more than a sure one (a real discrepancy), never more than
+// an exact agreement read as surely, and other levels keep the plain interpolation.
+func TestWeightOfAnUnsureNearDate(t *testing.T) {
+	m := DefaultModel()
+	w := func(level string, c float64) float64 { return m.Weight(FieldDOB, level, c, 0) }
+	if !(w(LevelOneDigit, 0.5) > w(LevelOneDigit, 1)) {
+		t.Errorf("one digit off: %v at confidence 0.5, %v at 1: want the unsure reading to weigh more", w(LevelOneDigit, 0.5), w(LevelOneDigit, 1))
+	}
+	for _, c := range []float64{0, 0.01, 0.05, 0.3, 0.55, 0.9, 1} {
+		if near, exact := w(LevelOneDigit, c), w(LevelExact, c); near > exact {
+			t.Errorf("confidence %v: one digit off weighs %v, exact %v", c, near, exact)
+		}
+	}
+	if got := w(LevelDisagree, 0); got != 0 {
+		t.Errorf("a disagreeing date at confidence 0 weighs %v, want 0", got)
+	}
+	// The plain interpolation for a level without a misread shape: c·m + (1−c)·u.
+	p := m.Fields[FieldMRN][LevelOCRConfusable]
+	want := math.Round(math.Log2((0.5*p.M+0.5*p.U)/p.U)*100) / 100
+	if got := m.Weight(FieldMRN, LevelOCRConfusable, 0.5, 0); got != want {
+		t.Errorf("MRN one confusion away at 0.5 weighs %v, want %v", got, want)
+	}
+}
+
 func TestScoreEvidence(t *testing.T) {
 	m := DefaultModel()
 	p := chartscan.Patient{MRN: "12345678", Family: "Doe", Given: "Jane Marie", BirthDate: "1962-03-14", Sex: "female", Phone: "555 0100 123"}

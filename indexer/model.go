@@ -183,13 +183,18 @@ func (m Model) clone() Model {
 // Weight returns the weight in bits of a field's agreement level read with confidence c
 // in [0,1]; u overrides the level's u when positive (the term-frequency adjustment).
 //
-// Confidence interpolates m toward u: a reading that is right with probability c shows
-// the level as a match would with probability c·m, and as chance would otherwise, so
-// m' = c·m + (1−c)·u and the weight is log2(m'/u). At c = 1 this is the plain weight, at
-// c = 0 it is 0 (no evidence), and it shrinks disagreements as well as agreements: a
-// blurred MRN that disagrees says little. Because u is tiny for MRNs and dates, an exact
-// agreement keeps most of its weight at moderate confidence, which is right: a misread
-// that happens to equal the record is itself improbable.
+// Confidence interpolates m toward what a misread shows: a reading that is right with
+// probability c shows the level as a match would with probability c·m; a misread shows
+// it as chance would (u), or — for a near-agreement level of a field whose misreads have
+// a shape (misreadLevels: a birth date read one digit off) — as often as misreads land
+// there, whichever is more. So m' = c·m + (1−c)·max(u, q) and the weight is
+// log2(m'/u). At c = 1 this is the plain weight; at c = 0 it is 0 (no evidence) except
+// for those near levels, where an unsure date one digit off the record's is what a
+// misread of the record's date looks like (capped at what an exact agreement read as
+// surely weighs). It shrinks disagreements as well as
+// agreements: a blurred MRN that disagrees says little. Because u is tiny for MRNs and
+// dates, an exact agreement keeps most of its weight at moderate confidence, which is
+// right: a misread that happens to equal the record is itself improbable.
 func (m Model) Weight(field, level string, c, u float64) float64 {
 	if level == LevelMissing {
 		return 0
@@ -203,9 +208,23 @@ func (m Model) Weight(field, level string, c, u float64) float64 {
 	}
 	c = clamp01(c)
 	const tiny = 1e-12
-	mm := c*p.M + (1-c)*p.U
+	q, near := misreadLevels[field][level]
+	mm := c*p.M + (1-c)*max(p.U, q)
 	w := math.Log2(math.Max(mm, tiny) / math.Max(p.U, tiny))
+	if near {
+		// A near agreement never outweighs an exact one read as surely.
+		w = math.Min(w, m.Weight(field, LevelExact, c, 0))
+	}
 	return math.Round(w*100) / 100
+}
+
+// misreadLevels is, for the fields whose misreads have a known shape, how often a
+// reading that is wrong still lands on each near-agreement level with the true value.
+// OCR misreads a birth date one glyph at a time (3/8, 1/7, 0/6, 5/6): a misread date is
+// most often one digit off the true one, sometimes a day off or with day and month
+// read the other way round, and almost never the true date itself.
+var misreadLevels = map[string]map[string]float64{
+	FieldDOB: {LevelOneDigit: 0.5, LevelOneDay: 0.05, LevelDayMonthSwapped: 0.02, LevelYearOnly: 0.03},
 }
 
 // ErrModel is returned by Validate for a model that cannot be used to file pages.

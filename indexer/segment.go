@@ -31,8 +31,12 @@ type Segment struct {
 	// Cover reports that a cover sheet started the segment.
 	Cover bool
 	// Uncertain lists the pages around an uncertain boundary (one that agrees on one field
-	// and conflicts on another): they go to review whatever the segment's decision.
+	// and conflicts on another). FileSegments files them automatically only when the
+	// boundary does not matter: see there.
 	Uncertain []int
+	// UncertainStart reports that the boundary before this segment is uncertain: the
+	// segment may be the same patient's as the one before.
+	UncertainStart bool
 }
 
 // Segments groups the pages of one upload into patient segments. A page with identifiers
@@ -112,6 +116,7 @@ func segments(pages []PageEvidence, scheme string) []Segment {
 		segs[cur].Evidence = mergeEvidence(ev, "")
 		if uncertain {
 			segs[cur].Uncertain = []int{i}
+			segs[cur].UncertainStart = true
 			uncertainRun = true
 		}
 	}
@@ -236,8 +241,16 @@ func mergeEvidence(ev []Evidence, cover string) Evidence {
 // with the term frequencies f, which may be nil), decides (Model.Decide), and returns one
 // Filing per page, in order. Every content page of a segment carries its segment's
 // decision and candidates; continuation pages (no identifiers of their own) have the
-// Reason "continuation"; pages at an uncertain boundary, and pages without identifiers
-// that open a segment, go to review. Cover and separator sheets are StatusSeparator,
+// Reason "continuation"; pages without identifiers that open a segment go to review.
+//
+// The pages at an uncertain boundary go to review unless where the boundary lies cannot
+// change where they go. That holds when the segments on both sides are each filed
+// automatically to the same patient (a misread MRN on one side, a birth-date slip on the
+// other), or when this side is filed automatically to P, the other side to nobody, and
+// this side's identifying page nearest the boundary, decided on its own evidence alone,
+// is filed automatically to P as well: that page is P's whatever the pages across the
+// boundary are, and the pages it leads are filed as its continuation either way. Two
+// sides filed to different patients (twins one after the other) always go to review. Cover and separator sheets are StatusSeparator,
 // blank pages StatusBlank, failed pages StatusFailed. A lookup error stops the filing and
 // is returned wrapped.
 //
@@ -260,25 +273,67 @@ func FileSegments(pages []PageEvidence, m Model, lookup func(Evidence) ([]charts
 			out[i] = chartscan.Filing{Status: chartscan.StatusFailed, Reason: reasonFailedPage}
 		}
 	}
-	for _, s := range segments(pages, m.CheckDigit) {
-		var dec chartscan.Filing
+	segs := segments(pages, m.CheckDigit)
+	decide := func(s Segment) (chartscan.Filing, error) {
+		if !s.Evidence.Identifying() {
+			return chartscan.Filing{Status: chartscan.StatusUnmatched, Reason: reasonSegmentNoIDs}, nil
+		}
+		pats, err := lookup(s.Evidence)
+		if err != nil {
+			return chartscan.Filing{}, fmt.Errorf("look up candidates: %w", err)
+		}
+		dec := m.Decide(m.scoreAll(s.Evidence, pats, f))
+		// A cover sheet's barcode names the patient with certainty: the sheet is
+		// printed from the EMPI and its symbology carries its own checksum. When that
+		// patient exists and nothing in the pages disagrees (the only objection is too
+		// little evidence), the pages behind it are filed to them.
+		if s.Cover && dec.Status == chartscan.StatusReview && dec.Reason == reasonBelowAuto &&
+			len(dec.Candidates) > 0 && NormalizeMRN(dec.Candidates[0].MRN) == s.Evidence.MRN.Value {
+			dec.Status, dec.MRN, dec.Reason = chartscan.StatusAuto, dec.Candidates[0].MRN, reasonCoverFiled
+		}
+		return dec, nil
+	}
+	decs := make([]chartscan.Filing, len(segs))
+	for k, s := range segs {
+		var err error
+		if decs[k], err = decide(s); err != nil {
+			return nil, err
+		}
+	}
+	// alone decides one page on its own evidence.
+	alone := func(i int) (chartscan.Filing, error) {
+		e := EvidenceFrom(pages[i].Identifiers)
+		return decide(Segment{Pages: []int{i}, Evidence: mergeEvidence([]Evidence{e}, "")})
+	}
+	// moot reports whether the uncertain boundary between segment k and its neighbour j
+	// (k-1 or k+1) leaves the filing of k's pages at it unchanged; anchor is k's
+	// identifying page nearest the boundary, -1 if none.
+	moot := func(k, j, anchor int) (bool, error) {
 		switch {
-		case !s.Evidence.Identifying():
-			dec = chartscan.Filing{Status: chartscan.StatusUnmatched, Reason: reasonSegmentNoIDs}
-		default:
-			pats, err := lookup(s.Evidence)
+		case sameAuto(decs[k], decs[j]):
+			return true, nil
+		case decs[k].Status != chartscan.StatusAuto || decs[j].Status == chartscan.StatusAuto || anchor < 0:
+			return false, nil
+		}
+		a, err := alone(anchor)
+		return err == nil && sameAuto(decs[k], a), err
+	}
+	for k, s := range segs {
+		dec := decs[k]
+		boundaryMoot := dec.Status == chartscan.StatusAuto
+		if boundaryMoot && k > 0 && s.UncertainStart {
+			ok, err := moot(k, k-1, identifyingPage(s, pages, true))
 			if err != nil {
-				return nil, fmt.Errorf("look up candidates: %w", err)
+				return nil, err
 			}
-			dec = m.Decide(m.scoreAll(s.Evidence, pats, f))
-			// A cover sheet's barcode names the patient with certainty: the sheet is
-			// printed from the EMPI and its symbology carries its own checksum. When that
-			// patient exists and nothing in the pages disagrees (the only objection is too
-			// little evidence), the pages behind it are filed to them.
-			if s.Cover && dec.Status == chartscan.StatusReview && dec.Reason == reasonBelowAuto &&
-				len(dec.Candidates) > 0 && NormalizeMRN(dec.Candidates[0].MRN) == s.Evidence.MRN.Value {
-				dec.Status, dec.MRN, dec.Reason = chartscan.StatusAuto, dec.Candidates[0].MRN, reasonCoverFiled
+			boundaryMoot = ok
+		}
+		if boundaryMoot && k+1 < len(segs) && segs[k+1].UncertainStart {
+			ok, err := moot(k, k+1, identifyingPage(s, pages, false))
+			if err != nil {
+				return nil, err
 			}
+			boundaryMoot = ok
 		}
 		identified := s.Cover
 		for _, i := range s.Pages {
@@ -300,13 +355,33 @@ func FileSegments(pages []PageEvidence, m Model, lookup func(Evidence) ([]charts
 			case s.Evidence.Identifying():
 				fl.Reason = reasonSegContinue
 			}
-			if slices.Contains(s.Uncertain, i) {
+			if slices.Contains(s.Uncertain, i) && !(boundaryMoot && fl.Status == chartscan.StatusAuto) {
 				fl.Status, fl.Reason = chartscan.StatusReview, reasonBoundary
 			}
 			out[i] = fl
 		}
 	}
 	return out, nil
+}
+
+// sameAuto reports whether two decisions both file automatically, to the same patient.
+func sameAuto(a, b chartscan.Filing) bool {
+	return a.Status == chartscan.StatusAuto && b.Status == chartscan.StatusAuto && NormalizeMRN(a.MRN) == NormalizeMRN(b.MRN)
+}
+
+// identifyingPage returns the first (or last) content page of s with identifiers of its
+// own, -1 if none.
+func identifyingPage(s Segment, pages []PageEvidence, first bool) int {
+	found := -1
+	for _, i := range s.Pages {
+		if pages[i].Kind == PageContent && EvidenceFrom(pages[i].Identifiers).Identifying() {
+			if first {
+				return i
+			}
+			found = i
+		}
+	}
+	return found
 }
 
 // scoreAll scores each distinct patient (by MRN) against the evidence.

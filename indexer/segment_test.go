@@ -121,6 +121,18 @@ func TestFileSegments(t *testing.T) {
 		{"twins one after the other", []PageEvidence{
 			content(ids("10000001", "DOE, Jane", "1990-05-01")), content(nil), content(ids("10000002", "DOE, Mary", "1990-05-01"))},
 			[]brief{auto("10000001", ""), review("10000001", reasonBoundary), review("10000002", reasonBoundary)}},
+		{"one patient across an uncertain boundary: two misreads of one mrn", []PageEvidence{
+			content(ids("O0123456", "DOE, Jane", "1962-03-14")), content(nil), content(ids("00I23456", "DOE, Jane", "1962-03-14")), content(nil)},
+			[]brief{auto("00123456", ""), auto("00123456", reasonSegContinue), auto("00123456", ""), auto("00123456", reasonSegContinue)}},
+		{"uncertain boundary: a weak page before a strong one", []PageEvidence{
+			content(ids("", "DOE, Jane", "1972-08-14")), content(janePage), content(nil)},
+			[]brief{review("00123456", reasonBoundary), auto("00123456", ""), auto("00123456", reasonSegContinue)}},
+		{"uncertain boundary: a strong page before a weak one", []PageEvidence{
+			content(janePage), content(nil), content(ids("", "DOE, Jane", "1972-08-14")), content(nil)},
+			[]brief{auto("00123456", ""), auto("00123456", reasonSegContinue), review("00123456", reasonBoundary), review("00123456", reasonBoundary)}},
+		{"uncertain boundary: the page at it weak, strong evidence only later in its segment", []PageEvidence{
+			content(ids("", "DOE, Jane", "1980-01-01")), content(ids("", "DOE, J", "1962-03-14")), content(nil), content(ids("00123456", "", ""))},
+			[]brief{review("00123456", reasonBoundary), review("00123456", reasonBoundary), review("00123456", reasonBoundary), auto("00123456", "")}},
 		{"twin without mrn", []PageEvidence{content(ids("", "DOE, Jane", "1990-05-01"))},
 			[]brief{review("10000001", reasonTwins)}},
 		{"cover sheet, content without mrn", []PageEvidence{

@@ -117,9 +117,19 @@ func (w *Worker) HandleMatch(ctx context.Context, t *asynq.Task) (err error) {
 		// The Redis count ran ahead of PostgreSQL (or was rebuilt); try again shortly.
 		return fmt.Errorf("document %s: %d of %d pages done", doc.ID, done, doc.PageCount)
 	}
-	pages, err := w.store.MatchPages(ctx, doc.ID)
-	if err != nil {
+	if _, err := w.file(ctx, doc.ID); err != nil {
 		return err
+	}
+	w.publish(ctx, doc.ID, 0, "filed")
+	return nil
+}
+
+// file groups a document's pages into segments, decides each segment against the EMPI
+// and saves every page's filing; it returns the pages per status it filed them to.
+func (w *Worker) file(ctx context.Context, documentID string) (map[chartscan.PageStatus]int, error) {
+	pages, err := w.store.MatchPages(ctx, documentID)
+	if err != nil {
+		return nil, err
 	}
 	evidence := make([]indexer.PageEvidence, len(pages))
 	for i, pg := range pages {
@@ -141,7 +151,7 @@ func (w *Worker) HandleMatch(ctx context.Context, t *asynq.Task) (err error) {
 	}
 	filed, err := indexer.FileSegments(evidence, w.model, lookup, freqs)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	filings := make(map[int]chartscan.Filing, len(pages))
 	counts := map[chartscan.PageStatus]int{}
@@ -158,15 +168,18 @@ func (w *Worker) HandleMatch(ctx context.Context, t *asynq.Task) (err error) {
 			}
 		}
 		filings[pages[i].Number] = f
-		counts[f.Status]++
+		if pages[i].Status == chartscan.StatusConfirmed {
+			counts[chartscan.StatusConfirmed]++ // SaveFilings keeps a reviewer's decision
+		} else {
+			counts[f.Status]++
+		}
 	}
-	if err := w.store.SaveFilings(ctx, doc.ID, filings); err != nil {
-		return err
+	if err := w.store.SaveFilings(ctx, documentID, filings); err != nil {
+		return nil, err
 	}
-	w.log.InfoContext(ctx, "document filed", "document_id", doc.ID, "pages", len(pages),
+	w.log.InfoContext(ctx, "document filed", "document_id", documentID, "pages", len(pages),
 		"auto", counts[chartscan.StatusAuto], "review", counts[chartscan.StatusReview], "unmatched", counts[chartscan.StatusUnmatched])
-	w.publish(ctx, doc.ID, 0, "filed")
-	return nil
+	return counts, nil
 }
 
 // lookup runs a segment's blocking queries — the MRN read and every MRN one OCR

@@ -361,19 +361,24 @@ func (w *Worker) HandleExtract(ctx context.Context, t *asynq.Task) error {
 		if page.ReadAt.IsZero() {
 			return w.submit(ctx)(NewOCRTask(p.DocumentID, p.Page))
 		}
-		rc, err := w.objects.Get(ctx, page.WordsKey)
-		if err != nil {
-			return err
-		}
-		var words []chartscan.Word
-		err = json.NewDecoder(rc).Decode(&words)
-		rc.Close()
-		if err != nil {
-			return fmt.Errorf("words of page %d: %w", p.Page, err)
-		}
-		if err := w.store.SaveIdentifiers(ctx, p.DocumentID, p.Page, extract(words)); err != nil {
+		if err := w.extractPage(ctx, page); err != nil {
 			return err
 		}
 		return w.pageDone(ctx, p.DocumentID, p.Page)
 	})
+}
+
+// extractPage reads a page's stored words and saves the identifiers found in them.
+func (w *Worker) extractPage(ctx context.Context, page chartscan.Page) error {
+	rc, err := w.objects.Get(ctx, page.WordsKey)
+	if err != nil {
+		return err
+	}
+	var words []chartscan.Word
+	err = json.NewDecoder(rc).Decode(&words)
+	rc.Close()
+	if err != nil {
+		return fmt.Errorf("words of page %d: %w", page.Number, err)
+	}
+	return w.store.SaveIdentifiers(ctx, page.DocumentID, page.Number, extract(words))
 }

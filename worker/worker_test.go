@@ -219,3 +219,15 @@ func TestRerunReplacesTheFinishedRun(t *testing.T) {
 		t.Error("the fan-in set of the old run survived")
 	}
 }
+
+func TestRefileRefusesADocumentStillBeingRead(t *testing.T) {
+	h := newHarness(t, readerFunc(func(context.Context, []byte, int) (ocr.Result, error) { return ocr.Result{}, nil }))
+	doc := h.onePageDocument(t)
+	_, err := h.w.Refile(context.Background(), doc, true)
+	if chartscan.ErrorCode(err) != chartscan.EConflict {
+		t.Fatalf("Refile of an unfinished document: %v, want a conflict", err)
+	}
+	if p, err := h.db.Page(context.Background(), doc, 1); err != nil || p.Status != chartscan.StatusPending {
+		t.Errorf("page after the refused refile: %v %v, want pending", p.Status, err)
+	}
+}

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -12,7 +15,8 @@ import (
 type storageAuditEntry = storage.AuditEntry
 
 func newAuditCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "audit", Short: "Check the tamper-evident audit log"}
+	cmd := &cobra.Command{Use: "audit", Short: "Read and check the tamper-evident audit log"}
+	cmd.AddCommand(newAuditListCmd())
 	cmd.AddCommand(&cobra.Command{
 		Use:   "verify",
 		Short: "Walk the audit log's hash chain; exit 1 naming the first entry that was changed or removed",
@@ -42,5 +46,40 @@ func newAuditCmd() *cobra.Command {
 			return nil
 		},
 	})
+	return cmd
+}
+
+func newAuditListCmd() *cobra.Command {
+	var q storage.AuditQuery
+	cmd := &cobra.Command{
+		Use:   "list [--actor NAME] [--action ACTION] [--object PREFIX] [--limit N]",
+		Short: "Print audit entries, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := newApp(cmd.Context(), needDB)
+			if err != nil {
+				return err
+			}
+			defer a.close()
+			entries, err := a.db.AuditEntries(cmd.Context(), q)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tAT\tACTOR\tACTION\tOBJECT\tOUTCOME\tDETAIL")
+			for _, e := range entries {
+				detail, err := json.Marshal(e.Detail)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.At.UTC().Format(time.RFC3339), e.Actor, e.Action, e.Object, e.Outcome, detail)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&q.Actor, "actor", "", "only entries by this actor")
+	cmd.Flags().StringVar(&q.Action, "action", "", "only entries of this action, e.g. batch.refile, empi.merge, review.decide")
+	cmd.Flags().StringVar(&q.Object, "object", "", "only entries whose object starts with this, e.g. patient:123")
+	cmd.Flags().IntVar(&q.Limit, "limit", 100, "at most this many entries (up to 500)")
 	return cmd
 }

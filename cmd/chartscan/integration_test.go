@@ -234,6 +234,41 @@ func TestPipelineFilesSampleBatchAgainstGroundTruth(t *testing.T) {
 	if all := s.export(); len(all) != len(s.export("--batch", batch)) {
 		t.Errorf("export of everything has %d rows, of the only batch %d", len(all), len(s.export("--batch", batch)))
 	}
+
+	// The patient missing from the EMPI is registered later: re-filing the batch (without
+	// reading it again) files their page, and changes no other page's filing.
+	before := s.export("--batch", batch)
+	s.mustRun("records", "import", "../../testdata/empi/admitted-later.csv")
+	out = s.mustRun("refile", "--batch", batch, "--extract")
+	if !strings.Contains(out, "re-filed 3 documents: 9 auto, 0 review, 0 unmatched") {
+		t.Errorf("refile printed:\n%s", out)
+	}
+	after := s.export("--batch", batch)
+	if len(after) != len(before) {
+		t.Fatalf("export after refile has %d rows, before %d", len(after), len(before))
+	}
+	for i, r := range after {
+		b := before[i]
+		if r.File == "chart-002.pdf" && r.Page == 3 {
+			if r.Status != "auto" || r.MRN == nil || *r.MRN != "769277138" {
+				t.Errorf("newly registered patient's page after refile: %s %v, want auto to 769277138", r.Status, deref(r.MRN))
+			}
+			continue
+		}
+		if r.Status != b.Status || deref(r.MRN) != deref(b.MRN) {
+			t.Errorf("%s page %d changed on refile: %s %s -> %s %s", r.File, r.Page, b.Status, deref(b.MRN), r.Status, deref(r.MRN))
+		}
+	}
+	if out := s.mustRun("audit", "list", "--action", "batch.refile"); !strings.Contains(out, "batch:"+batch) {
+		t.Errorf("no audit entry for the refile:\n%s", out)
+	}
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return "<nil>"
+	}
+	return *p
 }
 
 func TestIngestSameContentTwiceIsOneDocument(t *testing.T) {
