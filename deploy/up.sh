@@ -45,7 +45,7 @@ else
   fi
   touch "$RUN_DIR/postgres.log"; [ "$(id -u)" -ne 0 ] || chown postgres: "$RUN_DIR/postgres.log"
   as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$RUN_DIR/postgres.log" -w -t 60 start \
-    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -c unix_socket_directories='' -c max_connections=200 -c fsync=on" >/dev/null
+    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -c unix_socket_directories='' -c max_connections=200 -c fsync=on -c shared_buffers=1GB -c max_wal_size=4GB -c maintenance_work_mem=256MB" >/dev/null
   wait_port postgres "$PG_PORT" "$RUN_DIR/postgres.log"
   echo "up: postgres on 127.0.0.1:$PG_PORT"
 fi
