@@ -86,6 +86,7 @@ type Page struct {
 	LittleText    bool    // few confidently read words: handwriting, a photo
 	CoverMRN      string  // the MRN a patient cover sheet's barcode names
 	Separator     bool    // a separator sheet: the pages after it are another document
+	SplitBefore   bool    // a reviewer split the document here: a new patient starts on this page
 }
 
 // Reading is what OCR made of a page besides its words: read quality, orientation,
@@ -238,6 +239,8 @@ type Filing struct {
 	Score      float64     `json:"score"`
 	Reason     string      `json:"reason,omitempty"`
 	Candidates []Candidate `json:"candidates,omitempty"`
+	// QACheck draws an automatic filing for a reviewer's quality check.
+	QACheck bool `json:"qa_check,omitempty"`
 }
 
 // Error codes. Each maps to one HTTP status in web and one exit code in the CLI.

@@ -26,6 +26,7 @@ const (
 	reasonFailedPage   = "the page could not be read"
 	reasonLeadingNoIDs = "no identifiers on this page or before it"
 	reasonSegmentNoIDs = "no patient identifiers on these pages"
+	reasonSplitNoIDs   = "a reviewer split the document here: a new patient starts on this page"
 )
 
 // Decide files one segment given its scored candidates. It ranks them by score (the same

@@ -19,4 +19,7 @@ type PageEvidence struct {
 	Kind PageKind
 	// CoverMRN is the MRN a cover sheet's barcode names, for Kind PageCover.
 	CoverMRN string
+	// SplitBefore records a reviewer's word that a new patient starts on this page: it
+	// starts a segment whatever its identifiers say.
+	SplitBefore bool
 }

@@ -49,7 +49,8 @@ type Segment struct {
 // one after the other look exactly like this), and the last page before it, the page and
 // the continuation pages after it are marked Uncertain. Inside a segment started by a
 // cover sheet, whose MRN is known, any conflict is uncertain. A separator sheet ends the
-// current segment; blank and failed pages leave it open.
+// current segment, and a page a reviewer split the document at starts a new one; blank
+// and failed pages leave it open.
 func Segments(pages []PageEvidence) []Segment { return segments(pages, "none") }
 
 // segments is Segments under a facility's check-digit scheme. Under a scheme that
@@ -76,6 +77,9 @@ func segments(pages []PageEvidence, scheme string) []Segment {
 			start(i, true)
 			segs[cur].Evidence = mergeEvidence(nil, NormalizeMRN(pg.CoverMRN))
 			continue
+		}
+		if pg.SplitBefore {
+			cur = -1 // a reviewer said a new patient starts here
 		}
 		e := EvidenceFrom(pg.Identifiers)
 		if cur < 0 {
@@ -276,6 +280,10 @@ func FileSegments(pages []PageEvidence, m Model, lookup func(Evidence) ([]charts
 	segs := segments(pages, m.CheckDigit)
 	decide := func(s Segment) (chartscan.Filing, error) {
 		if !s.Evidence.Identifying() {
+			if pages[s.Pages[0]].SplitBefore {
+				// The reviewer who split here still owes these pages a patient.
+				return chartscan.Filing{Status: chartscan.StatusReview, Reason: reasonSplitNoIDs}, nil
+			}
 			return chartscan.Filing{Status: chartscan.StatusUnmatched, Reason: reasonSegmentNoIDs}, nil
 		}
 		pats, err := lookup(s.Evidence)

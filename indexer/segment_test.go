@@ -54,6 +54,8 @@ func TestSegments(t *testing.T) {
 		{"separator, blank and failed pages", []PageEvidence{content(jane), {Kind: PageBlank}, content(nil), {Kind: PageFailed},
 			{Kind: PageSeparator}, content(nil), content(jose)},
 			[]seg{{Pages: []int{0, 2}, MRN: "00123456"}, {Pages: []int{5, 6}, MRN: "555"}}},
+		{"a reviewer's split starts a segment", []PageEvidence{content(jane), content(nil), {Identifiers: jane, SplitBefore: true}, content(nil)},
+			[]seg{{Pages: []int{0, 1}, MRN: "00123456"}, {Pages: []int{2, 3}, MRN: "00123456"}}},
 		{"no pages", nil, nil},
 	}
 	for _, tt := range tests {
@@ -133,6 +135,11 @@ func TestFileSegments(t *testing.T) {
 		{"uncertain boundary: the page at it weak, strong evidence only later in its segment", []PageEvidence{
 			content(ids("", "DOE, Jane", "1980-01-01")), content(ids("", "DOE, J", "1962-03-14")), content(nil), content(ids("00123456", "", ""))},
 			[]brief{review("00123456", reasonBoundary), review("00123456", reasonBoundary), review("00123456", reasonBoundary), auto("00123456", "")}},
+		{"a reviewer's split before pages without identifiers", []PageEvidence{
+			content(janePage), content(nil), {SplitBefore: true}, content(nil), content(ids("555", "NUNEZ, Jose", ""))},
+			[]brief{auto("00123456", ""), auto("00123456", reasonSegContinue), review("555", reasonLeadingNoIDs), review("555", reasonLeadingNoIDs), auto("555", "")}},
+		{"a reviewer's split with no identifiers after it", []PageEvidence{content(janePage), {SplitBefore: true}, content(nil)},
+			[]brief{auto("00123456", ""), review("", reasonSplitNoIDs), review("", reasonSplitNoIDs)}},
 		{"twin without mrn", []PageEvidence{content(ids("", "DOE, Jane", "1990-05-01"))},
 			[]brief{review("10000001", reasonTwins)}},
 		{"cover sheet, content without mrn", []PageEvidence{

@@ -10,10 +10,12 @@ import (
 	"github.com/chartscan/chartscan"
 )
 
-// MatchPages returns the pages of a document in order, with their identifiers.
+// MatchPages returns the pages of a document in order, with their identifiers and the
+// splits reviewers made.
 func (db *DB) MatchPages(ctx context.Context, documentID string) ([]chartscan.Page, error) {
 	rows, err := db.pool.Query(ctx, `
 		SELECT p.page_no, p.status, coalesce(p.quality, 100), p.little_text, coalesce(p.cover_mrn, ''), p.separator,
+		       EXISTS (SELECT 1 FROM page_splits s WHERE s.document_id = p.document_id AND s.page_no = p.page_no),
 		       i.kind, i.value, i.raw, i.confidence, i.x0, i.y0, i.x1, i.y1
 		FROM pages p LEFT JOIN page_identifiers i USING (document_id, page_no)
 		WHERE p.document_id = $1 ORDER BY p.page_no, i.kind`, documentID)
@@ -26,16 +28,16 @@ func (db *DB) MatchPages(ctx context.Context, documentID string) ([]chartscan.Pa
 		var n int
 		var status, cover string
 		var quality float32
-		var little, sep bool
+		var little, sep, split bool
 		var kind, value, raw *string
 		var conf *float32
 		var x0, y0, x1, y1 *int
-		if err := rows.Scan(&n, &status, &quality, &little, &cover, &sep, &kind, &value, &raw, &conf, &x0, &y0, &x1, &y1); err != nil {
+		if err := rows.Scan(&n, &status, &quality, &little, &cover, &sep, &split, &kind, &value, &raw, &conf, &x0, &y0, &x1, &y1); err != nil {
 			return nil, fmt.Errorf("match pages: %w", err)
 		}
 		if len(out) == 0 || out[len(out)-1].Number != n {
 			out = append(out, chartscan.Page{DocumentID: documentID, Number: n, Status: chartscan.PageStatus(status),
-				Quality: float64(quality), LittleText: little, CoverMRN: cover, Separator: sep})
+				Quality: float64(quality), LittleText: little, CoverMRN: cover, Separator: sep, SplitBefore: split})
 		}
 		if kind != nil {
 			p := &out[len(out)-1]
@@ -51,6 +53,8 @@ func (db *DB) MatchPages(ctx context.Context, documentID string) ([]chartscan.Pa
 // SaveFilings stores the filing of each page (keyed by page number) with its ranked
 // candidates and their evidence, and marks the document done, in one transaction.
 // Pages a reviewer confirmed, and failed, blank or separator pages, keep their status.
+// An automatic filing with QACheck is drawn for a quality check; filing a page again
+// withdraws its unchecked draw (a check already made stays, as history).
 func (db *DB) SaveFilings(ctx context.Context, documentID string, filings map[int]chartscan.Filing) error {
 	tx, err := db.pool.Begin(ctx)
 	if err != nil {
@@ -68,6 +72,13 @@ func (db *DB) SaveFilings(ctx context.Context, documentID string, filings map[in
 			WHERE document_id = $1 AND page_no = $2 AND status IN ('pending', 'auto', 'review', 'unmatched')`,
 			documentID, n, string(f.Status), mrn, f.Score, f.Reason)
 		batch.Queue(`DELETE FROM page_candidates WHERE document_id = $1 AND page_no = $2`, documentID, n)
+		batch.Queue(`DELETE FROM qa_checks WHERE document_id = $1 AND page_no = $2 AND outcome IS NULL`, documentID, n)
+		if f.QACheck && f.Status == chartscan.StatusAuto {
+			batch.Queue(`INSERT INTO qa_checks (document_id, page_no, mrn)
+				SELECT document_id, page_no, mrn FROM pages
+				WHERE document_id = $1 AND page_no = $2 AND status = 'auto' AND mrn IS NOT NULL
+				ON CONFLICT DO NOTHING`, documentID, n)
+		}
 		for rank, c := range f.Candidates {
 			ev, err := json.Marshal(c.Evidence)
 			if err != nil {

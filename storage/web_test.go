@@ -133,3 +133,50 @@ func TestSessionsEndWithPasswordChange(t *testing.T) {
 		t.Errorf("token of a disabled user: %v, want not found", err)
 	}
 }
+
+// A reviewer's split sends the pages after it that were filed with the page before it
+// back to review, and the matcher sees it as the start of a new segment from then on.
+func TestDecideSplitSendsLaterPagesBackAndIsSeenByTheMatcher(t *testing.T) {
+	db := openDB(t)
+	importAll(t, db, empi...)
+	ctx := context.Background()
+	b, err := db.CreateBatch(ctx, chartscan.Batch{ID: uuid.NewString()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _, err := db.AddDocument(ctx, b.ID, chartscan.Document{ID: uuid.NewString(), SHA256: uuid.NewString(), FileName: "b.pdf", Size: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := 1; n <= 4; n++ {
+		if err := db.SavePage(ctx, chartscan.Page{DocumentID: doc.ID, Number: n, ImageKey: "k", ImageType: "image/png", Width: 10, Height: 10, DPI: 300}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Pages 1, 3 and 4 filed to one patient; page 2 in review (an uncertain boundary).
+	filed := chartscan.Filing{Status: chartscan.StatusAuto, MRN: "100000002", Score: 30}
+	if err := db.SaveFilings(ctx, doc.ID, map[int]chartscan.Filing{1: filed, 2: {Status: chartscan.StatusReview, MRN: "100000002", Score: 30}, 3: filed, 4: filed}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := db.Decide(ctx, Decision{PageKey: PageKey{doc.ID, 2}, Version: 0, Action: ActionSplit, Actor: "ann"})
+	if err != nil || out.Status != chartscan.StatusReview || out.Moved != 2 {
+		t.Fatalf("split: %+v, %v; want the page in review and 2 pages moved", out, err)
+	}
+	pages, err := db.MatchPages(ctx, doc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pages {
+		wantStatus := chartscan.StatusReview
+		if p.Number == 1 {
+			wantStatus = chartscan.StatusAuto
+		}
+		if p.Status != wantStatus || p.SplitBefore != (p.Number == 2) {
+			t.Errorf("page %d after the split: %s, split before %v", p.Number, p.Status, p.SplitBefore)
+		}
+	}
+	entries, err := db.AuditEntries(ctx, AuditQuery{Action: "review.decide", Object: "page:" + doc.ID})
+	if err != nil || len(entries) != 1 || entries[0].Detail["pages_back_to_review"] != float64(2) {
+		t.Errorf("audit of the split: %+v, %v", entries, err)
+	}
+}

@@ -60,6 +60,9 @@ type Store interface {
 	NextReview(ctx context.Context, skip []storage.PageKey) (storage.PageKey, bool, error)
 	ReviewCount(ctx context.Context) (int, error)
 	Decide(ctx context.Context, d storage.Decision) (storage.Decided, error)
+	NextQA(ctx context.Context, skip []storage.PageKey) (storage.PageKey, bool, error)
+	CheckQA(ctx context.Context, c storage.QACheck) error
+	QAReport(ctx context.Context) (storage.QAReport, error)
 	SearchPages(ctx context.Context, q storage.PageQuery) ([]storage.PageHit, error)
 	SearchPatients(ctx context.Context, query string, limit int) ([]chartscan.Patient, error)
 	Patient(ctx context.Context, mrn string) (chartscan.Patient, error)
@@ -181,6 +184,9 @@ func (s *Server) routeTable() []route {
 		{"GET", "/api/v1/search", reviewers, true, s.apiSearch},
 		{"GET", "/api/v1/review/next", reviewers, true, s.apiReviewNext},
 		{"POST", "/api/v1/review/{doc}/{page}", reviewers, true, s.apiDecide},
+		{"GET", "/api/v1/qa/next", reviewers, true, s.apiQANext},
+		{"POST", "/api/v1/qa/{doc}/{page}", reviewers, true, s.apiCheckQA},
+		{"GET", "/api/v1/qa/report", admins, true, s.apiQAReport},
 		{"GET", "/api/v1/patients", reviewers, true, s.apiPatients},
 		{"GET", "/api/v1/patients/{mrn}", reviewers, true, s.apiPatient},
 		{"POST", "/api/v1/empi/import", admins, true, s.apiImport},
@@ -202,6 +208,9 @@ func (s *Server) routeTable() []route {
 		{"GET", "/review", reviewers, false, s.uiReviewNext},
 		{"GET", "/review/{doc}/{page}", reviewers, false, s.uiReviewItem},
 		{"POST", "/review/{doc}/{page}", reviewers, false, s.uiDecide},
+		{"GET", "/qa", reviewers, false, s.uiQANext},
+		{"GET", "/qa/{doc}/{page}", reviewers, false, s.uiQAItem},
+		{"POST", "/qa/{doc}/{page}", reviewers, false, s.uiCheckQA},
 		{"GET", "/pages/{doc}/{page}", reviewers, false, s.uiPage},
 		{"GET", "/patients", reviewers, false, s.uiPatients},
 		{"GET", "/patients/{mrn}", reviewers, false, s.uiChart},
@@ -214,6 +223,7 @@ func (s *Server) routeTable() []route {
 		{"GET", "/admin/empi", admins, false, s.uiEMPI},
 		{"POST", "/admin/empi", admins, false, s.uiEMPIPost},
 		{"GET", "/admin/audit", admins, false, s.uiAudit},
+		{"GET", "/admin/qa", admins, false, s.uiQAReport},
 	}
 }
 

@@ -3,6 +3,8 @@ package worker
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -133,7 +135,7 @@ func (w *Worker) file(ctx context.Context, documentID string) (map[chartscan.Pag
 	}
 	evidence := make([]indexer.PageEvidence, len(pages))
 	for i, pg := range pages {
-		evidence[i] = indexer.PageEvidence{Identifiers: pg.Identifiers}
+		evidence[i] = indexer.PageEvidence{Identifiers: pg.Identifiers, SplitBefore: pg.SplitBefore}
 		switch {
 		case pg.Status == chartscan.StatusFailed:
 			evidence[i].Kind = indexer.PageFailed
@@ -167,6 +169,7 @@ func (w *Worker) file(ctx context.Context, documentID string) (map[chartscan.Pag
 				f.Reason = "poor scan: the text was read with low confidence"
 			}
 		}
+		f.QACheck = f.Status == chartscan.StatusAuto && qaDrawn(documentID, pages[i].Number, w.pages.QARate)
 		filings[pages[i].Number] = f
 		if pages[i].Status == chartscan.StatusConfirmed {
 			counts[chartscan.StatusConfirmed]++ // SaveFilings keeps a reviewer's decision
@@ -180,6 +183,14 @@ func (w *Worker) file(ctx context.Context, documentID string) (map[chartscan.Pag
 	w.log.InfoContext(ctx, "document filed", "document_id", documentID, "pages", len(pages),
 		"auto", counts[chartscan.StatusAuto], "review", counts[chartscan.StatusReview], "unmatched", counts[chartscan.StatusUnmatched])
 	return counts, nil
+}
+
+// qaDrawn reports whether a filed page is drawn for a quality check: a hash of the page
+// decides, so each page is drawn with probability rate, independently of the others, and
+// filing it again draws it again the same way.
+func qaDrawn(documentID string, page int, rate float64) bool {
+	h := sha256.Sum256(fmt.Appendf(nil, "%s/%d", documentID, page))
+	return float64(binary.BigEndian.Uint64(h[:8])>>11)/(1<<53) < rate
 }
 
 // lookup runs a segment's blocking queries — the MRN read and every MRN one OCR

@@ -98,12 +98,14 @@ type Config struct {
 }
 
 // PagePolicy is what a facility configures about pages: its cover-sheet barcode
-// prefix, its separator-sheet value, and the read quality below which a page is a poor
-// scan that goes to review.
+// prefix, its separator-sheet value, the read quality below which a page is a poor scan
+// that goes to review, and the share of automatically filed pages drawn for a quality
+// check.
 type PagePolicy struct {
 	CoverPrefix    string  // "CHARTSCAN:" when empty
 	SeparatorValue string  // "PATCHT" when empty
 	QualityFloor   float64 // 0–100
+	QARate         float64 // 0–1
 }
 
 // New returns a Worker. It refuses a matching model that cannot decide safely.

@@ -231,3 +231,22 @@ func TestRefileRefusesADocumentStillBeingRead(t *testing.T) {
 		t.Errorf("page after the refused refile: %v %v, want pending", p.Status, err)
 	}
 }
+
+// The draw for quality checks is a fixed function of the page, at about the rate asked.
+func TestQADrawnAtTheRate(t *testing.T) {
+	drawn := 0
+	for n := 1; n <= 20000; n++ {
+		if qaDrawn("3f2504e0-4f89-11d3-9a0c-0305e82c3301", n, 0.05) {
+			drawn++
+		}
+		if qaDrawn("3f2504e0-4f89-11d3-9a0c-0305e82c3301", n, 0.05) != qaDrawn("3f2504e0-4f89-11d3-9a0c-0305e82c3301", n, 0.05) {
+			t.Fatal("the draw of one page changed")
+		}
+		if qaDrawn("x", n, 0) || !qaDrawn("x", n, 1) {
+			t.Fatal("rate 0 drew a page or rate 1 missed one")
+		}
+	}
+	if drawn < 900 || drawn > 1100 { // 1000 expected, σ ≈ 31
+		t.Errorf("%d of 20000 pages drawn at 5%%", drawn)
+	}
+}

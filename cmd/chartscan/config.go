@@ -112,6 +112,14 @@ var settings = []setting{
 	{"CHARTSCAN_MARGIN", fmt.Sprint(indexer.DefaultModel().Margin), "bits the best candidate must lead the runner-up by to be auto-filed", floatSetting(func(c *config) *float64 { return &c.Model.Margin })},
 	{"CHARTSCAN_REVIEW_WEIGHT", fmt.Sprint(indexer.DefaultModel().ReviewWeight), "below this weight no candidate is plausible: the segment is unmatched", floatSetting(func(c *config) *float64 { return &c.Model.ReviewWeight })},
 	{"CHARTSCAN_QUALITY_FLOOR", "50", "OCR read quality (0–100) below which a page is a poor scan and goes to review", floatSetting(func(c *config) *float64 { return &c.Pages.QualityFloor })},
+	{"CHARTSCAN_QA_RATE", "0.02", "share (0–1) of automatically filed pages drawn for a reviewer's quality check", func(c *config, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || f > 1 {
+			return fmt.Errorf("want a share between 0 and 1")
+		}
+		c.Pages.QARate = f
+		return nil
+	}},
 	{"CHARTSCAN_COVER_PREFIX", "CHARTSCAN:", "barcode prefix of a patient cover sheet: <prefix>MRN=<mrn>[;DOC=<type>][;DOS=<date>]", func(c *config, v string) error { c.Pages.CoverPrefix = v; return nil }},
 	{"CHARTSCAN_SEPARATOR_VALUE", "PATCHT", "barcode value of a separator sheet (PATCH-T by default)", func(c *config, v string) error { c.Pages.SeparatorValue = v; return nil }},
 	{"CHARTSCAN_LOG_LEVEL", "info", "debug, info, warn or error", func(c *config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},

@@ -520,6 +520,7 @@ var (
 	itemRE    = regexp.MustCompile(`data-item="([^"]+)"`)
 	versionRE = regexp.MustCompile(`name="version" value="(\d+)"`)
 	confirmRE = regexp.MustCompile(`value="confirm:([^"]+)" data-key="1"`)
+	qaMRNRE   = regexp.MustCompile(`name="mrn" value="([^"]+)"`)
 )
 
 func parseReviewItem(t *testing.T, body string) reviewItem {
@@ -746,4 +747,88 @@ func TestWebCoversheet(t *testing.T) {
 	if n != 1 {
 		t.Errorf("%d audit entries for the print, want 1", n)
 	}
+}
+
+// TestWebQualityCheck draws every automatically filed page for a quality check
+// (CHARTSCAN_QA_RATE=1): one reviewer finds the first page right and a second one, who
+// opened it too, is told so and changes nothing; the second page is found filed to the
+// wrong patient and goes back to the review queue; the admin's report counts both.
+func TestWebQualityCheck(t *testing.T) {
+	s := newStack(t, "CHARTSCAN_QA_RATE=1")
+	s.mustRun("records", "import", "../../testdata/empi/sample.csv")
+	s.startWorker()
+	srv := s.startServe()
+	s.addUser("clara", "clerk")
+	pw1, pw2 := s.addUser("rita", "reviewer"), s.addUser("rob", "reviewer")
+	adaPW := s.addUser("ada", "admin")
+	clara, admin := apiClient(t, srv, s.token("clara")), apiClient(t, srv, s.token("ada"))
+	_, body := clara.do("POST", "/api/v1/batches", `{"label":"qa"}`)
+	var batch struct{ ID string }
+	decodeJSON(t, body, &batch)
+	if st, body := clara.uploadFiles(batch.ID, "../../testdata/charts/chart-003.pdf"); st != http.StatusCreated {
+		t.Fatalf("upload: %d %s", st, body)
+	}
+	if byStatus := clara.waitBatchDone(batch.ID, 5*time.Minute); byStatus["auto"] != 2 {
+		t.Fatalf("pages by status %v, want both auto-filed", byStatus)
+	}
+
+	rita, rob := signedIn(t, srv, "rita", pw1), signedIn(t, srv, "rob", pw2)
+	_, qa := rita.do("GET", "/qa", nil)
+	_, qaRob := rob.do("GET", "/qa", nil)
+	first, firstMRN := itemRE.FindStringSubmatch(qa), qaMRNRE.FindStringSubmatch(qa)
+	if first == nil || firstMRN == nil || !strings.Contains(qaRob, first[0]) {
+		t.Fatalf("no quality check offered to both reviewers:\n%.2000s", qa)
+	}
+	st, loc := rita.do("POST", "/qa/"+first[1], url.Values{"csrf": {rita.csrf}, "mrn": {firstMRN[1]}, "outcome": {"correct"}})
+	if st != http.StatusSeeOther || !strings.HasPrefix(loc, "/qa") {
+		t.Fatalf("quality check: %d %s", st, loc)
+	}
+	st, body = rob.do("POST", "/qa/"+first[1], url.Values{"csrf": {rob.csrf}, "mrn": {firstMRN[1]}, "outcome": {"wrong"}})
+	if st != http.StatusConflict || !strings.Contains(body, "already checked by rita") {
+		t.Errorf("second check of the same page: %d, want 409 saying \"already checked by rita\":\n%.2000s", st, body)
+	}
+
+	// The other page, over the API: found filed to the wrong patient.
+	_, body = apiClient(t, srv, s.token("rob")).do("GET", "/api/v1/qa/next", nil)
+	var next struct {
+		Item *struct {
+			DocumentID string `json:"document_id"`
+			Page       int    `json:"page"`
+			MRN        string `json:"mrn"`
+		} `json:"item"`
+	}
+	decodeJSON(t, body, &next)
+	if next.Item == nil || fmt.Sprintf("%s/%d", next.Item.DocumentID, next.Item.Page) == first[1] {
+		t.Fatalf("next quality check over the API: %s", body)
+	}
+	second := fmt.Sprintf("%s/%d", next.Item.DocumentID, next.Item.Page)
+	st, body = apiClient(t, srv, s.token("rob")).do("POST", "/api/v1/qa/"+second, fmt.Sprintf(`{"mrn":%q,"outcome":"wrong"}`, next.Item.MRN))
+	if st != http.StatusNoContent {
+		t.Fatalf("quality check over the API: %d %s", st, body)
+	}
+	if _, page := rita.do("GET", "/review", nil); parseReviewItem(t, page).key != second {
+		t.Errorf("the page found misfiled is not in the review queue:\n%.1000s", page)
+	}
+	if _, page := rita.do("GET", "/qa", nil); !strings.Contains(page, `id="qa-empty"`) {
+		t.Errorf("checked pages offered again:\n%.1000s", page)
+	}
+
+	_, body = admin.do("GET", "/api/v1/qa/report", nil)
+	var rep struct {
+		Sampled, Checked, Wrong, Waiting int
+		Upper                            float64 `json:"error_rate_upper_95"`
+	}
+	decodeJSON(t, body, &rep)
+	// One error in two checks: the one-sided 95% Clopper–Pearson bound is √0.95 ≈ 0.975.
+	if rep.Sampled != 2 || rep.Checked != 2 || rep.Wrong != 1 || rep.Waiting != 0 || rep.Upper < 0.97 || rep.Upper > 0.98 {
+		t.Errorf("QA report %s: want 2 drawn, 2 checked, 1 wrong, an upper bound of about 0.975", body)
+	}
+	if st, body := signedIn(t, srv, "ada", adaPW).do("GET", "/admin/qa", nil); st != http.StatusOK || !strings.Contains(body, `id="qa-report"`) {
+		t.Errorf("GET /admin/qa: %d\n%.1000s", st, body)
+	}
+	_, body = admin.do("GET", "/api/v1/audit?action=qa.check", nil)
+	if strings.Count(body, `"outcome":"ok"`) != 2 || strings.Count(body, `"outcome":"denied"`) != 1 {
+		t.Errorf("audit log of the checks: want 2 ok and 1 denied:\n%s", body)
+	}
+	checkNoPHIInLogs(t, s, admin, batch.ID)
 }
