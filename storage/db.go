@@ -118,6 +118,24 @@ func (db *DB) AddDocument(ctx context.Context, batchID string, d chartscan.Docum
 	return doc, created, tx.Commit(ctx)
 }
 
+// BatchFileNames returns the names of the files a batch already holds, for an ingest
+// that resumes it.
+func (db *DB) BatchFileNames(ctx context.Context, batchID string) (map[string]bool, error) {
+	rows, err := db.pool.Query(ctx, `SELECT file_name FROM batch_documents WHERE batch_id::text = $1`, batchID)
+	if err != nil {
+		return nil, fmt.Errorf("batch files: %w", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("batch files: %w", err)
+	}
+	out := make(map[string]bool, len(names))
+	for _, n := range names {
+		out[n] = true
+	}
+	return out, nil
+}
+
 const documentColumns = `id, batch_id, sha256, file_name, content_type, size, coalesce(page_count, 0), status, reason, created_at`
 
 func scanDocument(row pgx.Row) (chartscan.Document, error) {

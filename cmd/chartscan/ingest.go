@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -26,34 +27,44 @@ var scanExtensions = []string{".pdf", ".tif", ".tiff", ".png", ".jpg", ".jpeg"}
 
 func newIngestCmd() *cobra.Command {
 	var wait bool
-	var label string
+	var label, resume string
 	cmd := &cobra.Command{
-		Use:   "ingest [--wait] PATH…",
+		Use:   "ingest [--wait] [--batch ID] PATH…",
 		Short: "Upload scans (files or folders of PDF, TIFF, PNG, JPEG) as one batch; prints the batch id",
-		Args:  cobra.MinimumNArgs(1),
+		Long: `ingest uploads files, and the scans in folders (walked recursively), as one batch and
+prints the batch id first. A file in a folder is named by its path inside the folder
+(box-017/chart-0042.pdf), a file given by itself by its name.
+
+An interrupted ingest of an archive is resumed with --batch: the same paths again, and
+the files the batch already holds (by name) are skipped.`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a, err := newApp(cmd.Context(), needDB|needObjects|needRedis)
 			if err != nil {
 				return err
 			}
 			defer a.close()
-			return ingest(cmd.Context(), a, cmd.OutOrStdout(), os.Stderr, args, label, wait)
+			return ingest(cmd.Context(), a, cmd.OutOrStdout(), os.Stderr, args, label, resume, wait)
 		},
 	}
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait until every page is final; exit non-zero if any failed")
 	cmd.Flags().StringVar(&label, "label", "", "a label for the batch")
+	cmd.Flags().StringVar(&resume, "batch", "", "add to (resume) this batch instead of starting one; files it holds are skipped")
 	return cmd
 }
 
-func collectFiles(paths []string) ([]string, error) {
-	var files []string
+// scanFile is a file to upload: where it is, and the name it is filed under.
+type scanFile struct{ path, name string }
+
+func collectFiles(paths []string) ([]scanFile, error) {
+	var files []scanFile
 	for _, p := range paths {
 		st, err := os.Stat(p)
 		if err != nil {
 			return nil, chartscan.Errorf(chartscan.EInvalid, "cannot read %s: %v", p, errorsCause(err))
 		}
 		if !st.IsDir() {
-			files = append(files, p)
+			files = append(files, scanFile{p, filepath.Base(p)})
 			continue
 		}
 		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
@@ -67,7 +78,11 @@ func collectFiles(paths []string) ([]string, error) {
 				return nil
 			}
 			if !d.IsDir() && slices.Contains(scanExtensions, strings.ToLower(filepath.Ext(path))) {
-				files = append(files, path)
+				rel, err := filepath.Rel(p, path)
+				if err != nil {
+					return err
+				}
+				files = append(files, scanFile{path, filepath.ToSlash(rel)})
 			}
 			return nil
 		})
@@ -87,7 +102,7 @@ func errorsCause(err error) error {
 
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 
-func ingest(ctx context.Context, a *app, stdout io.Writer, stderr *os.File, paths []string, label string, wait bool) error {
+func ingest(ctx context.Context, a *app, stdout io.Writer, stderr *os.File, paths []string, label, resume string, wait bool) error {
 	files, err := collectFiles(paths)
 	if err != nil {
 		return err
@@ -95,15 +110,31 @@ func ingest(ctx context.Context, a *app, stdout io.Writer, stderr *os.File, path
 	if len(files) == 0 {
 		return chartscan.Errorf(chartscan.EInvalid, "no scans found (looked for %s)", strings.Join(scanExtensions, ", "))
 	}
-	batch, err := a.db.CreateBatch(ctx, chartscan.Batch{ID: uuid.NewString(), Label: label})
-	if err != nil {
+	var batch chartscan.Batch
+	if resume != "" {
+		if _, err := a.db.Batch(ctx, resume); errors.Is(err, storage.ErrNotFound) {
+			return chartscan.Errorf(chartscan.ENotFound, "no batch %s to resume", resume)
+		} else if err != nil {
+			return err
+		}
+		held, err := a.db.BatchFileNames(ctx, resume)
+		if err != nil {
+			return err
+		}
+		n := len(files)
+		files = slices.DeleteFunc(files, func(f scanFile) bool { return held[f.name] })
+		if skipped := n - len(files); skipped > 0 {
+			fmt.Fprintf(stderr, "%d of %d files are already in batch %s: skipped\n", skipped, n, resume)
+		}
+		batch.ID = resume
+	} else if batch, err = a.db.CreateBatch(ctx, chartscan.Batch{ID: uuid.NewString(), Label: label}); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, batch.ID)
 
 	var total int64
 	for _, f := range files {
-		if st, err := os.Stat(f); err == nil {
+		if st, err := os.Stat(f.path); err == nil {
 			total += st.Size()
 		}
 	}
@@ -118,7 +149,7 @@ func ingest(ctx context.Context, a *app, stdout io.Writer, stderr *os.File, path
 		switch {
 		case err != nil:
 			failed++
-			fmt.Fprintf(stderr, "\n%s: not uploaded: %s\n", f, chartscan.ErrorMessage(err))
+			fmt.Fprintf(stderr, "\n%s: not uploaded: %s\n", f.path, chartscan.ErrorMessage(err))
 			a.log.Warn("upload failed", "batch_id", batch.ID, "file_index", i, "error", err)
 		case !created:
 			repeats++
@@ -133,6 +164,9 @@ func ingest(ctx context.Context, a *app, stdout io.Writer, stderr *os.File, path
 	}
 	if repeats > 0 {
 		fmt.Fprintf(stderr, "%d of %d files were already stored (same content); they are not processed again\n", repeats, len(files))
+	}
+	if failed > 0 {
+		fmt.Fprintf(stderr, "%d files not uploaded: run the same ingest with --batch %s to add them\n", failed, batch.ID)
 	}
 	if failed > 0 && failed == len(files) {
 		return exitError{1}
@@ -153,8 +187,8 @@ func ingest(ctx context.Context, a *app, stdout io.Writer, stderr *os.File, path
 
 // ingestFile uploads one local file into a batch. created is false when the same
 // content was stored before: it is one document, processed once.
-func ingestFile(ctx context.Context, a *app, batchID, path string, bar *progressbar.ProgressBar) (created bool, err error) {
-	f, err := os.Open(path)
+func ingestFile(ctx context.Context, a *app, batchID string, file scanFile, bar *progressbar.ProgressBar) (created bool, err error) {
+	f, err := os.Open(file.path)
 	if err != nil {
 		return false, chartscan.Errorf(chartscan.EInvalid, "cannot open it: %v", errorsCause(err))
 	}
@@ -167,7 +201,7 @@ func ingestFile(ctx context.Context, a *app, batchID, path string, bar *progress
 	if bar != nil {
 		r = io.TeeReader(f, bar)
 	}
-	_, created, err = a.ingester().Ingest(ctx, batchID, filepath.Base(path), r, st.Size())
+	_, created, err = a.ingester().Ingest(ctx, batchID, file.name, r, st.Size())
 	return created, err
 }
 

@@ -9,11 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/chartscan/chartscan/internal/stacktest"
 	"github.com/chartscan/chartscan/storage"
@@ -305,6 +308,60 @@ func TestIngestSameContentTwiceIsOneDocument(t *testing.T) {
 	if got := s.export("--batch", first); len(got) != 2 {
 		t.Errorf("first batch exports %d pages, want 2", len(got))
 	}
+}
+
+// An archive ingest names files by their path inside the folder, and one that was
+// interrupted is resumed with --batch: the files the batch holds are skipped, the rest
+// join the same batch.
+func TestIngestResumesABatch(t *testing.T) {
+	s := newStack(t)
+	dir := t.TempDir()
+	put := func(name, src string) {
+		t.Helper()
+		path := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, mustRead(t, src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Two files called chart.pdf in different boxes; a third arrives after the first run.
+	put("box-1/chart.pdf", "../../testdata/charts/chart-001.pdf")
+	put("box-2/chart.pdf", "../../testdata/charts/chart-002.pdf")
+	batch := strings.TrimSpace(s.mustRun("ingest", dir))
+	put("box-2/late.pdf", "../../testdata/charts/chart-003.pdf")
+	out, errs, code := s.run("ingest", "--batch", batch, dir)
+	if code != 0 || strings.TrimSpace(out) != batch {
+		t.Fatalf("resumed ingest: exit %d, printed %q\n%s", code, out, errs)
+	}
+	if !strings.Contains(errs, "2 of 3 files are already in batch "+batch+": skipped") {
+		t.Errorf("resumed ingest does not say what it skipped:\n%s", errs)
+	}
+	conn := s.dbConn()
+	rows, err := conn.Query(context.Background(), `SELECT file_name FROM batch_documents WHERE batch_id::text = $1 ORDER BY 1`, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"box-1/chart.pdf", "box-2/chart.pdf", "box-2/late.pdf"}; !slices.Equal(names, want) {
+		t.Errorf("batch files %v, want %v", names, want)
+	}
+	if _, errs, code := s.run("ingest", "--batch", "00000000-0000-0000-0000-000000000000", dir); code == 0 || !strings.Contains(errs, "no batch") {
+		t.Errorf("resuming a batch that does not exist: exit %d\n%s", code, errs)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func TestRecordsImportTwiceChangesNothing(t *testing.T) {
