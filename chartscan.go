@@ -43,6 +43,7 @@ func (s DocumentStatus) Final() bool { return s == DocDone || s == DocFailed }
 type Batch struct {
 	ID        string
 	Label     string
+	Urgent    bool // a patient is waiting: its pages come first in the review queue
 	CreatedAt time.Time
 }
 

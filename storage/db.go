@@ -79,7 +79,7 @@ func (db *DB) Migrate(ctx context.Context) error {
 // CreateBatch records a new batch.
 func (db *DB) CreateBatch(ctx context.Context, b chartscan.Batch) (chartscan.Batch, error) {
 	err := db.pool.QueryRow(ctx,
-		`INSERT INTO batches (id, label) VALUES ($1, $2) RETURNING created_at`, b.ID, b.Label).Scan(&b.CreatedAt)
+		`INSERT INTO batches (id, label, urgent) VALUES ($1, $2, $3) RETURNING created_at`, b.ID, b.Label, b.Urgent).Scan(&b.CreatedAt)
 	if err != nil {
 		return b, fmt.Errorf("create batch: %w", err)
 	}

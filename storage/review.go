@@ -124,9 +124,10 @@ func deref[T any](p *T) T {
 // maxSkip bounds how many skipped items a queue request may carry.
 const maxSkip = 500
 
-// NextReview returns the next page waiting for review, oldest document first and in page
-// order within a document (so continuation pages follow the page they continue),
-// passing over the pages in skip. ok is false when the queue is empty.
+// NextReview returns the next page waiting for review: pages of urgent batches first,
+// then the oldest document first, in page order within a document (so continuation pages
+// follow the page they continue), passing over the pages in skip. ok is false when the
+// queue is empty.
 func (db *DB) NextReview(ctx context.Context, skip []PageKey) (k PageKey, ok bool, err error) {
 	if len(skip) > maxSkip {
 		skip = skip[len(skip)-maxSkip:]
@@ -140,7 +141,9 @@ func (db *DB) NextReview(ctx context.Context, skip []PageKey) (k PageKey, ok boo
 		SELECT p.document_id::text, p.page_no FROM pages p JOIN documents d ON d.id = p.document_id
 		WHERE p.status = 'review'
 		  AND (p.document_id::text, p.page_no) NOT IN (SELECT * FROM unnest($1::text[], $2::int[]))
-		ORDER BY d.created_at, d.id, p.page_no LIMIT 1`, docs, nums).Scan(&k.DocumentID, &k.Page)
+		ORDER BY EXISTS (SELECT 1 FROM batch_documents bd JOIN batches b ON b.id = bd.batch_id
+		                 WHERE bd.document_id = d.id AND b.urgent) DESC,
+		         d.created_at, d.id, p.page_no LIMIT 1`, docs, nums).Scan(&k.DocumentID, &k.Page)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return k, false, nil
 	}

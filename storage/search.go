@@ -135,6 +135,7 @@ func (db *DB) SearchPatients(ctx context.Context, query string, limit int) ([]ch
 type BatchSummary struct {
 	ID              string                       `json:"id"`
 	Label           string                       `json:"label"`
+	Urgent          bool                         `json:"urgent"`
 	CreatedAt       time.Time                    `json:"created_at"`
 	OwnerID         int64                        `json:"owner_id,omitempty"`
 	Owner           string                       `json:"owner,omitempty"`
@@ -146,8 +147,8 @@ type BatchSummary struct {
 
 // CreateOwnedBatch records a new batch uploaded by a user.
 func (db *DB) CreateOwnedBatch(ctx context.Context, b chartscan.Batch, ownerID int64) (chartscan.Batch, error) {
-	err := db.pool.QueryRow(ctx, `INSERT INTO batches (id, label, owner_id) VALUES ($1, $2, $3) RETURNING created_at`,
-		b.ID, b.Label, ownerID).Scan(&b.CreatedAt)
+	err := db.pool.QueryRow(ctx, `INSERT INTO batches (id, label, owner_id, urgent) VALUES ($1, $2, $3, $4) RETURNING created_at`,
+		b.ID, b.Label, ownerID, b.Urgent).Scan(&b.CreatedAt)
 	if err != nil {
 		return b, fmt.Errorf("create batch: %w", err)
 	}
@@ -176,7 +177,7 @@ func (db *DB) batches(ctx context.Context, where string, limit int, arg any) ([]
 		limit = 200
 	}
 	rows, err := db.pool.Query(ctx, `
-		SELECT b.id::text, b.label, b.created_at, coalesce(b.owner_id, 0), coalesce(u.name, ''),
+		SELECT b.id::text, b.label, b.urgent, b.created_at, coalesce(b.owner_id, 0), coalesce(u.name, ''),
 		       (SELECT count(*) FROM batch_documents bd WHERE bd.batch_id = b.id),
 		       (SELECT count(*) FROM batch_documents bd JOIN documents d ON d.id = bd.document_id
 		        WHERE bd.batch_id = b.id AND d.status = 'failed'),
@@ -190,7 +191,7 @@ func (db *DB) batches(ctx context.Context, where string, limit int, arg any) ([]
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (BatchSummary, error) {
 		var b BatchSummary
-		err := r.Scan(&b.ID, &b.Label, &b.CreatedAt, &b.OwnerID, &b.Owner, &b.Documents, &b.DocumentsFailed, &b.PagesByStatus)
+		err := r.Scan(&b.ID, &b.Label, &b.Urgent, &b.CreatedAt, &b.OwnerID, &b.Owner, &b.Documents, &b.DocumentsFailed, &b.PagesByStatus)
 		for _, n := range b.PagesByStatus {
 			b.Pages += n
 		}

@@ -180,3 +180,35 @@ func TestDecideSplitSendsLaterPagesBackAndIsSeenByTheMatcher(t *testing.T) {
 		t.Errorf("audit of the split: %+v, %v", entries, err)
 	}
 }
+
+// Pages of an urgent batch come first in the review queue, however new.
+func TestNextReviewUrgentBatchFirst(t *testing.T) {
+	db := openDB(t)
+	importAll(t, db, empi...)
+	ctx := context.Background()
+	older := reviewPage(t, db)
+	b, err := db.CreateBatch(ctx, chartscan.Batch{ID: uuid.NewString(), Label: "ward 4 needs it", Urgent: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _, err := db.AddDocument(ctx, b.ID, chartscan.Document{ID: uuid.NewString(), SHA256: uuid.NewString(), FileName: "u.pdf", Size: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SavePage(ctx, chartscan.Page{DocumentID: doc.ID, Number: 1, ImageKey: "k", ImageType: "image/png", Width: 10, Height: 10, DPI: 300}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SaveFilings(ctx, doc.ID, map[int]chartscan.Filing{1: {Status: chartscan.StatusReview}}); err != nil {
+		t.Fatal(err)
+	}
+	urgent := PageKey{doc.ID, 1}
+	if k, ok, err := db.NextReview(ctx, nil); err != nil || !ok || k != urgent {
+		t.Errorf("NextReview = %v, %v, %v; want the urgent batch's page %v", k, ok, err, urgent)
+	}
+	if k, ok, err := db.NextReview(ctx, []PageKey{urgent}); err != nil || !ok || k != older {
+		t.Errorf("NextReview after skipping it = %v, %v, %v; want the older page %v", k, ok, err, older)
+	}
+	if bs, err := db.Batch(ctx, b.ID); err != nil || !bs.Urgent {
+		t.Errorf("batch summary %+v, %v: want urgent", bs, err)
+	}
+}

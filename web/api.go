@@ -113,26 +113,27 @@ func (s *Server) apiBatches(w http.ResponseWriter, r *http.Request, u *storage.U
 
 func (s *Server) apiCreateBatch(w http.ResponseWriter, r *http.Request, u *storage.User) error {
 	var in struct {
-		Label string `json:"label"`
+		Label  string `json:"label"`
+		Urgent bool   `json:"urgent"`
 	}
 	if r.ContentLength != 0 {
 		if err := readJSON(r, &in); err != nil {
 			return err
 		}
 	}
-	b, err := s.createBatch(r.Context(), u, in.Label)
+	b, err := s.createBatch(r.Context(), u, in.Label, in.Urgent)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"id": b.ID, "label": b.Label, "created_at": b.CreatedAt})
+	writeJSON(w, http.StatusCreated, map[string]any{"id": b.ID, "label": b.Label, "urgent": b.Urgent, "created_at": b.CreatedAt})
 	return nil
 }
 
-func (s *Server) createBatch(ctx context.Context, u *storage.User, label string) (chartscan.Batch, error) {
+func (s *Server) createBatch(ctx context.Context, u *storage.User, label string, urgent bool) (chartscan.Batch, error) {
 	if len(label) > 200 {
 		return chartscan.Batch{}, chartscan.Errorf(chartscan.EInvalid, "a batch label has at most 200 characters")
 	}
-	return s.cfg.Store.CreateOwnedBatch(ctx, chartscan.Batch{ID: uuid.NewString(), Label: label}, u.ID)
+	return s.cfg.Store.CreateOwnedBatch(ctx, chartscan.Batch{ID: uuid.NewString(), Label: label, Urgent: urgent}, u.ID)
 }
 
 // batchFor returns a batch the user may see. Another clerk's batch is "not found", not

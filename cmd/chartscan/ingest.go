@@ -26,7 +26,7 @@ import (
 var scanExtensions = []string{".pdf", ".tif", ".tiff", ".png", ".jpg", ".jpeg"}
 
 func newIngestCmd() *cobra.Command {
-	var wait bool
+	var wait, urgent bool
 	var label, resume string
 	cmd := &cobra.Command{
 		Use:   "ingest [--wait] [--batch ID] PATH…",
@@ -44,11 +44,12 @@ the files the batch already holds (by name) are skipped.`,
 				return err
 			}
 			defer a.close()
-			return ingest(cmd.Context(), a, cmd.OutOrStdout(), os.Stderr, args, label, resume, wait)
+			return ingest(cmd.Context(), a, cmd.OutOrStdout(), os.Stderr, args, chartscan.Batch{Label: label, Urgent: urgent}, resume, wait)
 		},
 	}
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait until every page is final; exit non-zero if any failed")
 	cmd.Flags().StringVar(&label, "label", "", "a label for the batch")
+	cmd.Flags().BoolVar(&urgent, "urgent", false, "a patient is waiting: the batch's pages come first in the review queue")
 	cmd.Flags().StringVar(&resume, "batch", "", "add to (resume) this batch instead of starting one; files it holds are skipped")
 	return cmd
 }
@@ -102,7 +103,7 @@ func errorsCause(err error) error {
 
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 
-func ingest(ctx context.Context, a *app, stdout io.Writer, stderr *os.File, paths []string, label, resume string, wait bool) error {
+func ingest(ctx context.Context, a *app, stdout io.Writer, stderr *os.File, paths []string, newBatch chartscan.Batch, resume string, wait bool) error {
 	files, err := collectFiles(paths)
 	if err != nil {
 		return err
@@ -127,8 +128,11 @@ func ingest(ctx context.Context, a *app, stdout io.Writer, stderr *os.File, path
 			fmt.Fprintf(stderr, "%d of %d files are already in batch %s: skipped\n", skipped, n, resume)
 		}
 		batch.ID = resume
-	} else if batch, err = a.db.CreateBatch(ctx, chartscan.Batch{ID: uuid.NewString(), Label: label}); err != nil {
-		return err
+	} else {
+		newBatch.ID = uuid.NewString()
+		if batch, err = a.db.CreateBatch(ctx, newBatch); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintln(stdout, batch.ID)
 

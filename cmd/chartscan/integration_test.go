@@ -329,7 +329,7 @@ func TestIngestResumesABatch(t *testing.T) {
 	// Two files called chart.pdf in different boxes; a third arrives after the first run.
 	put("box-1/chart.pdf", "../../testdata/charts/chart-001.pdf")
 	put("box-2/chart.pdf", "../../testdata/charts/chart-002.pdf")
-	batch := strings.TrimSpace(s.mustRun("ingest", dir))
+	batch := strings.TrimSpace(s.mustRun("ingest", "--urgent", dir))
 	put("box-2/late.pdf", "../../testdata/charts/chart-003.pdf")
 	out, errs, code := s.run("ingest", "--batch", batch, dir)
 	if code != 0 || strings.TrimSpace(out) != batch {
@@ -339,6 +339,10 @@ func TestIngestResumesABatch(t *testing.T) {
 		t.Errorf("resumed ingest does not say what it skipped:\n%s", errs)
 	}
 	conn := s.dbConn()
+	var urgent bool
+	if err := conn.QueryRow(context.Background(), `SELECT urgent FROM batches WHERE id::text = $1`, batch).Scan(&urgent); err != nil || !urgent {
+		t.Errorf("batch ingested --urgent: urgent %v (%v)", urgent, err)
+	}
 	rows, err := conn.Query(context.Background(), `SELECT file_name FROM batch_documents WHERE batch_id::text = $1 ORDER BY 1`, batch)
 	if err != nil {
 		t.Fatal(err)

@@ -762,9 +762,12 @@ func TestWebQualityCheck(t *testing.T) {
 	pw1, pw2 := s.addUser("rita", "reviewer"), s.addUser("rob", "reviewer")
 	adaPW := s.addUser("ada", "admin")
 	clara, admin := apiClient(t, srv, s.token("clara")), apiClient(t, srv, s.token("ada"))
-	_, body := clara.do("POST", "/api/v1/batches", `{"label":"qa"}`)
+	_, body := clara.do("POST", "/api/v1/batches", `{"label":"qa","urgent":true}`)
 	var batch struct{ ID string }
 	decodeJSON(t, body, &batch)
+	if _, body := clara.do("GET", "/api/v1/batches/"+batch.ID, nil); !strings.Contains(body, `"urgent":true`) {
+		t.Errorf("batch created urgent reads back as %s", body)
+	}
 	if st, body := clara.uploadFiles(batch.ID, "../../testdata/charts/chart-003.pdf"); st != http.StatusCreated {
 		t.Fatalf("upload: %d %s", st, body)
 	}

@@ -67,9 +67,10 @@ function upload(batchID, file, bar, note) {
 async function startUpload(files) {
   if (!files.length) return;
   const label = document.getElementById("label").value;
+  const urgent = document.getElementById("urgent").checked;
   const res = await fetch("/api/v1/batches", {
     method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
-    body: JSON.stringify({ label }),
+    body: JSON.stringify({ label, urgent }),
   });
   if (!res.ok) { alert((await res.json()).error || "could not start a batch"); return; }
   const batch = await res.json();
