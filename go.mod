@@ -73,3 +73,5 @@ require (
 	google.golang.org/protobuf v1.36.12 // indirect
 	gopkg.in/ini.v1 v1.67.3 // indirect
 )
+
+replace github.com/otiai10/gosseract/v2 => ./third_party/gosseract
