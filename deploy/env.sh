@@ -16,6 +16,9 @@ MINIO_PORT=${MINIO_PORT:-9010}
 MINIO_CONSOLE_PORT=${MINIO_CONSOLE_PORT:-9011}
 MINIO_ROOT_USER=chartscan
 MINIO_ROOT_PASSWORD=chartscan-local-secret
+# MinIO's built-in KMS with one static key, so the bucket is encrypted at rest
+# (MINIO_SSE=s3). The local stack's only: anywhere else use KES or your KMS.
+MINIO_KMS_SECRET_KEY=chartscan-local:Y2hhcnRzY2FuLWxvY2FsLWttcy1rZXktMzItYnl0ZXM=
 
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 MINIO_BIN=$CACHE_DIR/minio-$MINIO_VERSION/minio

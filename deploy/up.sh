@@ -64,6 +64,7 @@ if port_open "$MINIO_PORT"; then
 else
   mkdir -p "$DATA_DIR/minio"
   MINIO_ROOT_USER=$MINIO_ROOT_USER MINIO_ROOT_PASSWORD=$MINIO_ROOT_PASSWORD MINIO_BROWSER=off \
+  MINIO_KMS_SECRET_KEY=$MINIO_KMS_SECRET_KEY \
     setsid nohup "$MINIO_BIN" server "$DATA_DIR/minio" --quiet \
       --address "127.0.0.1:$MINIO_PORT" --console-address "127.0.0.1:$MINIO_CONSOLE_PORT" \
       >"$RUN_DIR/minio.log" 2>&1 < /dev/null &

@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minio/minio-go/v7/pkg/sse"
 )
 
 // ErrNoObject is returned when an object does not exist.
@@ -24,6 +26,10 @@ type ObjectsConfig struct {
 	SecretKey string
 	Bucket    string
 	UseSSL    bool
+	// Encryption is the bucket's default server-side encryption, so every scan, page
+	// image and OCR text is encrypted at rest by MinIO's KMS: "s3" (SSE-S3, the
+	// server's key), "kms:KEY" (SSE-KMS with that key), or "none". Empty means none.
+	Encryption string
 }
 
 // Objects stores scans, page images and OCR artefacts in one MinIO bucket.
@@ -53,7 +59,33 @@ func NewObjects(ctx context.Context, cfg ObjectsConfig) (*Objects, error) {
 			}
 		}
 	}
+	if err := setEncryption(ctx, mc, cfg.Bucket, cfg.Encryption); err != nil {
+		return nil, err
+	}
 	return &Objects{mc: mc, bucket: cfg.Bucket}, nil
+}
+
+// setEncryption makes enc the bucket's default encryption, unless it is already.
+func setEncryption(ctx context.Context, mc *minio.Client, bucket, enc string) error {
+	var want *sse.Configuration
+	switch {
+	case enc == "" || enc == "none":
+		return nil
+	case enc == "s3":
+		want = sse.NewConfigurationSSES3()
+	case strings.HasPrefix(enc, "kms:") && len(enc) > len("kms:"):
+		want = sse.NewConfigurationSSEKMS(strings.TrimPrefix(enc, "kms:"))
+	default:
+		return fmt.Errorf("object encryption %q: want s3, kms:KEY or none", enc)
+	}
+	if have, err := mc.GetBucketEncryption(ctx, bucket); err == nil && len(have.Rules) == 1 &&
+		have.Rules[0].Apply == want.Rules[0].Apply {
+		return nil
+	}
+	if err := mc.SetBucketEncryption(ctx, bucket, want); err != nil {
+		return fmt.Errorf("encrypt bucket %s at rest (%s): %w — MinIO needs a KMS for that (MINIO_KMS_SECRET_KEY or KES), or set MINIO_SSE=none", bucket, enc, err)
+	}
+	return nil
 }
 
 // OriginalKey is the key of an uploaded file with the given SHA-256 (hex).

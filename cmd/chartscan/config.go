@@ -23,6 +23,7 @@ type config struct {
 	MinIOSecretKey  string
 	MinIOBucket     string
 	MinIOUseSSL     bool
+	MinIOSSE        string
 	Concurrency     int
 	OCRLanguage     string
 	Limits          ocr.Limits
@@ -87,6 +88,13 @@ var settings = []setting{
 	{"MINIO_ACCESS_KEY", "chartscan", "MinIO access key", func(c *config, v string) error { c.MinIOAccessKey = v; return nil }},
 	{"MINIO_SECRET_KEY", "chartscan-local-secret", "MinIO secret key (the default is the local stack's; set your own anywhere else)", func(c *config, v string) error { c.MinIOSecretKey = v; return nil }},
 	{"MINIO_BUCKET", "chartscan", "bucket for every object chartscan stores", func(c *config, v string) error { c.MinIOBucket = v; return nil }},
+	{"MINIO_SSE", "s3", "encryption at rest of every object: s3 (the MinIO KMS's key), kms:KEY (that KMS key) or none", func(c *config, v string) error {
+		if v != "s3" && v != "none" && !(strings.HasPrefix(v, "kms:") && len(v) > 4) {
+			return fmt.Errorf("want s3, kms:KEY or none")
+		}
+		c.MinIOSSE = v
+		return nil
+	}},
 	{"MINIO_USE_SSL", "false", "use HTTPS to reach MinIO", func(c *config, v string) error {
 		b, err := strconv.ParseBool(v)
 		if err != nil {

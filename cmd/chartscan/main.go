@@ -55,7 +55,7 @@ func newRoot() *cobra.Command {
 	}
 	root.AddCommand(newWorkerCmd(), newIngestCmd(), newRecordsCmd(), newExportCmd(), newStatusCmd(),
 		newMigrateCmd(), newConfigCmd(), newSynthCmd(), newEvaluateCmd(), newBenchEMPICmd(),
-		newServeCmd(), newUsersCmd(), newAuditCmd(), newCoversheetCmd(), newRefileCmd())
+		newServeCmd(), newUsersCmd(), newAuditCmd(), newCoversheetCmd(), newRefileCmd(), newQACmd())
 	return root
 }
 
@@ -95,7 +95,7 @@ func newApp(ctx context.Context, n need) (*app, error) {
 	}
 	if n&needObjects != 0 {
 		a.objects, err = storage.NewObjects(ctx, storage.ObjectsConfig{Endpoint: cfg.MinIOEndpoint,
-			AccessKey: cfg.MinIOAccessKey, SecretKey: cfg.MinIOSecretKey, Bucket: cfg.MinIOBucket, UseSSL: cfg.MinIOUseSSL})
+			AccessKey: cfg.MinIOAccessKey, SecretKey: cfg.MinIOSecretKey, Bucket: cfg.MinIOBucket, UseSSL: cfg.MinIOUseSSL, Encryption: cfg.MinIOSSE})
 		if err != nil {
 			a.close()
 			return nil, err

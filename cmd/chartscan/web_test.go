@@ -829,6 +829,10 @@ func TestWebQualityCheck(t *testing.T) {
 	if st, body := signedIn(t, srv, "ada", adaPW).do("GET", "/admin/qa", nil); st != http.StatusOK || !strings.Contains(body, `id="qa-report"`) {
 		t.Errorf("GET /admin/qa: %d\n%.1000s", st, body)
 	}
+	if out := s.mustRun("qa", "report"); !strings.Contains(out, "drawn 2, checked 2, filed to the wrong patient 1, waiting 0") ||
+		!strings.Contains(out, "below 97.47%") {
+		t.Errorf("chartscan qa report:\n%s", out)
+	}
 	_, body = admin.do("GET", "/api/v1/audit?action=qa.check", nil)
 	if strings.Count(body, `"outcome":"ok"`) != 2 || strings.Count(body, `"outcome":"denied"`) != 1 {
 		t.Errorf("audit log of the checks: want 2 ok and 1 denied:\n%s", body)
