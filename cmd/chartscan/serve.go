@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/chartscan/chartscan"
@@ -72,8 +73,11 @@ func serve(ctx context.Context, addr string, stdout io.Writer) error {
 		return err
 	}
 	defer a.close()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newQueueCollector(asynq.NewInspectorFromRedisClient(a.redis)))
 	srv, err := web.New(web.Config{
-		Store: a.db, Objects: a.objects, Ingest: a.ingester(),
+		Registry: reg,
+		Store:    a.db, Objects: a.objects, Ingest: a.ingester(),
 		ImportRecords: func(ctx context.Context, r io.Reader) (storage.ImportStats, error) {
 			return a.db.ImportPatients(ctx, func(yield func(chartscan.Patient) error) error {
 				return indexer.ReadRecords(bufio.NewReaderSize(r, 1<<20), yield)

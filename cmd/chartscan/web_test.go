@@ -829,6 +829,11 @@ func TestWebQualityCheck(t *testing.T) {
 	if st, body := signedIn(t, srv, "ada", adaPW).do("GET", "/admin/qa", nil); st != http.StatusOK || !strings.Contains(body, `id="qa-report"`) {
 		t.Errorf("GET /admin/qa: %d\n%.1000s", st, body)
 	}
+	// The queues' depth, for an autoscaler: every queue and state, all empty now.
+	if _, body := admin.do("GET", "/api/v1/metrics", nil); !strings.Contains(body, `chartscan_queue_tasks{queue="ocr",state="pending"} 0`) ||
+		!strings.Contains(body, `chartscan_queue_latency_seconds{queue="match"}`) || !strings.Contains(body, `chartscan_review_queue_pages 1`) {
+		t.Errorf("metrics lack the queue depths:\n%.3000s", body)
+	}
 	if out := s.mustRun("qa", "report"); !strings.Contains(out, "drawn 2, checked 2, filed to the wrong patient 1, waiting 0") ||
 		!strings.Contains(out, "below 97.47%") {
 		t.Errorf("chartscan qa report:\n%s", out)

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"errors"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/chartscan/chartscan/worker"
+)
+
+// queueCollector reports the depth and latency of the task queues, read from Redis at
+// each scrape: what an autoscaler adds or removes workers by (the ocr queue above all).
+type queueCollector struct {
+	insp    *asynq.Inspector
+	tasks   *prometheus.Desc
+	latency *prometheus.Desc
+}
+
+func newQueueCollector(insp *asynq.Inspector) *queueCollector {
+	return &queueCollector{
+		insp: insp,
+		tasks: prometheus.NewDesc("chartscan_queue_tasks", "Tasks in a queue by state (pending, active, scheduled, retry, archived).",
+			[]string{"queue", "state"}, nil),
+		latency: prometheus.NewDesc("chartscan_queue_latency_seconds", "How long the oldest pending task of a queue has waited.",
+			[]string{"queue"}, nil),
+	}
+}
+
+func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.tasks
+	ch <- c.latency
+}
+
+func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	for q := range worker.Queues {
+		info, err := c.insp.GetQueueInfo(q)
+		if errors.Is(err, asynq.ErrQueueNotFound) {
+			info, err = &asynq.QueueInfo{}, nil // no task was ever queued there: empty
+		}
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(c.tasks, err)
+			continue
+		}
+		for state, n := range map[string]int{"pending": info.Pending, "active": info.Active, "scheduled": info.Scheduled,
+			"retry": info.Retry, "archived": info.Archived} {
+			ch <- prometheus.MustNewConstMetric(c.tasks, prometheus.GaugeValue, float64(n), q, state)
+		}
+		ch <- prometheus.MustNewConstMetric(c.latency, prometheus.GaugeValue, info.Latency.Seconds(), q)
+	}
+}
