@@ -88,6 +88,7 @@ type Page struct {
 	CoverMRN      string  // the MRN a patient cover sheet's barcode names
 	Separator     bool    // a separator sheet: the pages after it are another document
 	SplitBefore   bool    // a reviewer split the document here: a new patient starts on this page
+	Decided       bool    // a reviewer decided it (confirmed it, or found the patient not in the EMPI): filing keeps it
 }
 
 // Reading is what OCR made of a page besides its words: read quality, orientation,

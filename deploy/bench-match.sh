@@ -8,6 +8,8 @@
 # BENCH_SEED=N draws another synthetic set (a hold-out for tuning).
 # BENCH_KEEP=DIR keeps the charts and their truth in DIR (the database stays until the
 # next run), so `chartscan refile` + `chartscan evaluate` can replay the matching alone.
+# BENCH_NAME=NAME names the database and bucket (default chartscan_bench_match), so two
+# kept runs (two seeds) can stand side by side.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 cd "$CHARTSCAN_ROOT"
@@ -27,12 +29,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-db=chartscan_bench_match
+db=${BENCH_NAME:-chartscan_bench_match}
 PGPASSWORD=$PG_PASSWORD psql -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -d "$PG_DB" -qtA \
   -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
 export DATABASE_URL="postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/$db?sslmode=disable"
 export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/14"
-export MINIO_BUCKET=chartscan-bench-match
+export MINIO_BUCKET=${db//_/-}
 redis-cli -p "$REDIS_PORT" -n 14 flushdb >/dev/null
 
 $BIN synth --out "$work/charts" --seed "${BENCH_SEED:-20261126}" --documents "$docs" \

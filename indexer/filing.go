@@ -17,7 +17,8 @@ type PageEvidence struct {
 	// Kind says whether the page is content (the zero value) or a cover, separator, blank
 	// or failed page, which Segments and FileSegments do not read as content.
 	Kind PageKind
-	// CoverMRN is the MRN a cover sheet's barcode names, for Kind PageCover.
+	// CoverMRN is the MRN a cover sheet's barcode names, for Kind PageCover, or the MRN a
+	// reviewer filed the page to, for Kind PageConfirmed.
 	CoverMRN string
 	// SplitBefore records a reviewer's word that a new patient starts on this page: it
 	// starts a segment whatever its identifiers say.

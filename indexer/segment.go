@@ -14,6 +14,7 @@ type PageKind string
 const (
 	PageContent   PageKind = ""
 	PageCover     PageKind = "cover"     // a barcode cover sheet: CoverMRN names the patient of the pages that follow
+	PageConfirmed PageKind = "confirmed" // a page a reviewer filed to CoverMRN: like a cover sheet, it names the patient of the pages that follow
 	PageSeparator PageKind = "separator" // a separator sheet: the pages after it are a new segment
 	PageBlank     PageKind = "blank"     // an empty page such as a duplex back: belongs to no segment, breaks none
 	PageFailed    PageKind = "failed"    // could not be read: belongs to no segment, breaks none
@@ -73,7 +74,7 @@ func segments(pages []PageEvidence, scheme string) []Segment {
 			continue
 		case PageBlank, PageFailed:
 			continue
-		case PageCover:
+		case PageCover, PageConfirmed:
 			start(i, true)
 			segs[cur].Evidence = mergeEvidence(nil, NormalizeMRN(pg.CoverMRN))
 			continue
@@ -111,7 +112,9 @@ func segments(pages []PageEvidence, scheme string) []Segment {
 			uncertainRun = false
 			continue
 		}
-		uncertain := agree > 0 || s.Cover
+		// A cover sheet says every page behind it is its patient's, so a page that
+		// conflicts contradicts it; a page a reviewer filed says that of itself only.
+		uncertain := agree > 0 || (s.Cover && pages[s.Pages[0]].Kind == PageCover)
 		if uncertain {
 			s.Uncertain = appendOnce(s.Uncertain, s.Pages[len(s.Pages)-1])
 		}
@@ -269,6 +272,8 @@ func FileSegments(pages []PageEvidence, m Model, lookup func(Evidence) ([]charts
 		switch pg.Kind {
 		case PageCover:
 			out[i] = chartscan.Filing{Status: chartscan.StatusSeparator, Reason: reasonCover}
+		case PageConfirmed:
+			out[i] = chartscan.Filing{Status: chartscan.StatusConfirmed, MRN: pg.CoverMRN}
 		case PageSeparator:
 			out[i] = chartscan.Filing{Status: chartscan.StatusSeparator}
 		case PageBlank:
@@ -295,9 +300,13 @@ func FileSegments(pages []PageEvidence, m Model, lookup func(Evidence) ([]charts
 		// printed from the EMPI and its symbology carries its own checksum. When that
 		// patient exists and nothing in the pages disagrees (the only objection is too
 		// little evidence), the pages behind it are filed to them.
+		// A page a reviewer filed names its patient as surely, for the pages after it.
 		if s.Cover && dec.Status == chartscan.StatusReview && dec.Reason == reasonBelowAuto &&
 			len(dec.Candidates) > 0 && NormalizeMRN(dec.Candidates[0].MRN) == s.Evidence.MRN.Value {
 			dec.Status, dec.MRN, dec.Reason = chartscan.StatusAuto, dec.Candidates[0].MRN, reasonCoverFiled
+			if pages[s.Pages[0]].Kind == PageConfirmed {
+				dec.Reason = reasonConfirmedFiled
+			}
 		}
 		return dec, nil
 	}
@@ -345,7 +354,7 @@ func FileSegments(pages []PageEvidence, m Model, lookup func(Evidence) ([]charts
 		}
 		identified := s.Cover
 		for _, i := range s.Pages {
-			if pages[i].Kind == PageCover {
+			if pages[i].Kind == PageCover || pages[i].Kind == PageConfirmed {
 				continue
 			}
 			fl := dec

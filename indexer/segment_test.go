@@ -140,6 +140,11 @@ func TestFileSegments(t *testing.T) {
 			[]brief{auto("00123456", ""), auto("00123456", reasonSegContinue), review("555", reasonLeadingNoIDs), review("555", reasonLeadingNoIDs), auto("555", "")}},
 		{"a reviewer's split with no identifiers after it", []PageEvidence{content(janePage), {SplitBefore: true}, content(nil)},
 			[]brief{auto("00123456", ""), review("", reasonSplitNoIDs), review("", reasonSplitNoIDs)}},
+		{"a page a reviewer filed carries the pages after it", []PageEvidence{
+			{Kind: PageConfirmed, CoverMRN: "00123456", Identifiers: ids("", "DOE, J", "")}, content(nil), content(docTypeOnly),
+			content(ids("555", "NUNEZ, Jose", "")), content(nil)},
+			[]brief{{chartscan.StatusConfirmed, "00123456", ""}, auto("00123456", reasonSegContinue), auto("00123456", reasonSegContinue),
+				auto("555", ""), auto("555", reasonSegContinue)}},
 		{"twin without mrn", []PageEvidence{content(ids("", "DOE, Jane", "1990-05-01"))},
 			[]brief{review("10000001", reasonTwins)}},
 		{"cover sheet, content without mrn", []PageEvidence{

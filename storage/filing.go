@@ -10,12 +10,18 @@ import (
 	"github.com/chartscan/chartscan"
 )
 
-// MatchPages returns the pages of a document in order, with their identifiers and the
-// splits reviewers made.
+// reviewerKept is true of a page whose filing a reviewer decided and a re-filing keeps:
+// confirmed to a patient, or found not in the EMPI.
+const reviewerKept = `(p.status = 'confirmed' OR (p.status = 'unmatched' AND EXISTS (
+	SELECT 1 FROM reviews r WHERE r.document_id = p.document_id AND r.page_no = p.page_no AND r.action = 'not_in_empi')))`
+
+// MatchPages returns the pages of a document in order, with their identifiers, the
+// splits reviewers made and the filings they decided.
 func (db *DB) MatchPages(ctx context.Context, documentID string) ([]chartscan.Page, error) {
 	rows, err := db.pool.Query(ctx, `
 		SELECT p.page_no, p.status, coalesce(p.quality, 100), p.little_text, coalesce(p.cover_mrn, ''), p.separator,
 		       EXISTS (SELECT 1 FROM page_splits s WHERE s.document_id = p.document_id AND s.page_no = p.page_no),
+		       coalesce(p.mrn, ''), `+reviewerKept+`,
 		       i.kind, i.value, i.raw, i.confidence, i.x0, i.y0, i.x1, i.y1
 		FROM pages p LEFT JOIN page_identifiers i USING (document_id, page_no)
 		WHERE p.document_id = $1 ORDER BY p.page_no, i.kind`, documentID)
@@ -28,16 +34,18 @@ func (db *DB) MatchPages(ctx context.Context, documentID string) ([]chartscan.Pa
 		var n int
 		var status, cover string
 		var quality float32
-		var little, sep, split bool
+		var little, sep, split, decided bool
+		var mrn string
 		var kind, value, raw *string
 		var conf *float32
 		var x0, y0, x1, y1 *int
-		if err := rows.Scan(&n, &status, &quality, &little, &cover, &sep, &split, &kind, &value, &raw, &conf, &x0, &y0, &x1, &y1); err != nil {
+		if err := rows.Scan(&n, &status, &quality, &little, &cover, &sep, &split, &mrn, &decided, &kind, &value, &raw, &conf, &x0, &y0, &x1, &y1); err != nil {
 			return nil, fmt.Errorf("match pages: %w", err)
 		}
 		if len(out) == 0 || out[len(out)-1].Number != n {
 			out = append(out, chartscan.Page{DocumentID: documentID, Number: n, Status: chartscan.PageStatus(status),
-				Quality: float64(quality), LittleText: little, CoverMRN: cover, Separator: sep, SplitBefore: split})
+				Quality: float64(quality), LittleText: little, CoverMRN: cover, Separator: sep, SplitBefore: split,
+				MRN: mrn, Decided: decided})
 		}
 		if kind != nil {
 			p := &out[len(out)-1]
@@ -52,7 +60,8 @@ func (db *DB) MatchPages(ctx context.Context, documentID string) ([]chartscan.Pa
 
 // SaveFilings stores the filing of each page (keyed by page number) with its ranked
 // candidates and their evidence, and marks the document done, in one transaction.
-// Pages a reviewer confirmed, and failed, blank or separator pages, keep their status.
+// Pages a reviewer decided (confirmed, or not in the EMPI), and failed, blank or
+// separator pages, keep their status.
 // An automatic filing with QACheck is drawn for a quality check; filing a page again
 // withdraws its unchecked draw (a check already made stays, as history).
 func (db *DB) SaveFilings(ctx context.Context, documentID string, filings map[int]chartscan.Filing) error {
@@ -68,11 +77,14 @@ func (db *DB) SaveFilings(ctx context.Context, documentID string, filings map[in
 			mrn = &f.MRN
 		}
 		batch.Queue(`
-			UPDATE pages SET status = $3, mrn = $4, score = $5, reason = $6, filed_at = now(), updated_at = now()
-			WHERE document_id = $1 AND page_no = $2 AND status IN ('pending', 'auto', 'review', 'unmatched')`,
+			UPDATE pages p SET status = $3, mrn = $4, score = $5, reason = $6, filed_at = now(), updated_at = now()
+			WHERE document_id = $1 AND page_no = $2 AND status IN ('pending', 'auto', 'review', 'unmatched') AND NOT `+reviewerKept,
 			documentID, n, string(f.Status), mrn, f.Score, f.Reason)
-		batch.Queue(`DELETE FROM page_candidates WHERE document_id = $1 AND page_no = $2`, documentID, n)
-		batch.Queue(`DELETE FROM qa_checks WHERE document_id = $1 AND page_no = $2 AND outcome IS NULL`, documentID, n)
+		// A decided page keeps the candidates its reviewer saw, and its draw.
+		batch.Queue(`DELETE FROM page_candidates c USING pages p
+			WHERE c.document_id = $1 AND c.page_no = $2 AND p.document_id = $1 AND p.page_no = $2 AND NOT `+reviewerKept, documentID, n)
+		batch.Queue(`DELETE FROM qa_checks q USING pages p
+			WHERE q.document_id = $1 AND q.page_no = $2 AND q.outcome IS NULL AND p.document_id = $1 AND p.page_no = $2 AND NOT `+reviewerKept, documentID, n)
 		if f.QACheck && f.Status == chartscan.StatusAuto {
 			batch.Queue(`INSERT INTO qa_checks (document_id, page_no, mrn)
 				SELECT document_id, page_no, mrn FROM pages
@@ -85,7 +97,8 @@ func (db *DB) SaveFilings(ctx context.Context, documentID string, filings map[in
 				return err
 			}
 			batch.Queue(`INSERT INTO page_candidates (document_id, page_no, rank, mrn, score, evidence)
-				VALUES ($1, $2, $3, $4, $5, $6)`, documentID, n, rank+1, c.MRN, c.Score, ev)
+				SELECT $1, $2, $3, $4, $5, $6 FROM pages p WHERE p.document_id = $1 AND p.page_no = $2 AND NOT `+reviewerKept,
+				documentID, n, rank+1, c.MRN, c.Score, ev)
 		}
 	}
 	batch.Queue(`UPDATE documents SET status = 'done', updated_at = now() WHERE id = $1 AND status <> 'failed'`, documentID)

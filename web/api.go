@@ -649,6 +649,13 @@ func (s *Server) decide(ctx context.Context, u *storage.User, k storage.PageKey,
 		}
 	}
 	s.metrics.decisions.WithLabelValues(in.Action, outcome).Inc()
+	if err == nil && s.cfg.Refile != nil {
+		// The decision may settle its neighbours: the pages without identifiers after a
+		// page filed to a patient, the pages after a split. The decision stands either way.
+		if rerr := s.cfg.Refile(ctx, k.DocumentID); rerr != nil && chartscan.ErrorCode(rerr) != chartscan.EConflict {
+			s.log.WarnContext(ctx, "re-filing after a decision failed", "document_id", k.DocumentID, "error", rerr)
+		}
+	}
 	return out, err
 }
 

@@ -93,6 +93,9 @@ type Config struct {
 	Progress func(ctx context.Context) (<-chan string, error)
 	// Rerun queues a document that ResetDocument put back to queued.
 	Rerun func(ctx context.Context, documentID string) error
+	// Refile files a finished document's undecided pages again, after a reviewer's
+	// decision (worker.Refile); nil leaves them as they are.
+	Refile func(ctx context.Context, documentID string) error
 	// Coversheet writes a one-page PDF cover sheet for p: a barcode naming the patient,
 	// with their name and birth date readable, for clerks to put on top of a chart.
 	Coversheet func(w io.Writer, p chartscan.Patient, docType, dateOfService string) error

@@ -85,8 +85,8 @@ const candidateLimit = 20
 // HandleMatch files every page of a document: indexer.FileSegments groups the pages into
 // patient segments, looks up each segment's candidates in the EMPI, scores them and
 // decides; every page carries its segment's decision and evidence. Pages that failed, are
-// blank or are separator sheets are not content, and pages a reviewer confirmed keep
-// their filing (they are passed as separators, so no segment reaches across them).
+// blank or are separator sheets are not content, and pages a reviewer decided keep their
+// filing (see Refile).
 func (w *Worker) HandleMatch(ctx context.Context, t *asynq.Task) (err error) {
 	p, err := decode[DocumentPayload](t)
 	if err != nil {
@@ -143,7 +143,10 @@ func (w *Worker) file(ctx context.Context, documentID string) (map[chartscan.Pag
 			evidence[i].Kind = indexer.PageBlank
 		case pg.CoverMRN != "":
 			evidence[i].Kind, evidence[i].CoverMRN = indexer.PageCover, pg.CoverMRN
-		case pg.Separator, pg.Status == chartscan.StatusSeparator, pg.Status == chartscan.StatusConfirmed:
+		case pg.Decided && pg.Status == chartscan.StatusConfirmed && pg.MRN != "":
+			// The reviewer's patient is certain, and carries the pages after it.
+			evidence[i].Kind, evidence[i].CoverMRN = indexer.PageConfirmed, pg.MRN
+		case pg.Separator, pg.Status == chartscan.StatusSeparator, pg.Decided:
 			evidence[i].Kind = indexer.PageSeparator
 		}
 	}
@@ -169,13 +172,13 @@ func (w *Worker) file(ctx context.Context, documentID string) (map[chartscan.Pag
 				f.Reason = "poor scan: the text was read with low confidence"
 			}
 		}
+		if pages[i].Decided {
+			counts[pages[i].Status]++ // a reviewer's decision stands
+			continue
+		}
 		f.QACheck = f.Status == chartscan.StatusAuto && qaDrawn(documentID, pages[i].Number, w.pages.QARate)
 		filings[pages[i].Number] = f
-		if pages[i].Status == chartscan.StatusConfirmed {
-			counts[chartscan.StatusConfirmed]++ // SaveFilings keeps a reviewer's decision
-		} else {
-			counts[f.Status]++
-		}
+		counts[f.Status]++
 	}
 	if err := w.store.SaveFilings(ctx, documentID, filings); err != nil {
 		return nil, err

@@ -10,9 +10,11 @@ import (
 // the EMPI as it is now — after an EMPI import or merge, or a change of thresholds —
 // without reading its pages again. With reextract, the identifiers of every page read so
 // far are first extracted again from its stored words (after an extractor update).
-// Pages a reviewer confirmed keep their filing and still part the segments around them,
-// as in the first filing; failed, blank and separator pages are left as they are. It
-// returns the pages per status, confirmed included.
+// Pages a reviewer decided keep their filing: one found not in the EMPI ends its segment,
+// and one filed to a patient names that patient, with certainty, for the pages without
+// identifiers after it (as a cover sheet would). Failed, blank and separator pages are
+// left as they are. It returns the pages per status, decided ones included. The server
+// runs it after every review decision.
 //
 // Refile is for documents whose pipeline has finished: one still being read is refused,
 // since its match task will file it anyway.

@@ -21,8 +21,8 @@ func newRefileCmd() *cobra.Command {
 		Short: "File a finished batch's pages again with the current EMPI and matching settings, without reading them again",
 		Long: `refile decides every page of a finished batch again: after an EMPI import or merge,
 or a change of thresholds, pages in review or unmatched may now file, and filed pages
-whose patient no longer fits go back to review. Pages a reviewer confirmed keep their
-filing. --extract first extracts the identifiers again from the stored OCR words
+whose patient no longer fits go back to review. Pages a reviewer decided keep their
+filing, and a page a reviewer filed carries the pages without identifiers after it. --extract first extracts the identifiers again from the stored OCR words
 (after an update of the extractor). Each batch re-filed is written to the audit log.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -73,6 +73,11 @@ func serve(ctx context.Context, addr string, stdout io.Writer) error {
 		return err
 	}
 	defer a.close()
+	// Re-filing needs no OCR: a worker without a reader, in the server.
+	refiler, err := worker.New(worker.Config{Store: a.db, Objects: a.objects, Model: a.cfg.Model, Pages: a.cfg.Pages, Log: a.log})
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newQueueCollector(asynq.NewInspectorFromRedisClient(a.redis)))
 	srv, err := web.New(web.Config{
@@ -85,6 +90,10 @@ func serve(ctx context.Context, addr string, stdout io.Writer) error {
 		},
 		Progress: a.progressEvents,
 		Rerun:    a.rerun,
+		Refile: func(ctx context.Context, documentID string) error {
+			_, err := refiler.Refile(ctx, documentID, false)
+			return err
+		},
 		Coversheet: func(w io.Writer, p chartscan.Patient, docType, dos string) error {
 			return ocr.Coversheet(w, coversheetInfo(p, docType, dos))
 		},

@@ -844,3 +844,72 @@ func TestWebQualityCheck(t *testing.T) {
 	}
 	checkNoPHIInLogs(t, s, admin, batch.ID)
 }
+
+// apiPage is the part of GET /api/v1/pages/{doc}/{page} the tests read.
+type apiPage struct {
+	DocumentID string `json:"document_id"`
+	Page       int    `json:"page"`
+	Status     string `json:"status"`
+	Reason     string `json:"reason"`
+	MRN        string `json:"mrn"`
+	Version    int    `json:"version"`
+	Candidates []struct {
+		MRN string `json:"mrn"`
+	} `json:"candidates"`
+}
+
+// TestWebDecisionFilesTheContinuationPages: a patient of chart-001 has a near-twin in
+// this EMPI, so their pages go to review. When the reviewer files the page with the
+// identifiers, the page without identifiers after it follows it at once, and the decided
+// page keeps the candidates its reviewer saw.
+func TestWebDecisionFilesTheContinuationPages(t *testing.T) {
+	s := newStack(t)
+	s.mustRun("records", "import", reviewEMPI(t))
+	s.startWorker()
+	srv := s.startServe()
+	s.addUser("clara", "clerk")
+	s.addUser("rita", "reviewer")
+	clara, rita := apiClient(t, srv, s.token("clara")), apiClient(t, srv, s.token("rita"))
+	_, body := clara.do("POST", "/api/v1/batches", `{"label":"continuations"}`)
+	var batch struct{ ID string }
+	decodeJSON(t, body, &batch)
+	if st, body := clara.uploadFiles(batch.ID, "../../testdata/charts/chart-001.pdf"); st != http.StatusCreated {
+		t.Fatalf("upload: %d %s", st, body)
+	}
+	clara.waitBatchDone(batch.ID, 5*time.Minute)
+	// chart-001: pages 1 and 3 carry identifiers, 2 and 4 continue them.
+	truth := readTruth(t, "../../testdata/charts/truth.json").Documents[0].Pages
+	_, body = rita.do("GET", "/api/v1/review/next", nil)
+	var next struct{ Item *apiPage }
+	decodeJSON(t, body, &next)
+	it := next.Item
+	if it == nil || (it.Page != 1 && it.Page != 3) || len(it.Candidates) < 2 {
+		t.Fatalf("first review item: %s; want page 1 or 3 with its twin among the candidates", body)
+	}
+	page := func(n int) apiPage {
+		t.Helper()
+		_, body := rita.do("GET", fmt.Sprintf("/api/v1/pages/%s/%d", it.DocumentID, n), nil)
+		var p apiPage
+		decodeJSON(t, body, &p)
+		return p
+	}
+	if p := page(it.Page + 1); p.Status != "review" {
+		t.Fatalf("page %d before the decision: %+v, want review with the page it continues", it.Page+1, p)
+	}
+	want := truth[it.Page-1].MRN
+	if st, body := rita.do("POST", fmt.Sprintf("/api/v1/review/%s/%d", it.DocumentID, it.Page),
+		fmt.Sprintf(`{"version":%d,"action":"confirm","mrn":%q}`, it.Version, want)); st != http.StatusOK {
+		t.Fatalf("confirm page %d: %d %s", it.Page, st, body)
+	}
+	if p := page(it.Page + 1); p.Status != "auto" || p.MRN != want || p.Reason != "continuation" {
+		t.Errorf("page %d after page %d was confirmed: %+v, want auto to %s as its continuation", it.Page+1, it.Page, p, want)
+	}
+	if p := page(it.Page); p.Status != "confirmed" || p.MRN != want || len(p.Candidates) < 2 {
+		t.Errorf("page %d after its own re-filing: %+v, want confirmed to %s with its candidates", it.Page, p, want)
+	}
+	for n := 1; n <= 4; n++ {
+		if p := page(n); p.Status == "auto" && p.MRN != truth[n-1].MRN {
+			t.Errorf("page %d auto-filed to %s, truth %s", n, p.MRN, truth[n-1].MRN)
+		}
+	}
+}
