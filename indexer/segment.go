@@ -49,9 +49,11 @@ type Segment struct {
 // also agrees on another of those fields the boundary itself is uncertain (twins filed
 // one after the other look exactly like this), and the last page before it, the page and
 // the continuation pages after it are marked Uncertain. Inside a segment started by a
-// cover sheet, whose MRN is known, any conflict is uncertain. A separator sheet ends the
-// current segment, and a page a reviewer split the document at starts a new one; blank
-// and failed pages leave it open.
+// cover sheet, whose MRN is known, any conflict is uncertain. A page a reviewer filed
+// starts a segment as a cover sheet does (its MRN known), but a page that conflicts with
+// it simply starts the next patient's. A separator sheet ends the current segment, and a
+// page a reviewer split the document at starts a new one; blank and failed pages leave
+// it open.
 func Segments(pages []PageEvidence) []Segment { return segments(pages, "none") }
 
 // segments is Segments under a facility's check-digit scheme. Under a scheme that
