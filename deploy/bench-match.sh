@@ -8,6 +8,8 @@
 # BENCH_SEED=N draws another synthetic set (a hold-out for tuning).
 # BENCH_KEEP=DIR keeps the charts and their truth in DIR (the database stays until the
 # next run), so `chartscan refile` + `chartscan evaluate` can replay the matching alone.
+# BENCH_REVIEW=1 then works the review queue as a reviewer who knows the truth and
+# counts the decisions (each decision re-files its document, as the server does).
 # BENCH_NAME=NAME names the database and bucket (default chartscan_bench_match), so two
 # kept runs (two seeds) can stand side by side.
 set -euo pipefail
@@ -52,3 +54,8 @@ echo "Matching benchmark: $docs synthetic documents, EMPI from one version of ea
 echo "charts printed from another (testdata/identities/splink), OCR'd by the full pipeline."
 echo
 $BIN evaluate --truth "$work/charts/truth.json" --batch "$batch"
+if [ -n "${BENCH_REVIEW:-}" ]; then
+  # Then a reviewer who knows the truth works the queue: how many decisions it takes.
+  echo
+  $BIN evaluate --review --truth "$work/charts/truth.json" --batch "$batch"
+fi

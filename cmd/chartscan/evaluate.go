@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"slices"
 	"text/tabwriter"
@@ -13,6 +15,7 @@ import (
 	"github.com/chartscan/chartscan"
 	"github.com/chartscan/chartscan/storage"
 	"github.com/chartscan/chartscan/synth"
+	"github.com/chartscan/chartscan/worker"
 )
 
 // evaluation compares what chartscan filed with a generator's ground truth.
@@ -145,6 +148,7 @@ func (ev evaluation) print(w io.Writer) {
 
 func newEvaluateCmd() *cobra.Command {
 	var truthPath, batch string
+	var review bool
 	cmd := &cobra.Command{
 		Use:   "evaluate --truth truth.json --batch ID",
 		Short: "Compare a batch's filings with a synthetic batch's ground truth: pages by kind and outcome",
@@ -158,11 +162,20 @@ func newEvaluateCmd() *cobra.Command {
 			if err := json.Unmarshal(b, &truth); err != nil {
 				return chartscan.Errorf(chartscan.EInvalid, "%s is not a ground-truth file: %v", truthPath, err)
 			}
-			a, err := newApp(cmd.Context(), needDB)
+			need := needDB
+			if review {
+				need |= needObjects
+			}
+			a, err := newApp(cmd.Context(), need)
 			if err != nil {
 				return err
 			}
 			defer a.close()
+			if review {
+				if err := reviewAsTruth(cmd.Context(), a, cmd.OutOrStdout(), batch, &truth); err != nil {
+					return err
+				}
+			}
 			var rows []storage.ExportRow
 			if err := a.db.Export(cmd.Context(), batch, func(r storage.ExportRow) error { rows = append(rows, r); return nil }); err != nil {
 				return err
@@ -177,7 +190,69 @@ func newEvaluateCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&truthPath, "truth", "", "truth.json written by chartscan synth")
 	cmd.Flags().StringVar(&batch, "batch", "", "the batch that ingested the synthetic charts")
+	cmd.Flags().BoolVar(&review, "review", false, "first act as a reviewer who knows the truth: decide the batch's pages in review, "+
+		"re-filing after each decision as the server does, and count the decisions (this changes the batch: a benchmark's only)")
 	cmd.MarkFlagRequired("truth")
 	cmd.MarkFlagRequired("batch")
 	return cmd
+}
+
+// reviewAsTruth decides every page of the batch that waits for review as a reviewer who
+// knows the truth would — the true patient, or "not in the EMPI" — in page order within
+// each document, re-filing the document after each decision as the server does, so a
+// decision that settles its neighbours takes them out of the queue. It prints how many
+// decisions the pages in review took.
+func reviewAsTruth(ctx context.Context, a *app, out io.Writer, batch string, truth *synth.Truth) error {
+	w, err := worker.New(worker.Config{Store: a.db, Objects: a.objects, Model: a.cfg.Model, Pages: a.cfg.Pages,
+		Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	type key struct {
+		file string
+		page int
+	}
+	pages := map[key]synth.TruthPage{}
+	for _, d := range truth.Documents {
+		for _, p := range d.Pages {
+			pages[key{d.File, p.Page}] = p
+		}
+	}
+	docs, err := a.db.BatchDocuments(ctx, batch)
+	if err != nil {
+		return err
+	}
+	inReview, decisions := 0, 0
+	for _, d := range docs {
+		inReview += d.Review
+		for {
+			ps, err := a.db.MatchPages(ctx, d.ID)
+			if err != nil {
+				return err
+			}
+			i := slices.IndexFunc(ps, func(p chartscan.Page) bool { return p.Status == chartscan.StatusReview })
+			if i < 0 {
+				break
+			}
+			detail, err := a.db.PageDetail(ctx, d.ID, ps[i].Number)
+			if err != nil {
+				return err
+			}
+			dec := storage.Decision{PageKey: storage.PageKey{DocumentID: d.ID, Page: ps[i].Number}, Version: detail.Version,
+				Action: storage.ActionNotInEMPI, Actor: "evaluate"}
+			if t, ok := pages[key{d.FileName, ps[i].Number}]; ok && t.InEMPI {
+				dec.Action, dec.MRN = storage.ActionAssign, t.MRN
+			}
+			if _, err := a.db.Decide(ctx, dec); err != nil {
+				return err
+			}
+			decisions++
+			if _, err := w.Refile(ctx, d.ID, false); err != nil {
+				return err
+			}
+		}
+	}
+	fmt.Fprintf(out, "review as the truth: %d pages were in review; %d decisions filed them (each decision re-files its document)\n", inReview, decisions)
+	fmt.Fprintln(out, "the table below counts the reviewer's filings with the automatic ones")
+	return nil
 }
