@@ -1,7 +1,7 @@
 package main
 
 import (
-	"errors"
+	"slices"
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,13 +33,18 @@ func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	// Redis unreachable, or a queue gone between the two calls: those series are left
+	// out of this scrape rather than failing the server's other metrics with it.
+	known, err := c.insp.Queues()
+	if err != nil {
+		return
+	}
 	for q := range worker.Queues {
-		info, err := c.insp.GetQueueInfo(q)
-		if errors.Is(err, asynq.ErrQueueNotFound) {
-			info, err = &asynq.QueueInfo{}, nil // no task was ever queued there: empty
+		info := &asynq.QueueInfo{} // a queue no task was ever put on is empty
+		if slices.Contains(known, q) {
+			info, err = c.insp.GetQueueInfo(q)
 		}
 		if err != nil {
-			ch <- prometheus.NewInvalidMetric(c.tasks, err)
 			continue
 		}
 		for state, n := range map[string]int{"pending": info.Pending, "active": info.Active, "scheduled": info.Scheduled,
