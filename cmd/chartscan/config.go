@@ -24,6 +24,7 @@ type config struct {
 	MinIOBucket     string
 	MinIOUseSSL     bool
 	MinIOSSE        string
+	HTTPAddr        string
 	Concurrency     int
 	OCRLanguage     string
 	Limits          ocr.Limits
@@ -130,6 +131,13 @@ var settings = []setting{
 	}},
 	{"CHARTSCAN_COVER_PREFIX", "CHARTSCAN:", "barcode prefix of a patient cover sheet: <prefix>MRN=<mrn>[;DOC=<type>][;DOS=<date>]", func(c *config, v string) error { c.Pages.CoverPrefix = v; return nil }},
 	{"CHARTSCAN_SEPARATOR_VALUE", "PATCHT", "barcode value of a separator sheet (PATCH-T by default)", func(c *config, v string) error { c.Pages.SeparatorValue = v; return nil }},
+	{"CHARTSCAN_HTTP_ADDR", "127.0.0.1:8080", "where serve listens, host:port (--addr overrides)", func(c *config, v string) error {
+		if err := checkHostPort(v); err != nil {
+			return err
+		}
+		c.HTTPAddr = v
+		return nil
+	}},
 	{"CHARTSCAN_LOG_LEVEL", "info", "debug, info, warn or error", func(c *config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
 	{"CHARTSCAN_LOG_FORMAT", "text", "text or json", func(c *config, v string) error {
 		if v != "text" && v != "json" {

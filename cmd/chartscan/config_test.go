@@ -33,6 +33,7 @@ func TestLoadConfigNamesTheBadVariable(t *testing.T) {
 		{"DATABASE_URL", "mysql://x"},
 		{"MINIO_ENDPOINT", "http://127.0.0.1:9000"},
 		{"CHARTSCAN_LOG_LEVEL", "chatty"},
+		{"CHARTSCAN_HTTP_ADDR", "8080"},
 	} {
 		_, err := loadConfig(func(k string) string {
 			if k == tc.name {

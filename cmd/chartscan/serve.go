@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"time"
 
@@ -25,28 +24,13 @@ import (
 	"github.com/chartscan/chartscan/worker"
 )
 
-// httpAddrVar names the listen address. It is read here rather than in config.go's
-// settings table for now; it belongs there (see the README's configuration table).
-const (
-	httpAddrVar     = "CHARTSCAN_HTTP_ADDR"
-	defaultHTTPAddr = "127.0.0.1:8080"
-)
-
-// httpAddr returns the address to listen on: the flag if given, else the environment,
-// else the default. A bad value fails at once, naming where it came from.
-func httpAddr(getenv func(string) string, flag string) (string, error) {
-	v, from := flag, "--addr"
-	if v == "" {
-		v, from = getenv(httpAddrVar), httpAddrVar
-	}
-	if v == "" {
-		return defaultHTTPAddr, nil
-	}
+// checkHostPort reports whether v is a listen address, host:port.
+func checkHostPort(v string) error {
 	_, port, err := net.SplitHostPort(v)
 	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
-		return "", fmt.Errorf("%s=%q: want host:port, e.g. %s", from, v, defaultHTTPAddr)
+		return fmt.Errorf("want host:port, e.g. 127.0.0.1:8080")
 	}
-	return v, nil
+	return nil
 }
 
 func newServeCmd() *cobra.Command {
@@ -56,14 +40,15 @@ func newServeCmd() *cobra.Command {
 		Short: "Serve the HTTP API (/api/v1/) and the web UI for clerks, reviewers and admins",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			listen, err := httpAddr(os.Getenv, addr)
-			if err != nil {
-				return fmt.Errorf("configuration: %w", err)
+			if addr != "" {
+				if err := checkHostPort(addr); err != nil {
+					return fmt.Errorf("--addr=%q: %w", addr, err)
+				}
 			}
-			return serve(cmd.Context(), listen, cmd.OutOrStdout())
+			return serve(cmd.Context(), addr, cmd.OutOrStdout())
 		},
 	}
-	cmd.Flags().StringVar(&addr, "addr", "", "listen on host:port (default $"+httpAddrVar+" or "+defaultHTTPAddr+")")
+	cmd.Flags().StringVar(&addr, "addr", "", "listen on host:port (default $CHARTSCAN_HTTP_ADDR)")
 	return cmd
 }
 
@@ -73,6 +58,9 @@ func serve(ctx context.Context, addr string, stdout io.Writer) error {
 		return err
 	}
 	defer a.close()
+	if addr == "" {
+		addr = a.cfg.HTTPAddr
+	}
 	// Re-filing needs no OCR: a worker without a reader, in the server.
 	refiler, err := worker.New(worker.Config{Store: a.db, Objects: a.objects, Model: a.cfg.Model, Pages: a.cfg.Pages, Log: a.log})
 	if err != nil {
