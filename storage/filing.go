@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 
@@ -70,21 +71,31 @@ func (db *DB) SaveFilings(ctx context.Context, documentID string, filings map[in
 		return err
 	}
 	defer tx.Rollback(ctx)
+	// The pages a reviewer decided keep their filing, the candidates the reviewer saw and
+	// their draw; locked, so no decision lands between this look and the writes.
+	rows, err := tx.Query(ctx, `SELECT p.page_no FROM pages p WHERE p.document_id = $1 AND `+reviewerKept+` FOR UPDATE`, documentID)
+	if err != nil {
+		return fmt.Errorf("save filings: %w", err)
+	}
+	kept, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		return fmt.Errorf("save filings: %w", err)
+	}
 	batch := &pgx.Batch{}
 	for n, f := range filings {
+		if slices.Contains(kept, n) {
+			continue
+		}
 		var mrn *string
 		if f.MRN != "" {
 			mrn = &f.MRN
 		}
 		batch.Queue(`
-			UPDATE pages p SET status = $3, mrn = $4, score = $5, reason = $6, filed_at = now(), updated_at = now()
-			WHERE document_id = $1 AND page_no = $2 AND status IN ('pending', 'auto', 'review', 'unmatched') AND NOT `+reviewerKept,
+			UPDATE pages SET status = $3, mrn = $4, score = $5, reason = $6, filed_at = now(), updated_at = now()
+			WHERE document_id = $1 AND page_no = $2 AND status IN ('pending', 'auto', 'review', 'unmatched')`,
 			documentID, n, string(f.Status), mrn, f.Score, f.Reason)
-		// A decided page keeps the candidates its reviewer saw, and its draw.
-		batch.Queue(`DELETE FROM page_candidates c USING pages p
-			WHERE c.document_id = $1 AND c.page_no = $2 AND p.document_id = $1 AND p.page_no = $2 AND NOT `+reviewerKept, documentID, n)
-		batch.Queue(`DELETE FROM qa_checks q USING pages p
-			WHERE q.document_id = $1 AND q.page_no = $2 AND q.outcome IS NULL AND p.document_id = $1 AND p.page_no = $2 AND NOT `+reviewerKept, documentID, n)
+		batch.Queue(`DELETE FROM page_candidates WHERE document_id = $1 AND page_no = $2`, documentID, n)
+		batch.Queue(`DELETE FROM qa_checks WHERE document_id = $1 AND page_no = $2 AND outcome IS NULL`, documentID, n)
 		if f.QACheck && f.Status == chartscan.StatusAuto {
 			batch.Queue(`INSERT INTO qa_checks (document_id, page_no, mrn)
 				SELECT document_id, page_no, mrn FROM pages
@@ -97,8 +108,7 @@ func (db *DB) SaveFilings(ctx context.Context, documentID string, filings map[in
 				return err
 			}
 			batch.Queue(`INSERT INTO page_candidates (document_id, page_no, rank, mrn, score, evidence)
-				SELECT $1, $2, $3, $4, $5, $6 FROM pages p WHERE p.document_id = $1 AND p.page_no = $2 AND NOT `+reviewerKept,
-				documentID, n, rank+1, c.MRN, c.Score, ev)
+				VALUES ($1, $2, $3, $4, $5, $6)`, documentID, n, rank+1, c.MRN, c.Score, ev)
 		}
 	}
 	batch.Queue(`UPDATE documents SET status = 'done', updated_at = now() WHERE id = $1 AND status <> 'failed'`, documentID)

@@ -23,14 +23,7 @@ const (
 // reviewer or a merge moved it, a re-filing changed it) is not offered. ok is false when
 // nothing waits.
 func (db *DB) NextQA(ctx context.Context, skip []PageKey) (k PageKey, ok bool, err error) {
-	if len(skip) > maxSkip {
-		skip = skip[len(skip)-maxSkip:]
-	}
-	docs := make([]string, len(skip))
-	nums := make([]int32, len(skip))
-	for i, s := range skip {
-		docs[i], nums[i] = s.DocumentID, int32(s.Page)
-	}
+	docs, nums := skipArrays(skip)
 	err = db.pool.QueryRow(ctx, `
 		SELECT q.document_id::text, q.page_no FROM qa_checks q JOIN pages p USING (document_id, page_no)
 		WHERE q.outcome IS NULL AND p.status = 'auto' AND p.mrn = q.mrn

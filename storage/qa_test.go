@@ -5,8 +5,6 @@ import (
 	"math"
 	"testing"
 
-	"github.com/google/uuid"
-
 	"github.com/chartscan/chartscan"
 )
 
@@ -32,19 +30,7 @@ func TestQADrawFollowsTheFiling(t *testing.T) {
 	db := openDB(t)
 	importAll(t, db, empi...)
 	ctx := context.Background()
-	b, err := db.CreateBatch(ctx, chartscan.Batch{ID: uuid.NewString()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, _, err := db.AddDocument(ctx, b.ID, chartscan.Document{ID: uuid.NewString(), SHA256: uuid.NewString(), FileName: "q.pdf", Size: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for n := 1; n <= 2; n++ {
-		if err := db.SavePage(ctx, chartscan.Page{DocumentID: doc.ID, Number: n, ImageKey: "k", ImageType: "image/png", Width: 10, Height: 10, DPI: 300}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	doc := splitDocument(t, db, chartscan.Batch{}, 2)
 	auto := func(mrn string, qa bool) chartscan.Filing {
 		return chartscan.Filing{Status: chartscan.StatusAuto, MRN: mrn, Score: 30, QACheck: qa}
 	}

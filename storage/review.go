@@ -129,14 +129,7 @@ const maxSkip = 500
 // follow the page they continue), passing over the pages in skip. ok is false when the
 // queue is empty.
 func (db *DB) NextReview(ctx context.Context, skip []PageKey) (k PageKey, ok bool, err error) {
-	if len(skip) > maxSkip {
-		skip = skip[len(skip)-maxSkip:]
-	}
-	docs := make([]string, len(skip))
-	nums := make([]int32, len(skip))
-	for i, s := range skip {
-		docs[i], nums[i] = s.DocumentID, int32(s.Page)
-	}
+	docs, nums := skipArrays(skip)
 	err = db.pool.QueryRow(ctx, `
 		SELECT p.document_id::text, p.page_no FROM pages p JOIN documents d ON d.id = p.document_id
 		WHERE p.status = 'review'
@@ -151,6 +144,19 @@ func (db *DB) NextReview(ctx context.Context, skip []PageKey) (k PageKey, ok boo
 		return k, false, fmt.Errorf("next review: %w", err)
 	}
 	return k, true, nil
+}
+
+// skipArrays turns the last maxSkip skipped pages into the two arrays a query unnests.
+func skipArrays(skip []PageKey) (docs []string, nums []int32) {
+	if len(skip) > maxSkip {
+		skip = skip[len(skip)-maxSkip:]
+	}
+	docs = make([]string, len(skip))
+	nums = make([]int32, len(skip))
+	for i, s := range skip {
+		docs[i], nums[i] = s.DocumentID, int32(s.Page)
+	}
+	return docs, nums
 }
 
 // ReviewCount counts the pages waiting for review.

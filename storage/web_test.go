@@ -12,21 +12,32 @@ import (
 	"github.com/chartscan/chartscan"
 )
 
-// reviewPage stores a one-page document whose page waits for review with candidates.
-func reviewPage(t *testing.T, db *DB) PageKey {
+// splitDocument stores a document of the given number of split, unread pages in a new
+// batch b, as scan:split leaves it.
+func splitDocument(t *testing.T, db *DB, b chartscan.Batch, pages int) chartscan.Document {
 	t.Helper()
 	ctx := context.Background()
-	b, err := db.CreateBatch(ctx, chartscan.Batch{ID: uuid.NewString()})
-	if err != nil {
+	b.ID = uuid.NewString()
+	if _, err := db.CreateBatch(ctx, b); err != nil {
 		t.Fatal(err)
 	}
 	doc, _, err := db.AddDocument(ctx, b.ID, chartscan.Document{ID: uuid.NewString(), SHA256: uuid.NewString(), FileName: "a.pdf", Size: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.SavePage(ctx, chartscan.Page{DocumentID: doc.ID, Number: 1, ImageKey: "k", ImageType: "image/png", Width: 10, Height: 10, DPI: 300}); err != nil {
-		t.Fatal(err)
+	for n := 1; n <= pages; n++ {
+		if err := db.SavePage(ctx, chartscan.Page{DocumentID: doc.ID, Number: n, ImageKey: "k", ImageType: "image/png", Width: 10, Height: 10, DPI: 300}); err != nil {
+			t.Fatal(err)
+		}
 	}
+	return doc
+}
+
+// reviewPage stores a one-page document whose page waits for review with candidates.
+func reviewPage(t *testing.T, db *DB) PageKey {
+	t.Helper()
+	ctx := context.Background()
+	doc := splitDocument(t, db, chartscan.Batch{}, 1)
 	if err := db.SaveFilings(ctx, doc.ID, map[int]chartscan.Filing{1: {Status: chartscan.StatusReview, MRN: "100000002", Score: 9,
 		Candidates: []chartscan.Candidate{{MRN: "100000002", Score: 9}, {MRN: "100000005", Score: 8}}}}); err != nil {
 		t.Fatal(err)
@@ -140,19 +151,7 @@ func TestDecideSplitSendsLaterPagesBackAndIsSeenByTheMatcher(t *testing.T) {
 	db := openDB(t)
 	importAll(t, db, empi...)
 	ctx := context.Background()
-	b, err := db.CreateBatch(ctx, chartscan.Batch{ID: uuid.NewString()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, _, err := db.AddDocument(ctx, b.ID, chartscan.Document{ID: uuid.NewString(), SHA256: uuid.NewString(), FileName: "b.pdf", Size: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for n := 1; n <= 4; n++ {
-		if err := db.SavePage(ctx, chartscan.Page{DocumentID: doc.ID, Number: n, ImageKey: "k", ImageType: "image/png", Width: 10, Height: 10, DPI: 300}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	doc := splitDocument(t, db, chartscan.Batch{}, 4)
 	// Pages 1, 3 and 4 filed to one patient; page 2 in review (an uncertain boundary).
 	filed := chartscan.Filing{Status: chartscan.StatusAuto, MRN: "100000002", Score: 30}
 	if err := db.SaveFilings(ctx, doc.ID, map[int]chartscan.Filing{1: filed, 2: {Status: chartscan.StatusReview, MRN: "100000002", Score: 30}, 3: filed, 4: filed}); err != nil {
@@ -187,17 +186,7 @@ func TestNextReviewUrgentBatchFirst(t *testing.T) {
 	importAll(t, db, empi...)
 	ctx := context.Background()
 	older := reviewPage(t, db)
-	b, err := db.CreateBatch(ctx, chartscan.Batch{ID: uuid.NewString(), Label: "ward 4 needs it", Urgent: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, _, err := db.AddDocument(ctx, b.ID, chartscan.Document{ID: uuid.NewString(), SHA256: uuid.NewString(), FileName: "u.pdf", Size: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.SavePage(ctx, chartscan.Page{DocumentID: doc.ID, Number: 1, ImageKey: "k", ImageType: "image/png", Width: 10, Height: 10, DPI: 300}); err != nil {
-		t.Fatal(err)
-	}
+	doc := splitDocument(t, db, chartscan.Batch{Label: "ward 4 needs it", Urgent: true}, 1)
 	if err := db.SaveFilings(ctx, doc.ID, map[int]chartscan.Filing{1: {Status: chartscan.StatusReview}}); err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +197,7 @@ func TestNextReviewUrgentBatchFirst(t *testing.T) {
 	if k, ok, err := db.NextReview(ctx, []PageKey{urgent}); err != nil || !ok || k != older {
 		t.Errorf("NextReview after skipping it = %v, %v, %v; want the older page %v", k, ok, err, older)
 	}
-	if bs, err := db.Batch(ctx, b.ID); err != nil || !bs.Urgent {
+	if bs, err := db.Batch(ctx, doc.BatchID); err != nil || !bs.Urgent {
 		t.Errorf("batch summary %+v, %v: want urgent", bs, err)
 	}
 }
