@@ -267,6 +267,22 @@ func decodeJSON(t *testing.T, body string, v any) {
 	}
 }
 
+// uploadBatch creates a batch over the API (body is its JSON) and uploads files into
+// it, failing the test on any refusal; it returns the batch id.
+func (c *client) uploadBatch(t *testing.T, body string, files ...string) string {
+	t.Helper()
+	st, resp := c.do("POST", "/api/v1/batches", body)
+	if st != http.StatusCreated {
+		t.Fatalf("create batch: %d %s", st, resp)
+	}
+	var batch struct{ ID string }
+	decodeJSON(t, resp, &batch)
+	if st, resp := c.uploadFiles(batch.ID, files...); st != http.StatusCreated {
+		t.Fatalf("upload: %d %s", st, resp)
+	}
+	return batch.ID
+}
+
 // uploadFiles sends files to a batch as the upload page does: a size field before each.
 func (c *client) uploadFiles(batchID string, paths ...string) (int, string) {
 	c.t.Helper()
@@ -549,13 +565,9 @@ func TestWebReviewCollisionAndPHIFreeLogs(t *testing.T) {
 	adaPW := s.addUser("ada", "admin")
 	clara, admin := apiClient(t, srv, s.token("clara")), apiClient(t, srv, s.token("ada"))
 
-	_, body := clara.do("POST", "/api/v1/batches", `{"label":"collision"}`)
-	var batch struct{ ID string }
-	decodeJSON(t, body, &batch)
-	if st, body := clara.uploadFiles(batch.ID, "../../testdata/charts/chart-003.pdf"); st != http.StatusCreated {
-		t.Fatalf("upload: %d %s", st, body)
-	}
-	if byStatus := clara.waitBatchDone(batch.ID, 5*time.Minute); byStatus["review"] < 1 {
+	batch := clara.uploadBatch(t, `{"label":"collision"}`, "../../testdata/charts/chart-003.pdf")
+	var body string
+	if byStatus := clara.waitBatchDone(batch, 5*time.Minute); byStatus["review"] < 1 {
 		t.Fatalf("no page went to review: %v", byStatus)
 	}
 
@@ -613,7 +625,7 @@ func TestWebReviewCollisionAndPHIFreeLogs(t *testing.T) {
 	newClient(t, srv.url).login("ada", "not the password")
 	signedIn(t, srv, "ada", adaPW).do("GET", "/admin/audit", nil)
 
-	checkNoPHIInLogs(t, s, admin, batch.ID)
+	checkNoPHIInLogs(t, s, admin, batch)
 }
 
 // checkNoPHIInLogs reads the names and MRNs found on the batch's pages (and the EMPI
@@ -762,16 +774,12 @@ func TestWebQualityCheck(t *testing.T) {
 	pw1, pw2 := s.addUser("rita", "reviewer"), s.addUser("rob", "reviewer")
 	adaPW := s.addUser("ada", "admin")
 	clara, admin := apiClient(t, srv, s.token("clara")), apiClient(t, srv, s.token("ada"))
-	_, body := clara.do("POST", "/api/v1/batches", `{"label":"qa","urgent":true}`)
-	var batch struct{ ID string }
-	decodeJSON(t, body, &batch)
-	if _, body := clara.do("GET", "/api/v1/batches/"+batch.ID, nil); !strings.Contains(body, `"urgent":true`) {
+	batch := clara.uploadBatch(t, `{"label":"qa","urgent":true}`, "../../testdata/charts/chart-003.pdf")
+	var body string
+	if _, body := clara.do("GET", "/api/v1/batches/"+batch, nil); !strings.Contains(body, `"urgent":true`) {
 		t.Errorf("batch created urgent reads back as %s", body)
 	}
-	if st, body := clara.uploadFiles(batch.ID, "../../testdata/charts/chart-003.pdf"); st != http.StatusCreated {
-		t.Fatalf("upload: %d %s", st, body)
-	}
-	if byStatus := clara.waitBatchDone(batch.ID, 5*time.Minute); byStatus["auto"] != 2 {
+	if byStatus := clara.waitBatchDone(batch, 5*time.Minute); byStatus["auto"] != 2 {
 		t.Fatalf("pages by status %v, want both auto-filed", byStatus)
 	}
 
@@ -842,7 +850,7 @@ func TestWebQualityCheck(t *testing.T) {
 	if strings.Count(body, `"outcome":"ok"`) != 2 || strings.Count(body, `"outcome":"denied"`) != 1 {
 		t.Errorf("audit log of the checks: want 2 ok and 1 denied:\n%s", body)
 	}
-	checkNoPHIInLogs(t, s, admin, batch.ID)
+	checkNoPHIInLogs(t, s, admin, batch)
 }
 
 // apiPage is the part of GET /api/v1/pages/{doc}/{page} the tests read.
@@ -870,16 +878,10 @@ func TestWebDecisionFilesTheContinuationPages(t *testing.T) {
 	s.addUser("clara", "clerk")
 	s.addUser("rita", "reviewer")
 	clara, rita := apiClient(t, srv, s.token("clara")), apiClient(t, srv, s.token("rita"))
-	_, body := clara.do("POST", "/api/v1/batches", `{"label":"continuations"}`)
-	var batch struct{ ID string }
-	decodeJSON(t, body, &batch)
-	if st, body := clara.uploadFiles(batch.ID, "../../testdata/charts/chart-001.pdf"); st != http.StatusCreated {
-		t.Fatalf("upload: %d %s", st, body)
-	}
-	clara.waitBatchDone(batch.ID, 5*time.Minute)
+	clara.waitBatchDone(clara.uploadBatch(t, `{"label":"continuations"}`, "../../testdata/charts/chart-001.pdf"), 5*time.Minute)
 	// chart-001: pages 1 and 3 carry identifiers, 2 and 4 continue them.
 	truth := readTruth(t, "../../testdata/charts/truth.json").Documents[0].Pages
-	_, body = rita.do("GET", "/api/v1/review/next", nil)
+	_, body := rita.do("GET", "/api/v1/review/next", nil)
 	var next struct{ Item *apiPage }
 	decodeJSON(t, body, &next)
 	it := next.Item
