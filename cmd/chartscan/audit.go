@@ -22,28 +22,25 @@ func newAuditCmd() *cobra.Command {
 		Short: "Walk the audit log's hash chain; exit 1 naming the first entry that was changed or removed",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := newApp(cmd.Context(), needDB)
-			if err != nil {
-				return err
-			}
-			defer a.close()
-			bad, n, err := a.db.VerifyAudit(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if bad != 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "audit log BROKEN at entry %d (after %d entries checked): it, or an entry before it, was changed or removed\n", bad, n-1)
-				return exitError{1}
-			}
-			id, head, err := a.db.AuditHead(cmd.Context())
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "audit log intact: %d entries, every hash chains to the one before\n", n)
-			// Entries cut from the end leave a valid chain; comparing the head with one
-			// recorded elsewhere is what catches that.
-			fmt.Fprintf(cmd.OutOrStdout(), "head: entry %d, hash %s\n", id, head)
-			return nil
+			return withApp(cmd.Context(), needDB, func(a *app) error {
+				bad, n, err := a.db.VerifyAudit(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if bad != 0 {
+					fmt.Fprintf(cmd.OutOrStdout(), "audit log BROKEN at entry %d (after %d entries checked): it, or an entry before it, was changed or removed\n", bad, n-1)
+					return exitError{1}
+				}
+				id, head, err := a.db.AuditHead(cmd.Context())
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "audit log intact: %d entries, every hash chains to the one before\n", n)
+				// Entries cut from the end leave a valid chain; comparing the head with one
+				// recorded elsewhere is what catches that.
+				fmt.Fprintf(cmd.OutOrStdout(), "head: entry %d, hash %s\n", id, head)
+				return nil
+			})
 		},
 	})
 	return cmd
@@ -56,25 +53,22 @@ func newAuditListCmd() *cobra.Command {
 		Short: "Print audit entries, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := newApp(cmd.Context(), needDB)
-			if err != nil {
-				return err
-			}
-			defer a.close()
-			entries, err := a.db.AuditEntries(cmd.Context(), q)
-			if err != nil {
-				return err
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tAT\tACTOR\tACTION\tOBJECT\tOUTCOME\tDETAIL")
-			for _, e := range entries {
-				detail, err := json.Marshal(e.Detail)
+			return withApp(cmd.Context(), needDB, func(a *app) error {
+				entries, err := a.db.AuditEntries(cmd.Context(), q)
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.At.UTC().Format(time.RFC3339), e.Actor, e.Action, e.Object, e.Outcome, detail)
-			}
-			return tw.Flush()
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tAT\tACTOR\tACTION\tOBJECT\tOUTCOME\tDETAIL")
+				for _, e := range entries {
+					detail, err := json.Marshal(e.Detail)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.At.UTC().Format(time.RFC3339), e.Actor, e.Action, e.Object, e.Outcome, detail)
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	cmd.Flags().StringVar(&q.Actor, "actor", "", "only entries by this actor")

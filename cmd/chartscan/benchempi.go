@@ -27,12 +27,9 @@ func newBenchEMPICmd() *cobra.Command {
 			"(typos, digit slips, transposed MRNs, as OCR leaves them) and prints the import rate and p50/p99 latency.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := newApp(cmd.Context(), needDB)
-			if err != nil {
-				return err
-			}
-			defer a.close()
-			return benchEMPI(cmd.Context(), a, cmd.OutOrStdout(), patients, queries, seed)
+			return withApp(cmd.Context(), needDB, func(a *app) error {
+				return benchEMPI(cmd.Context(), a, cmd.OutOrStdout(), patients, queries, seed)
+			})
 		},
 	}
 	cmd.Flags().IntVar(&patients, "patients", 1_000_000, "EMPI size")

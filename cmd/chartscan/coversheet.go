@@ -24,40 +24,37 @@ func newCoversheetCmd() *cobra.Command {
 		Short: "Print a patient cover sheet (one-page PDF with a barcode) to put on top of a chart before scanning",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := newApp(cmd.Context(), needDB)
-			if err != nil {
-				return err
-			}
-			defer a.close()
-			p, err := a.db.Patient(cmd.Context(), mrn)
-			if errors.Is(err, storage.ErrNotFound) {
-				return chartscan.Errorf(chartscan.ENotFound, "no patient with MRN %s in the EMPI", mrn)
-			}
-			if err != nil {
-				return err
-			}
-			if out == "" {
-				out = "coversheet-" + p.MRN + ".pdf"
-			}
-			f, err := os.Create(out)
-			if err != nil {
-				return err
-			}
-			if err := ocr.Coversheet(f, coversheetInfo(p, docType, dos)); err != nil {
-				f.Close()
-				os.Remove(out)
-				return chartscan.Errorf(chartscan.EInvalid, "the cover sheet could not be made: %s", chartscan.ErrorMessage(err))
-			}
-			if err := f.Close(); err != nil {
-				return err
-			}
-			// The sheet shows a patient's name and birth date: record who printed it.
-			if err := a.db.Audit(cmd.Context(), storage.AuditEntry{Actor: "cli", Action: "coversheet.print",
-				Object: "patient:" + p.MRN, Outcome: "ok", Detail: map[string]any{"doc_type": docType}}); err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), out)
-			return nil
+			return withApp(cmd.Context(), needDB, func(a *app) error {
+				p, err := a.db.Patient(cmd.Context(), mrn)
+				if errors.Is(err, storage.ErrNotFound) {
+					return chartscan.Errorf(chartscan.ENotFound, "no patient with MRN %s in the EMPI", mrn)
+				}
+				if err != nil {
+					return err
+				}
+				if out == "" {
+					out = "coversheet-" + p.MRN + ".pdf"
+				}
+				f, err := os.Create(out)
+				if err != nil {
+					return err
+				}
+				if err := ocr.Coversheet(f, coversheetInfo(p, docType, dos)); err != nil {
+					f.Close()
+					os.Remove(out)
+					return chartscan.Errorf(chartscan.EInvalid, "the cover sheet could not be made: %s", chartscan.ErrorMessage(err))
+				}
+				if err := f.Close(); err != nil {
+					return err
+				}
+				// The sheet shows a patient's name and birth date: record who printed it.
+				if err := a.db.Audit(cmd.Context(), storage.AuditEntry{Actor: "cli", Action: "coversheet.print",
+					Object: "patient:" + p.MRN, Outcome: "ok", Detail: map[string]any{"doc_type": docType}}); err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), out)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&mrn, "mrn", "", "the patient's MRN (must be in the EMPI)")

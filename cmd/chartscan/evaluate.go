@@ -166,26 +166,23 @@ func newEvaluateCmd() *cobra.Command {
 			if review {
 				need |= needObjects
 			}
-			a, err := newApp(cmd.Context(), need)
-			if err != nil {
-				return err
-			}
-			defer a.close()
-			if review {
-				if err := reviewAsTruth(cmd.Context(), a, cmd.OutOrStdout(), batch, &truth); err != nil {
+			return withApp(cmd.Context(), need, func(a *app) error {
+				if review {
+					if err := reviewAsTruth(cmd.Context(), a, cmd.OutOrStdout(), batch, &truth); err != nil {
+						return err
+					}
+				}
+				var rows []storage.ExportRow
+				if err := a.db.Export(cmd.Context(), batch, func(r storage.ExportRow) error { rows = append(rows, r); return nil }); err != nil {
 					return err
 				}
-			}
-			var rows []storage.ExportRow
-			if err := a.db.Export(cmd.Context(), batch, func(r storage.ExportRow) error { rows = append(rows, r); return nil }); err != nil {
-				return err
-			}
-			ev := evaluate(rows, &truth)
-			ev.print(cmd.OutOrStdout())
-			if len(ev.Problems) > 0 {
-				return exitError{1}
-			}
-			return nil
+				ev := evaluate(rows, &truth)
+				ev.print(cmd.OutOrStdout())
+				if len(ev.Problems) > 0 {
+					return exitError{1}
+				}
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&truthPath, "truth", "", "truth.json written by chartscan synth")

@@ -21,28 +21,25 @@ func newExportCmd() *cobra.Command {
 			if format != "jsonl" {
 				return chartscan.Errorf(chartscan.EInvalid, "unknown export format %q (jsonl is supported)", format)
 			}
-			a, err := newApp(cmd.Context(), needDB)
-			if err != nil {
-				return err
-			}
-			defer a.close()
-			out := cmd.OutOrStdout()
-			if output != "" && output != "-" {
-				f, err := os.Create(output)
-				if err != nil {
+			return withApp(cmd.Context(), needDB, func(a *app) error {
+				out := cmd.OutOrStdout()
+				if output != "" && output != "-" {
+					f, err := os.Create(output)
+					if err != nil {
+						return err
+					}
+					defer f.Close()
+					out = f
+				}
+				bw := bufio.NewWriter(out)
+				enc := json.NewEncoder(bw)
+				n := 0
+				if err := a.db.Export(cmd.Context(), batch, func(r storage.ExportRow) error { n++; return enc.Encode(r) }); err != nil {
 					return err
 				}
-				defer f.Close()
-				out = f
-			}
-			bw := bufio.NewWriter(out)
-			enc := json.NewEncoder(bw)
-			n := 0
-			if err := a.db.Export(cmd.Context(), batch, func(r storage.ExportRow) error { n++; return enc.Encode(r) }); err != nil {
-				return err
-			}
-			a.log.Info("export written", "batch_id", batch, "pages", n)
-			return bw.Flush()
+				a.log.Info("export written", "batch_id", batch, "pages", n)
+				return bw.Flush()
+			})
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "jsonl", "output format: jsonl")

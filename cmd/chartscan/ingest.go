@@ -39,12 +39,9 @@ An interrupted ingest of an archive is resumed with --batch: the same paths agai
 the files the batch already holds (by name) are skipped.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := newApp(cmd.Context(), needDB|needObjects|needRedis)
-			if err != nil {
-				return err
-			}
-			defer a.close()
-			return ingest(cmd.Context(), a, cmd.OutOrStdout(), os.Stderr, args, chartscan.Batch{Label: label, Urgent: urgent}, resume, wait)
+			return withApp(cmd.Context(), needDB|needObjects|needRedis, func(a *app) error {
+				return ingest(cmd.Context(), a, cmd.OutOrStdout(), os.Stderr, args, chartscan.Batch{Label: label, Urgent: urgent}, resume, wait)
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait until every page is final; exit non-zero if any failed")

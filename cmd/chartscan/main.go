@@ -117,6 +117,16 @@ func newApp(ctx context.Context, n need) (*app, error) {
 	return a, nil
 }
 
+// withApp runs fn with the connections n names open, and closes them after.
+func withApp(ctx context.Context, n need, fn func(a *app) error) error {
+	a, err := newApp(ctx, n)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	return fn(a)
+}
+
 func (a *app) close() {
 	if a.queue != nil {
 		a.queue.Close()
@@ -143,13 +153,10 @@ func newMigrateCmd() *cobra.Command {
 		Short: "Bring the PostgreSQL schema up to date (every command that needs it does this too)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := newApp(cmd.Context(), needDB)
-			if err != nil {
-				return err
-			}
-			defer a.close()
-			fmt.Fprintln(cmd.OutOrStdout(), "schema up to date")
-			return nil
+			return withApp(cmd.Context(), needDB, func(a *app) error {
+				fmt.Fprintln(cmd.OutOrStdout(), "schema up to date")
+				return nil
+			})
 		},
 	}
 }

@@ -22,17 +22,14 @@ func newRecordsCmd() *cobra.Command {
 		Short: "Load EMPI patients from FHIR R4 Bundle JSON, FHIR NDJSON, CSV or HL7 v2 ADT (merges too); importing twice changes nothing",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := newApp(cmd.Context(), needDB)
-			if err != nil {
-				return err
-			}
-			defer a.close()
-			for _, path := range args {
-				if err := importRecords(cmd.Context(), a, cmd.OutOrStdout(), path); err != nil {
-					return err
+			return withApp(cmd.Context(), needDB, func(a *app) error {
+				for _, path := range args {
+					if err := importRecords(cmd.Context(), a, cmd.OutOrStdout(), path); err != nil {
+						return err
+					}
 				}
-			}
-			return nil
+				return nil
+			})
 		},
 	})
 	return cmd

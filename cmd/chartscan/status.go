@@ -20,31 +20,28 @@ func newStatusCmd() *cobra.Command {
 		Short: "Show a batch's pages by status, failed files with their reasons, and the page rate",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := newApp(cmd.Context(), needDB)
-			if err != nil {
-				return err
-			}
-			defer a.close()
-			if _, err := uuid.Parse(args[0]); err != nil {
-				return chartscan.Errorf(chartscan.EInvalid, "%q is not a batch id", args[0])
-			}
-			p, err := a.db.BatchProgress(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if p.Documents == 0 {
-				return chartscan.Errorf(chartscan.ENotFound, "no batch %s", args[0])
-			}
-			if wait {
-				if p, err = waitBatch(cmd.Context(), a, args[0], os.Stderr); err != nil {
+			return withApp(cmd.Context(), needDB, func(a *app) error {
+				if _, err := uuid.Parse(args[0]); err != nil {
+					return chartscan.Errorf(chartscan.EInvalid, "%q is not a batch id", args[0])
+				}
+				p, err := a.db.BatchProgress(cmd.Context(), args[0])
+				if err != nil {
 					return err
 				}
-			}
-			printSummary(cmd.OutOrStdout(), p)
-			if wait && (p.DocumentsFailed > 0 || p.PagesByStatus[chartscan.StatusFailed] > 0) {
-				return exitError{1}
-			}
-			return nil
+				if p.Documents == 0 {
+					return chartscan.Errorf(chartscan.ENotFound, "no batch %s", args[0])
+				}
+				if wait {
+					if p, err = waitBatch(cmd.Context(), a, args[0], os.Stderr); err != nil {
+						return err
+					}
+				}
+				printSummary(cmd.OutOrStdout(), p)
+				if wait && (p.DocumentsFailed > 0 || p.PagesByStatus[chartscan.StatusFailed] > 0) {
+					return exitError{1}
+				}
+				return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait until every page is final; exit non-zero if any failed")

@@ -31,29 +31,26 @@ func newUsersCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			a, err := newApp(cmd.Context(), needDB)
-			if err != nil {
-				return err
-			}
-			defer a.close()
-			if update {
-				u, created, err := a.db.UpsertUser(cmd.Context(), args[0], role, hash)
+			return withApp(cmd.Context(), needDB, func(a *app) error {
+				if update {
+					u, created, err := a.db.UpsertUser(cmd.Context(), args[0], role, hash)
+					if err != nil {
+						return err
+					}
+					verb := "updated"
+					if created {
+						verb = "added"
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "%s %s (%s)\n", verb, u.Name, u.Role)
+					return a.db.Audit(cmd.Context(), auditCLI("user.upsert", "user:"+u.Name, map[string]any{"role": role}))
+				}
+				u, err := a.db.CreateUser(cmd.Context(), args[0], role, hash)
 				if err != nil {
 					return err
 				}
-				verb := "updated"
-				if created {
-					verb = "added"
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s %s (%s)\n", verb, u.Name, u.Role)
-				return a.db.Audit(cmd.Context(), auditCLI("user.upsert", "user:"+u.Name, map[string]any{"role": role}))
-			}
-			u, err := a.db.CreateUser(cmd.Context(), args[0], role, hash)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "added %s (%s)\n", u.Name, u.Role)
-			return a.db.Audit(cmd.Context(), auditCLI("user.create", "user:"+u.Name, map[string]any{"role": role}))
+				fmt.Fprintf(cmd.OutOrStdout(), "added %s (%s)\n", u.Name, u.Role)
+				return a.db.Audit(cmd.Context(), auditCLI("user.create", "user:"+u.Name, map[string]any{"role": role}))
+			})
 		},
 	}
 	add.Flags().StringVar(&role, "role", "", "clerk, reviewer or admin")
@@ -70,16 +67,13 @@ func newUsersCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			a, err := newApp(cmd.Context(), needDB)
-			if err != nil {
-				return err
-			}
-			defer a.close()
-			if err := a.db.SetPassword(cmd.Context(), args[0], hash); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "password of %s set; their sessions ended\n", args[0])
-			return a.db.Audit(cmd.Context(), auditCLI("user.passwd", "user:"+args[0], nil))
+			return withApp(cmd.Context(), needDB, func(a *app) error {
+				if err := a.db.SetPassword(cmd.Context(), args[0], hash); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "password of %s set; their sessions ended\n", args[0])
+				return a.db.Audit(cmd.Context(), auditCLI("user.passwd", "user:"+args[0], nil))
+			})
 		},
 	}
 	passwd.Flags().BoolVar(&stdinPw2, "password-stdin", false, "read the password from the first line of standard input")
@@ -90,20 +84,17 @@ func newUsersCmd() *cobra.Command {
 		Short: "Create an API token for a user and print it (it is stored only as a hash)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := newApp(cmd.Context(), needDB)
-			if err != nil {
-				return err
-			}
-			defer a.close()
-			tok, hash := web.NewToken()
-			if err := a.db.CreateToken(cmd.Context(), args[0], hash, label); err != nil {
-				return err
-			}
-			if err := a.db.Audit(cmd.Context(), auditCLI("token.create", "user:"+args[0], map[string]any{"label": label})); err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), tok)
-			return nil
+			return withApp(cmd.Context(), needDB, func(a *app) error {
+				tok, hash := web.NewToken()
+				if err := a.db.CreateToken(cmd.Context(), args[0], hash, label); err != nil {
+					return err
+				}
+				if err := a.db.Audit(cmd.Context(), auditCLI("token.create", "user:"+args[0], map[string]any{"label": label})); err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), tok)
+				return nil
+			})
 		},
 	}
 	token.Flags().StringVar(&label, "label", "", "what the token is for")
@@ -113,21 +104,18 @@ func newUsersCmd() *cobra.Command {
 		Short: "List users and their roles",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := newApp(cmd.Context(), needDB)
-			if err != nil {
-				return err
-			}
-			defer a.close()
-			us, err := a.db.Users(cmd.Context())
-			if err != nil {
-				return err
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tROLE\tDISABLED\tSINCE")
-			for _, u := range us {
-				fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", u.Name, u.Role, u.Disabled, u.CreatedAt.Format("2006-01-02"))
-			}
-			return tw.Flush()
+			return withApp(cmd.Context(), needDB, func(a *app) error {
+				us, err := a.db.Users(cmd.Context())
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tROLE\tDISABLED\tSINCE")
+				for _, u := range us {
+					fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", u.Name, u.Role, u.Disabled, u.CreatedAt.Format("2006-01-02"))
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	cmd.AddCommand(add, passwd, token, list)
