@@ -162,6 +162,14 @@ const (
 	KindSex           IdentifierKind = "sex"  // Value is "male", "female", "other" or "unknown"
 	KindDocType       IdentifierKind = "doc_type"
 	KindDateOfService IdentifierKind = "date_of_service" // Value is YYYY-MM-DD
+	// KindPageNumber is where the page says it stands in its document: Value "2/3" for
+	// "Page 2 of 3", "2" for "Page 2" with no total. It identifies nobody; it tells a
+	// continuation page from a page that starts a new document.
+	KindPageNumber IdentifierKind = "page_number"
+	// KindUnread reports an identifier area whose values could not be read: labels such
+	// as "MRN" or a table's header row with no value found for them. Value lists the
+	// kinds labelled but unread ("mrn,name"). Such a page is never a silent continuation.
+	KindUnread IdentifierKind = "unread"
 )
 
 // Document types read from a page (Value of a KindDocType identifier).

@@ -28,6 +28,8 @@ const (
 	reasonLeadingNoIDs   = "no identifiers on this page or before it"
 	reasonSegmentNoIDs   = "no patient identifiers on these pages"
 	reasonSplitNoIDs     = "a reviewer split the document here: a new patient starts on this page"
+	reasonUnanchored     = "no identifiers on this page, and nothing on it says it continues the page before"
+	reasonUnread         = "the page shows patient identifiers that could not be read"
 )
 
 // Decide files one segment given its scored candidates. It ranks them by score (the same

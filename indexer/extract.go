@@ -16,23 +16,100 @@ var kindOrder = []chartscan.IdentifierKind{
 
 // Extract reads the patient identifiers printed on one page from its OCR words: MRN,
 // name, date of birth, sex, document type and date of service, each at most once (the
-// most confident reading). Confidence is the mean OCR confidence of the value's words
-// scaled by how strong the label and the value's form are.
+// most confident reading), and the page's number in its document. Confidence is the mean
+// OCR confidence of the value's words scaled by how strong the label and the value's
+// form are.
+//
+// A label's value is read on its line; failing that, beside it or below it in the
+// column it heads, as table forms and boxed forms print it (layout.go). Fields of an
+// unlabelled identifier block (an imprint, a sticker: blocks.go) fill in what no label
+// gave. Labels of identifying fields left without a readable value are reported as one
+// KindUnread identifier, so that filing never takes such a page for a continuation.
 func Extract(words []chartscan.Word) []chartscan.Identifier {
 	lines := buildLines(words)
+	var rows []row // built on first need
+	geometry := func() []row {
+		if rows == nil {
+			rows = pageRows(lines)
+		}
+		return rows
+	}
 	var found []chartscan.Identifier
+	unread := map[chartscan.IdentifierKind]bool{}
 	for _, ln := range lines {
 		for _, f := range scanLine(ln.toks) {
 			if id, ok := readField(f); ok {
 				found = append(found, id)
+				continue
+			}
+			if !twoDKinds[f.def.kind] {
+				continue
+			}
+			if len(f.value) > 0 {
+				// What followed the label did not read as its value: it is the next
+				// column's header, and this column ends where it starts.
+				f.nextX = f.value[0].box.X0
+			}
+			f.twoD = true
+			read := false
+			for _, look := range []func(field, []row) []token{beside, below} {
+				if v := look(f, geometry()); len(v) > 0 {
+					g := f
+					g.value = v
+					if id, ok := readField(g); ok {
+						found = append(found, id)
+						read = true
+						break
+					}
+				}
+			}
+			if !read && !f.def.weak {
+				unread[baseKind(f.def.kind)] = true
 			}
 		}
 	}
 	found = joinNameHalves(found)
+	for _, id := range identifierBlocks(segmentsOf(geometry())) {
+		if !hasKind(found, id.Kind) {
+			found = append(found, id)
+		}
+	}
 	if id, ok := docType(lines); ok {
 		found = append(found, id)
 	}
-	return pickBest(found)
+	out := pickBest(found)
+	if id, ok := pageNumber(lines); ok {
+		out = append(out, id)
+	}
+	var missing []string
+	for _, k := range []chartscan.IdentifierKind{chartscan.KindMRN, chartscan.KindName, chartscan.KindDOB} {
+		if unread[k] && !hasKind(out, k) {
+			missing = append(missing, string(k))
+		}
+	}
+	if len(missing) > 0 {
+		out = append(out, chartscan.Identifier{Kind: chartscan.KindUnread, Value: strings.Join(missing, ",")})
+	}
+	return out
+}
+
+// twoDKinds are the fields whose value Extract looks for beside and below the label
+// when none follows it on its line.
+var twoDKinds = map[chartscan.IdentifierKind]bool{
+	chartscan.KindMRN: true, chartscan.KindName: true, kindFamily: true, kindGiven: true,
+	chartscan.KindDOB: true, chartscan.KindSex: true, chartscan.KindDateOfService: true,
+}
+
+// baseKind maps the name halves to KindName.
+func baseKind(k chartscan.IdentifierKind) chartscan.IdentifierKind {
+	if k == kindFamily || k == kindGiven {
+		return chartscan.KindName
+	}
+	return k
+}
+
+func hasKind(ids []chartscan.Identifier, k chartscan.IdentifierKind) bool {
+	return slices.ContainsFunc(ids, func(id chartscan.Identifier) bool { return id.Kind == k })
 }
 
 // readField reads the value of one labelled field.
@@ -45,7 +122,8 @@ func readField(f field) (chartscan.Identifier, bool) {
 	case chartscan.KindMRN:
 		value, n, q, ok = parseMRN(f.value)
 	case chartscan.KindName:
-		value, n, q, ok = parseName(f.value, f.def.weak && !f.punct)
+		value, n, q, ok = parseName(f.value, (f.def.weak && !f.punct) || f.twoD)
+		ok = ok && !labelWordsIn(f.value[:n])
 	case kindFamily:
 		value, n, q, ok = parseNameHalf(f.value, true)
 	case kindGiven:
@@ -71,8 +149,34 @@ func readField(f field) (chartscan.Identifier, bool) {
 	if f.fuzzy {
 		factor *= 0.9
 	}
+	if f.twoD {
+		factor *= 0.9
+	}
 	raw, box, conf := span(f.value[:n])
 	return chartscan.Identifier{Kind: f.def.kind, Value: value, Raw: raw, Confidence: clamp01(conf * factor), Box: box}, true
+}
+
+// formWords are the words of form labels and headers. A "name" made of them is the
+// header row of a table read as a value ("Med Rec No" misread, taken for "NO, Med"), not
+// a patient's name.
+var formWords = map[string]bool{
+	"patient": true, "name": true, "mrn": true, "med": true, "rec": true, "no": true,
+	"number": true, "dob": true, "date": true, "birth": true, "sex": true, "gender": true,
+	"unit": true, "chart": true, "id": true, "pt": true, "visit": true, "age": true,
+	"acct": true, "account": true, "room": true, "bed": true, "location": true, "loc": true,
+	"physician": true, "attending": true, "admit": true, "encounter": true, "medical": true,
+	"record": true, "fin": true, "service": true, "ward": true,
+}
+
+func labelWordsIn(toks []token) bool {
+	for _, t := range toks {
+		for _, w := range strings.FieldsFunc(t.text, func(r rune) bool { return r == ',' || r == '.' }) {
+			if formWords[keyOf(w)] {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // NormalizeMRN returns an MRN the way it is stored and compared: upper case, without

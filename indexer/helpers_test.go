@@ -54,7 +54,16 @@ func fixNow(t *testing.T) {
 }
 
 // values returns the extracted identifiers as kind → value.
+// values maps the fields Extract read to their values. The page number and the report
+// of unread labels are left out: tests of them use allValues.
 func values(ids []chartscan.Identifier) map[chartscan.IdentifierKind]string {
+	out := allValues(ids)
+	delete(out, chartscan.KindPageNumber)
+	delete(out, chartscan.KindUnread)
+	return out
+}
+
+func allValues(ids []chartscan.Identifier) map[chartscan.IdentifierKind]string {
 	out := map[chartscan.IdentifierKind]string{}
 	for _, id := range ids {
 		out[id.Kind] = id.Value

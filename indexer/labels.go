@@ -83,6 +83,15 @@ type field struct {
 	fuzzy bool // the label matched with one OCR substitution
 	punct bool // the label carried ':' ';' or '#'
 	value []token
+	// label is the box of the label's tokens; prevX is where the token before the label
+	// ends and nextX where the first token after the label's value (or, with no value,
+	// after the label) starts, 0 when there is none: the column the label heads lies
+	// between them.
+	label        chartscan.Box
+	prevX, nextX int
+	// twoD reports that the value was found beside or below the label in the page's
+	// geometry rather than on Tesseract's line.
+	twoD bool
 }
 
 // scanLine finds the labelled fields of one line. A value runs from its label to the next
@@ -109,7 +118,14 @@ func scanLine(toks []token) []field {
 				accepted = false
 			}
 			if accepted {
-				fields = append(fields, found{field{def: d, fuzzy: fuzzy, punct: punct}, i, end})
+				f := field{def: d, fuzzy: fuzzy, punct: punct}
+				for _, t := range toks[i : end+1] {
+					f.label = f.label.Union(t.box)
+				}
+				if i > 0 {
+					f.prevX = toks[i-1].box.X1
+				}
+				fields = append(fields, found{f, i, end})
 				stops = append(stops, i)
 				i = end + 1
 				continue
@@ -138,6 +154,9 @@ func scanLine(toks []token) []field {
 			}
 		}
 		f.value = v
+		if next := f.end + 1 + len(v); next < len(toks) {
+			f.nextX = toks[next].box.X0
+		}
 		out = append(out, f.field)
 	}
 	return out

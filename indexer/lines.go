@@ -22,6 +22,9 @@ type token struct {
 	conf      float64
 	box       chartscan.Box
 	gapBefore bool // a wide gap separates it from the token before it
+	// ruleBefore reports that a ruled line ('|' as OCR reads a table's vertical rule)
+	// stood between it and the token before it: a cell boundary, as good as a wide gap.
+	ruleBefore bool
 }
 
 // line is one rebuilt line of text.
@@ -88,8 +91,16 @@ func buildLines(words []chartscan.Word) []line {
 	out := make([]line, 0, len(groups))
 	for _, g := range groups {
 		var ln line
+		rule := false
 		for _, w := range g {
-			ln.toks = append(ln.toks, splitWord(w)...)
+			toks, lead, trail := splitWord(w)
+			if len(toks) > 0 {
+				toks[0].ruleBefore = rule || lead
+				ln.toks = append(ln.toks, toks...)
+				rule = trail
+			} else {
+				rule = rule || lead || trail
+			}
 			ln.box = ln.box.Union(w.Box)
 		}
 		markGaps(ln.toks)
@@ -101,10 +112,25 @@ func buildLines(words []chartscan.Word) []line {
 // splitWord turns one OCR word into tokens. A word normally is one token, but text with
 // spaces in it is split, and so is a label glued to its value ("MRN:12345",
 // "DOB:03/14/1962"), because OCR drops the space after a colon often enough to matter.
-func splitWord(w chartscan.Word) []token {
+// The vertical rules of a table, which OCR reads as '|' (alone or glued to a word), are
+// not text: lead and trail report a rule before and after the tokens.
+func splitWord(w chartscan.Word) (out []token, lead, trail bool) {
 	conf := min(max(w.Conf, 0), 100)
-	var out []token
 	runes := []rune(w.Text)
+	from, to := 0, len(runes)
+	for from < to && isRule(runes[from]) {
+		from, lead = from+1, true
+	}
+	for to > from && isRule(runes[to-1]) {
+		to, trail = to-1, true
+	}
+	if from == to {
+		return nil, lead, trail
+	}
+	if from > 0 || to < len(runes) {
+		w.Box = subBox(w.Box, from, to, len(runes))
+		runes = runes[from:to]
+	}
 	n := len(runes)
 	start := -1
 	emit := func(from, to int) {
@@ -130,8 +156,11 @@ func splitWord(w chartscan.Word) []token {
 			start = i
 		}
 	}
-	return out
+	return out, lead, trail
 }
+
+// isRule reports whether r is how OCR reads a ruled line.
+func isRule(r rune) bool { return r == '|' || r == '¦' || r == '│' }
 
 // labelCuts returns where to cut a glued "label:value" word: after the run of ':', ';' or
 // '#' that follows a label made of letters and dots. Times such as "10:30" are not cut.
@@ -200,7 +229,7 @@ func markGaps(toks []token) {
 		if prev == (chartscan.Box{}) || cur == (chartscan.Box{}) {
 			continue
 		}
-		if float64(cur.X0-prev.X1) > gapFactor*h {
+		if toks[i].ruleBefore || float64(cur.X0-prev.X1) > gapFactor*h {
 			toks[i].gapBefore = true
 		}
 	}

@@ -38,11 +38,20 @@ type Segment struct {
 	// UncertainStart reports that the boundary before this segment is uncertain: the
 	// segment may be the same patient's as the one before.
 	UncertainStart bool
+	// Unanchored lists the pages without identifiers that nothing ties to the segment:
+	// neither a page number that follows the page before ("Page 2 of 3" after "Page 1 of
+	// 3") nor a cover sheet. They are likely the segment's, so its candidates are
+	// proposed, but they are never filed automatically. A page whose identifier area
+	// could not be read (KindUnread) is one of them whatever its page number says.
+	Unanchored []int
 }
 
 // Segments groups the pages of one upload into patient segments. A page with identifiers
 // (MRN, name or birth date) starts or continues a segment; a page without continues the
-// current one (a continuation page). A page that conflicts with the current segment — a
+// current one (a continuation page) — anchored when its page number follows the page
+// before's ("Page 2 of 3" after "Page 1 of 3") or a cover sheet started the segment,
+// otherwise Unanchored. A page numbered 1 ("Page 1 of 1") starts a new document and so
+// a new segment, except behind a cover sheet. A page that conflicts with the current segment — a
 // different MRN (more than one OCR confusion away), a different birth date (more than a
 // slip: a day, one digit, day and month swapped), or a clearly different name (family
 // name, or given name with the family name agreeing) — starts a new segment. When it
@@ -65,6 +74,10 @@ func segments(pages []PageEvidence, scheme string) []Segment {
 	var ev []Evidence // the content pages' evidence of the current segment
 	cur := -1
 	uncertainRun := false // the current segment began at an uncertain boundary, and only continuation pages followed
+	// The page number of the last content page of the current segment, and whether that
+	// page was anchored (had identifiers, or was a continuation tied to one).
+	var lastNum PageNumber
+	lastNumbered, lastAnchored := false, false
 	start := func(i int, cover bool) {
 		segs = append(segs, Segment{Pages: []int{i}, Cover: cover})
 		cur, ev, uncertainRun = len(segs)-1, nil, false
@@ -79,16 +92,27 @@ func segments(pages []PageEvidence, scheme string) []Segment {
 		case PageCover, PageConfirmed:
 			start(i, true)
 			segs[cur].Evidence = mergeEvidence(nil, NormalizeMRN(pg.CoverMRN))
+			lastNum, lastNumbered = pageNumberOf(pg.Identifiers)
+			lastAnchored = true
 			continue
 		}
 		if pg.SplitBefore {
 			cur = -1 // a reviewer said a new patient starts here
 		}
+		num, numbered := pageNumberOf(pg.Identifiers)
+		behindCover := cur >= 0 && segs[cur].Cover && pages[segs[cur].Pages[0]].Kind == PageCover
+		if numbered && num.K == 1 && !behindCover {
+			cur = -1 // "Page 1 of N": a new document starts here
+		}
+		follows := numbered && lastNumbered && num.Follows(lastNum) && lastAnchored
+		lastNum, lastNumbered = num, numbered
 		e := EvidenceFrom(pg.Identifiers)
+		unread := hasKind(pg.Identifiers, chartscan.KindUnread)
 		if cur < 0 {
 			start(i, false)
 			ev = appendIdentifying(ev, e)
 			segs[cur].Evidence = mergeEvidence(ev, "")
+			lastAnchored = e.Identifying()
 			continue
 		}
 		s := &segs[cur]
@@ -97,8 +121,13 @@ func segments(pages []PageEvidence, scheme string) []Segment {
 			if uncertainRun {
 				s.Uncertain = append(s.Uncertain, i)
 			}
+			lastAnchored = !unread && (follows || behindCover)
+			if !lastAnchored {
+				s.Unanchored = append(s.Unanchored, i)
+			}
 			continue
 		}
+		lastAnchored = true
 		agree, conflict := relate(s.Evidence, e, scheme)
 		// The same MRN — read exactly, or one misread away under a check digit — with no
 		// name that says otherwise is the same patient even when a page prints another
@@ -371,8 +400,22 @@ func FileSegments(pages []PageEvidence, m Model, lookup func(Evidence) ([]charts
 				if fl.Status == chartscan.StatusAuto {
 					fl.Status = chartscan.StatusReview
 				}
+			case slices.Contains(s.Unanchored, i) && s.Evidence.Identifying():
+				// Likely the patient of the page before, but nothing on it says so.
+				fl.Reason = reasonUnanchored
+				if hasKind(pages[i].Identifiers, chartscan.KindUnread) {
+					fl.Reason = reasonUnread
+				}
+				if fl.Status == chartscan.StatusAuto || fl.Status == chartscan.StatusUnmatched {
+					fl.Status = chartscan.StatusReview
+				}
 			case s.Evidence.Identifying():
 				fl.Reason = reasonSegContinue
+			}
+			if hasKind(pages[i].Identifiers, chartscan.KindUnread) && !EvidenceFrom(pages[i].Identifiers).Identifying() &&
+				fl.Status != chartscan.StatusReview {
+				// Identifiers are printed but could not be read: a person reads them.
+				fl.Status, fl.Reason = chartscan.StatusReview, reasonUnread
 			}
 			if slices.Contains(s.Uncertain, i) && !(boundaryMoot && fl.Status == chartscan.StatusAuto) {
 				fl.Status, fl.Reason = chartscan.StatusReview, reasonBoundary

@@ -14,6 +14,16 @@ var cmpApprox = cmpopts.EquateApprox(0, 1e-9)
 
 func content(ids []chartscan.Identifier) PageEvidence { return PageEvidence{Identifiers: ids} }
 
+// num adds to a page's identifiers the page number "Page k of n" (n 0: "Page k").
+func num(k, n int, ids []chartscan.Identifier) []chartscan.Identifier {
+	return append(slices.Clone(ids), chartscan.Identifier{Kind: chartscan.KindPageNumber, Value: PageNumber{k, n}.String(), Confidence: 0.9})
+}
+
+// unread is a page whose labels of the kinds listed were found without readable values.
+func unread(kinds string) []chartscan.Identifier {
+	return []chartscan.Identifier{{Kind: chartscan.KindUnread, Value: kinds}}
+}
+
 func TestSegments(t *testing.T) {
 	jane := ids("00123456", "DOE, Jane", "1962-03-14")
 	jose := ids("555", "NUNEZ, Jose", "1970-01-01")
@@ -117,34 +127,49 @@ func TestFileSegments(t *testing.T) {
 		want  []brief
 	}{
 		{"two patients with continuation pages", []PageEvidence{
-			content(nil), content(janePage), content(docTypeOnly), content(ids("555", "NUNEZ, Jose", "")), content(nil)},
-			[]brief{review("00123456", reasonLeadingNoIDs), auto("00123456", ""), auto("00123456", reasonSegContinue),
+			content(nil), content(num(1, 2, janePage)), content(num(2, 2, docTypeOnly)), content(num(1, 0, ids("555", "NUNEZ, Jose", ""))), content(num(2, 0, nil))},
+			[]brief{{chartscan.StatusUnmatched, "", reasonSegmentNoIDs}, auto("00123456", ""), auto("00123456", reasonSegContinue),
 				auto("555", ""), auto("555", reasonSegContinue)}},
+		{"a page before the first identifying page of its document", []PageEvidence{content(nil), content(num(2, 0, janePage))},
+			[]brief{review("00123456", reasonLeadingNoIDs), auto("00123456", "")}},
+		{"pages without identifiers or a page number that follows", []PageEvidence{
+			content(num(1, 3, janePage)), content(nil), content(num(3, 3, nil)), content(num(2, 2, nil)), content(num(1, 1, nil))},
+			[]brief{auto("00123456", ""), review("00123456", reasonUnanchored), review("00123456", reasonUnanchored),
+				review("00123456", reasonUnanchored), {chartscan.StatusUnmatched, "", reasonSegmentNoIDs}}},
+		{"a numbered run tied to an unanchored page is not anchored", []PageEvidence{
+			content(num(1, 3, janePage)), content(num(3, 3, nil)), content(num(4, 0, nil))},
+			[]brief{auto("00123456", ""), review("00123456", reasonUnanchored), review("00123456", reasonUnanchored)}},
+		{"identifiers printed but unread are never a continuation", []PageEvidence{
+			content(num(1, 2, janePage)), content(num(2, 2, unread("mrn,name,dob")))},
+			[]brief{auto("00123456", ""), review("00123456", reasonUnread)}},
+		{"page 1 of 1 after a filed page starts a new document", []PageEvidence{
+			content(num(1, 1, janePage)), content(num(1, 1, ids("555", "NUNEZ, Jose", "1970-01-01"))), content(num(1, 1, unread("mrn")))},
+			[]brief{auto("00123456", ""), auto("555", ""), review("", reasonUnread)}},
 		{"twins one after the other", []PageEvidence{
 			content(ids("10000001", "DOE, Jane", "1990-05-01")), content(nil), content(ids("10000002", "DOE, Mary", "1990-05-01"))},
 			[]brief{auto("10000001", ""), review("10000001", reasonBoundary), review("10000002", reasonBoundary)}},
 		{"one patient across an uncertain boundary: two misreads of one mrn", []PageEvidence{
-			content(ids("O0123456", "DOE, Jane", "1962-03-14")), content(nil), content(ids("00I23456", "DOE, Jane", "1962-03-14")), content(nil)},
+			content(num(1, 0, ids("O0123456", "DOE, Jane", "1962-03-14"))), content(num(2, 0, nil)), content(num(3, 0, ids("00I23456", "DOE, Jane", "1962-03-14"))), content(num(4, 0, nil))},
 			[]brief{auto("00123456", ""), auto("00123456", reasonSegContinue), auto("00123456", ""), auto("00123456", reasonSegContinue)}},
 		{"uncertain boundary: a weak page before a strong one", []PageEvidence{
-			content(ids("", "DOE, Jane", "1972-08-14")), content(janePage), content(nil)},
+			content(ids("", "DOE, Jane", "1972-08-14")), content(num(2, 0, janePage)), content(num(3, 0, nil))},
 			[]brief{review("00123456", reasonBoundary), auto("00123456", ""), auto("00123456", reasonSegContinue)}},
 		{"uncertain boundary: a strong page before a weak one", []PageEvidence{
-			content(janePage), content(nil), content(ids("", "DOE, Jane", "1972-08-14")), content(nil)},
+			content(num(1, 0, janePage)), content(num(2, 0, nil)), content(num(3, 0, ids("", "DOE, Jane", "1972-08-14"))), content(num(4, 0, nil))},
 			[]brief{auto("00123456", ""), auto("00123456", reasonSegContinue), review("00123456", reasonBoundary), review("00123456", reasonBoundary)}},
 		{"uncertain boundary: the page at it weak, strong evidence only later in its segment", []PageEvidence{
 			content(ids("", "DOE, Jane", "1980-01-01")), content(ids("", "DOE, J", "1962-03-14")), content(nil), content(ids("00123456", "", ""))},
 			[]brief{review("00123456", reasonBoundary), review("00123456", reasonBoundary), review("00123456", reasonBoundary), auto("00123456", "")}},
 		{"a reviewer's split before pages without identifiers", []PageEvidence{
-			content(janePage), content(nil), {SplitBefore: true}, content(nil), content(ids("555", "NUNEZ, Jose", ""))},
+			content(num(1, 2, janePage)), content(num(2, 2, nil)), {SplitBefore: true}, content(nil), content(ids("555", "NUNEZ, Jose", ""))},
 			[]brief{auto("00123456", ""), auto("00123456", reasonSegContinue), review("555", reasonLeadingNoIDs), review("555", reasonLeadingNoIDs), auto("555", "")}},
-		{"a reviewer's split with no identifiers after it", []PageEvidence{content(janePage), {SplitBefore: true}, content(nil)},
+		{"a reviewer's split with no identifiers after it", []PageEvidence{content(janePage), {SplitBefore: true, Identifiers: num(1, 2, nil)}, content(num(2, 2, nil))},
 			[]brief{auto("00123456", ""), review("", reasonSplitNoIDs), review("", reasonSplitNoIDs)}},
 		{"a page a reviewer filed carries the pages after it", []PageEvidence{
-			{Kind: PageConfirmed, CoverMRN: "00123456", Identifiers: ids("", "DOE, J", "")}, content(nil), content(docTypeOnly),
+			{Kind: PageConfirmed, CoverMRN: "00123456", Identifiers: num(1, 3, ids("", "DOE, J", ""))}, content(num(2, 3, nil)), content(num(3, 3, docTypeOnly)),
 			content(ids("555", "NUNEZ, Jose", "")), content(nil)},
 			[]brief{{chartscan.StatusConfirmed, "00123456", ""}, auto("00123456", reasonSegContinue), auto("00123456", reasonSegContinue),
-				auto("555", ""), auto("555", reasonSegContinue)}},
+				auto("555", ""), review("555", reasonUnanchored)}},
 		{"twin without mrn", []PageEvidence{content(ids("", "DOE, Jane", "1990-05-01"))},
 			[]brief{review("10000001", reasonTwins)}},
 		{"cover sheet, content without mrn", []PageEvidence{
