@@ -1,6 +1,7 @@
 package indexer
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -189,5 +190,45 @@ func TestExtractPageNumber(t *testing.T) {
 	}
 	if p, ok := ParsePageNumber("2/3"); !ok || !p.Follows(PageNumber{1, 3}) || p.Follows(PageNumber{1, 4}) {
 		t.Errorf("ParsePageNumber(2/3) = %v, %v; Follows wrong", p, ok)
+	}
+}
+
+func TestReferentialEvidence(t *testing.T) {
+	fixNow(t)
+	// A footer line: the name printed without a label. Extract reads the MRN and the birth
+	// date; the EMPI record the MRN leads to is supported by the name on the page.
+	words := page("Assessment: stable.", "", "SMITH-JONES, Mary  |  MRN 40055555  |  DOB 12/01/1970  |  Page 2 of 3")
+	mrns, dates := Probes(words)
+	if !slices.Contains(mrns, "40055555") || !slices.Contains(dates, "1970-12-01") {
+		t.Fatalf("Probes = %v, %v", mrns, dates)
+	}
+	mary := chartscan.Patient{MRN: "40055555", Family: "Smith-Jones", Given: "Mary", BirthDate: "1970-12-01"}
+	found, ok := Supported(words, mary, "40055555")
+	if !ok {
+		t.Fatal("the page does not support its own patient")
+	}
+	got := values(Complete(Extract(words), found))
+	want := kv{mrn: "40055555", dob: "1970-12-01", name: "SMITH-JONES, Mary"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("completed identifiers (-want +got):\n%s", diff)
+	}
+	// Another patient the same number leads to (a misread MRN) is not supported: the
+	// page shows neither their name nor their birth date.
+	other := chartscan.Patient{MRN: "40055556", Family: "Okafor", Given: "Ada", BirthDate: "1980-02-02"}
+	if _, ok := Supported(words, other, "40055555"); ok {
+		t.Error("a patient whose name and birth date the page does not show is supported")
+	}
+	// Found fields never override the page's own reading when it disagrees.
+	own := Extract(page("Patient: OKAFOR, Ada  MRN: 40055555"))
+	if got := values(Complete(own, found)); got[name] != "OKAFOR, Ada" || got[dob] != "" {
+		t.Errorf("Complete over a disagreeing name = %v", got)
+	}
+	// Without an MRN, name and birth date must both appear, the given name too.
+	noMRN := page("Seen today: Mary Smith-Jones, born 12/01/1970.")
+	if _, ok := Supported(noMRN, mary, ""); !ok {
+		t.Error("name and birth date in prose do not support the patient")
+	}
+	if _, ok := Supported(page("Seen today: Mr Smith-Jones, born 12/01/1970."), mary, ""); ok {
+		t.Error("family name and birth date alone support the patient")
 	}
 }

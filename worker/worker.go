@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -382,5 +383,81 @@ func (w *Worker) extractPage(ctx context.Context, page chartscan.Page) error {
 	if err != nil {
 		return fmt.Errorf("words of page %d: %w", page.Number, err)
 	}
-	return w.store.SaveIdentifiers(ctx, page.DocumentID, page.Number, extract(words))
+	ids, err := w.identify(ctx, words)
+	if err != nil {
+		return err
+	}
+	return w.store.SaveIdentifiers(ctx, page.DocumentID, page.Number, ids)
+}
+
+// identify reads a page's identifiers: what extract finds by labels and layout, then,
+// when that lacks the MRN, the name or the birth date, what the EMPI's lead finds —
+// every MRN-shaped token and, failing those, every date on the page is looked up, and a
+// patient whose name and birth date the page also shows fills in the missing fields
+// (indexer.Supported, indexer.Complete). Two patients supported equally well fill in
+// nothing: the page's own evidence decides, or a reviewer.
+func (w *Worker) identify(ctx context.Context, words []chartscan.Word) ([]chartscan.Identifier, error) {
+	ids := extract(words)
+	e := indexer.EvidenceFrom(ids)
+	if e.MRN.Value != "" && e.Family.Value != "" && e.DOB.Value != "" {
+		return ids, nil
+	}
+	mrns, dates := indexer.Probes(words)
+	var found []chartscan.Identifier
+	supported := map[string]bool{}
+	try := func(q chartscan.CandidateQuery, via func(chartscan.Patient) string) error {
+		pats, err := w.store.Candidates(ctx, q, candidateLimit)
+		if err != nil {
+			return err
+		}
+		for _, p := range pats {
+			k := indexer.NormalizeMRN(p.MRN)
+			if supported[k] {
+				continue
+			}
+			if f, ok := indexer.Supported(words, p, via(p)); ok {
+				supported[k] = true
+				found = f
+			}
+		}
+		return nil
+	}
+	if len(mrns) > 0 {
+		var keys []string
+		for _, m := range mrns {
+			keys = append(keys, m)
+			keys = append(keys, indexer.MRNVariants(m, w.model.CheckDigit)...)
+		}
+		err := try(chartscan.CandidateQuery{MRNs: keys}, func(p chartscan.Patient) string {
+			// The token that led to p: its own MRN if printed, else the variant or alias.
+			for _, m := range mrns {
+				if m == indexer.NormalizeMRN(p.MRN) {
+					return m
+				}
+			}
+			for _, m := range mrns {
+				if slices.Contains(indexer.MRNVariants(m, w.model.CheckDigit), indexer.NormalizeMRN(p.MRN)) {
+					return m
+				}
+			}
+			return mrns[0]
+		})
+		if err != nil {
+			return nil, fmt.Errorf("look up the page's numbers: %w", err)
+		}
+	}
+	if len(supported) == 0 && e.Family.Value == "" {
+		for _, d := range dates {
+			if err := try(chartscan.CandidateQuery{BirthDate: d}, func(chartscan.Patient) string { return "" }); err != nil {
+				return nil, fmt.Errorf("look up the page's dates: %w", err)
+			}
+			if len(supported) > 1 {
+				break
+			}
+		}
+	}
+	if len(supported) != 1 {
+		return ids, nil
+	}
+	return indexer.Complete(ids, found), nil
 }
