@@ -129,9 +129,53 @@ func (w *Worker) HandleMatch(ctx context.Context, t *asynq.Task) (err error) {
 // file groups a document's pages into segments, decides each segment against the EMPI
 // and saves every page's filing; it returns the pages per status it filed them to.
 func (w *Worker) file(ctx context.Context, documentID string) (map[chartscan.PageStatus]int, error) {
-	pages, err := w.store.MatchPages(ctx, documentID)
+	freqs := indexer.SurnameShares{}
+	pages, filed, err := w.plan(ctx, documentID, w.model, func(e indexer.Evidence) ([]chartscan.Patient, error) {
+		return w.lookup(ctx, e, freqs)
+	}, freqs)
 	if err != nil {
 		return nil, err
+	}
+	filings := make(map[int]chartscan.Filing, len(pages))
+	counts := map[chartscan.PageStatus]int{}
+	for i, f := range filed {
+		if pages[i].Decided {
+			counts[pages[i].Status]++ // a reviewer's decision stands
+			continue
+		}
+		f.QACheck = f.Status == chartscan.StatusAuto && qaDrawn(documentID, pages[i].Number, w.pages.QARate)
+		filings[pages[i].Number] = f
+		counts[f.Status]++
+	}
+	if err := w.store.SaveFilings(ctx, documentID, filings); err != nil {
+		return nil, err
+	}
+	w.log.InfoContext(ctx, "document filed", "document_id", documentID, "pages", len(pages),
+		"auto", counts[chartscan.StatusAuto], "review", counts[chartscan.StatusReview], "unmatched", counts[chartscan.StatusUnmatched])
+	return counts, nil
+}
+
+// Replay decides a document's pages again with model m, as filing would, without saving
+// anything: the benchmark's tuning replays a batch under many settings. lookup is the
+// EMPI's blocking look-up (Lookup, or a cache of it) and freqs the surname shares it
+// records.
+func (w *Worker) Replay(ctx context.Context, documentID string, m indexer.Model,
+	lookup func(indexer.Evidence) ([]chartscan.Patient, error), freqs indexer.Frequencies) ([]chartscan.Page, []chartscan.Filing, error) {
+	return w.plan(ctx, documentID, m, lookup, freqs)
+}
+
+// Lookup is the look-up filing uses, for Replay.
+func (w *Worker) Lookup(ctx context.Context, e indexer.Evidence, freqs indexer.SurnameShares) ([]chartscan.Patient, error) {
+	return w.lookup(ctx, e, freqs)
+}
+
+// plan computes the filing of every page of a document with model m: segments, their
+// decisions, and the pages a poor scan sends to a person whatever they seemed to say.
+func (w *Worker) plan(ctx context.Context, documentID string, m indexer.Model,
+	lookup func(indexer.Evidence) ([]chartscan.Patient, error), freqs indexer.Frequencies) ([]chartscan.Page, []chartscan.Filing, error) {
+	pages, err := w.store.MatchPages(ctx, documentID)
+	if err != nil {
+		return nil, nil, err
 	}
 	evidence := make([]indexer.PageEvidence, len(pages))
 	for i, pg := range pages {
@@ -150,42 +194,24 @@ func (w *Worker) file(ctx context.Context, documentID string) (map[chartscan.Pag
 			evidence[i].Kind = indexer.PageSeparator
 		}
 	}
-	freqs := indexer.SurnameShares{}
-	lookup := func(e indexer.Evidence) ([]chartscan.Patient, error) {
-		return w.lookup(ctx, e, freqs)
-	}
-	filed, err := indexer.FileSegments(evidence, w.model, lookup, freqs)
+	filed, err := indexer.FileSegments(evidence, m, lookup, freqs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	filings := make(map[int]chartscan.Filing, len(pages))
-	counts := map[chartscan.PageStatus]int{}
-	for i, f := range filed {
+	for i := range filed {
 		// Never file on weak text: a poor scan, or a page of handwriting or a photo with
 		// little that OCR read confidently, goes to a person whatever it seemed to say —
 		// even as a continuation page, whose filing would be a guess from its position.
 		if evidence[i].Kind == "" && (pages[i].LittleText || pages[i].Quality < w.pages.QualityFloor) {
-			f.Status = chartscan.StatusReview
+			filed[i].Status = chartscan.StatusReview
 			if pages[i].LittleText {
-				f.Reason = "poor scan: little recognizable text (handwriting or a photo?)"
+				filed[i].Reason = "poor scan: little recognizable text (handwriting or a photo?)"
 			} else {
-				f.Reason = "poor scan: the text was read with low confidence"
+				filed[i].Reason = "poor scan: the text was read with low confidence"
 			}
 		}
-		if pages[i].Decided {
-			counts[pages[i].Status]++ // a reviewer's decision stands
-			continue
-		}
-		f.QACheck = f.Status == chartscan.StatusAuto && qaDrawn(documentID, pages[i].Number, w.pages.QARate)
-		filings[pages[i].Number] = f
-		counts[f.Status]++
 	}
-	if err := w.store.SaveFilings(ctx, documentID, filings); err != nil {
-		return nil, err
-	}
-	w.log.InfoContext(ctx, "document filed", "document_id", documentID, "pages", len(pages),
-		"auto", counts[chartscan.StatusAuto], "review", counts[chartscan.StatusReview], "unmatched", counts[chartscan.StatusUnmatched])
-	return counts, nil
+	return pages, filed, nil
 }
 
 // qaDrawn reports whether a filed page is drawn for a quality check: a hash of the page
