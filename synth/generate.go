@@ -56,10 +56,18 @@ type Options struct {
 	// fields) instead of Printed, while empi.csv keeps the EMPI record. A variant with
 	// no name or no DOB prints what it has. Near twins have no variants.
 	VariantShare float64
-	// Labels and DateFormats, when not empty, are the label styles and date formats
-	// identifying pages draw from, evenly; empty means all of them.
+	// Labels and DateFormats, when not empty, are the label styles (layout families) and
+	// date formats identifying pages draw from, evenly. Empty DateFormats means all of
+	// them; empty Labels means the four classic styles (inline, addressograph, nameblock,
+	// unitno). When Labels is set, identifying pages also print the distractors real
+	// forms carry (attending, account and visit numbers, ward, phone, dates: Extras).
 	Labels      []LabelStyle
 	DateFormats []DateFormat
+	// PageNumbers numbers the pages of each printed document (an identifying page and
+	// its continuations) in a style drawn per document: "Page k of N", "Pg k/N",
+	// "k of N", "Page k" or none, at the footer's or the header's right. Without it
+	// every page prints "Page k" in the footer.
+	PageNumbers bool
 }
 
 // Truth is the ground truth of a Generate run, written as truth.json.
@@ -78,7 +86,9 @@ type TruthDocument struct {
 // clockwise rotation applied to the scan (0, 90, 180 or 270). For KindWrongMRN,
 // PrintedMRN is the MRN printed instead of MRN; for KindNearTwin, TwinMRN is the other
 // twin's. Variant says the page prints one of the person's Variants. Continuation pages
-// carry the MRN of the run they continue and leave the other fields empty.
+// carry the MRN of the run they continue and leave the other fields empty. Layout is the
+// name of the page's layout family (see LayoutNames), on a continuation page that of the
+// document it continues; Numbering is the page number as printed, "" for none.
 type TruthPage struct {
 	Page          int    `json:"page"`
 	MRN           string `json:"mrn"`
@@ -90,6 +100,8 @@ type TruthPage struct {
 	PrintedMRN    string `json:"printed_mrn,omitempty"`
 	TwinMRN       string `json:"twin_mrn,omitempty"`
 	Variant       bool   `json:"variant,omitempty"`
+	Layout        string `json:"layout"`
+	Numbering     string `json:"numbering,omitempty"`
 }
 
 // EMPIHeader is the header of empi.csv.
@@ -183,6 +195,8 @@ func Generate(people []Person, opt Options, outDir string) (*Truth, error) {
 	for _, p := range people {
 		used[p.EMPI.MRN] = true
 	}
+	// The layout options draw from lrng only, for the same reason.
+	lrng := rand.New(rand.NewPCG(uint64(opt.Seed), 0x6c61796f7574)) // "layout"
 	twins := map[int]chartscan.Patient{}
 	if opt.NearTwinShare > 0 {
 		var in []int
@@ -201,6 +215,19 @@ func Generate(people []Person, opt Options, outDir string) (*Truth, error) {
 	for d, patients := range plan {
 		doc := TruthDocument{File: fmt.Sprintf("chart-%03d.pdf", d+1)}
 		var imgs []*image.Gray
+		// A printed document's pages are rendered once it is complete, as numbering
+		// them "Page k of N" takes N.
+		var specs []PageSpec
+		var pages []TruthPage
+		flush := func() {
+			for i := range specs {
+				specs[i].PageCount = len(specs)
+				imgs = append(imgs, RenderPage(specs[i], opt.DPI))
+				pages[i].Page, pages[i].Numbering = len(imgs), specs[i].numberText()
+			}
+			doc.Pages = append(doc.Pages, pages...)
+			specs, pages = specs[:0], pages[:0]
+		}
 		for _, pi := range patients {
 			p := &people[pi]
 			// who is the person whose run this is: p, or for a near twin either twin.
@@ -220,11 +247,12 @@ func Generate(people []Person, opt Options, outDir string) (*Truth, error) {
 					spec.PageNumber++
 					page = TruthPage{MRN: page.MRN, InEMPI: page.InEMPI, Kind: KindContinuation}
 				} else {
+					flush()
 					spec = PageSpec{
 						Person:        who,
 						DocType:       DocTypes[rng.IntN(len(DocTypes))],
 						DateOfService: serviceDate(rng),
-						Label:         LabelStyle(rng.IntN(int(labelStyles))),
+						Label:         LabelStyle(rng.IntN(int(classicLabels))),
 						DateFormat:    DateFormat(rng.IntN(int(dateFormats))),
 						PageNumber:    1,
 					}
@@ -235,6 +263,12 @@ func Generate(people []Person, opt Options, outDir string) (*Truth, error) {
 						spec.DateFormat = opt.DateFormats[krng.IntN(len(opt.DateFormats))]
 					}
 					page = identify(&spec, out[pi], twinMRN, opt, krng, used)
+					if len(opt.Labels) > 0 {
+						spec.Extras = NewExtras(lrng, used, spec.DateOfService)
+					}
+					if opt.PageNumbers {
+						spec.Numbering, spec.NumberAtTop = drawNumbering(lrng)
+					}
 				}
 				spec.Skew = math.Round((rng.Float64()*2-1)*opt.MaxSkew*100) / 100
 				spec.Noise = opt.Noise
@@ -243,10 +277,11 @@ func Generate(people []Person, opt Options, outDir string) (*Truth, error) {
 					spec.Rotate = 90 * (1 + rng.IntN(3))
 				}
 				spec.Seed = rng.Int64()
-				imgs = append(imgs, RenderPage(spec, opt.DPI))
-				page.Page, page.DocType, page.DateOfService, page.Rotation = len(imgs), spec.DocType, spec.DateOfService, spec.Rotate
-				doc.Pages = append(doc.Pages, page)
+				page.DocType, page.DateOfService, page.Rotation = spec.DocType, spec.DateOfService, spec.Rotate
+				page.Layout = spec.Label.String()
+				specs, pages = append(specs, spec), append(pages, page)
 			}
+			flush()
 		}
 		var buf bytes.Buffer
 		if err := WritePDF(&buf, imgs, opt.DPI, opt.Encoding); err != nil {

@@ -12,7 +12,10 @@ import (
 
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/gofont/gobold"
+	"golang.org/x/image/font/gofont/goitalic"
+	"golang.org/x/image/font/gofont/gomediumitalic"
 	"golang.org/x/image/font/gofont/gomono"
+	"golang.org/x/image/font/gofont/gomonobold"
 	"golang.org/x/image/font/gofont/goregular"
 	"golang.org/x/image/font/opentype"
 	"golang.org/x/image/math/fixed"
@@ -33,7 +36,18 @@ const (
 	LabelAddressograph                   // boxed stamp: SURNAME, Given / MR# … / DOB …
 	LabelNameBlock                       // Name: Given Surname / Med Rec #: … / Date of Birth: …
 	LabelUnitNo                          // Unit No.: …   Name: SURNAME, Given / Birth Date: …
+	LabelGrid                            // ruled table: a row of labels over a row of values
+	LabelImprint                         // embossed-card imprint: unlabelled MRN / NAME / DOB lines in a corner
+	LabelSticker                         // bordered patient sticker: unlabelled name / MRN / DOB lines
+	LabelFooter                          // identifiers only in the footer line
+	LabelTwoColumn                       // two columns of label: value lines at the same heights
+	LabelLabMono                         // lab-system header: several fields to a monospace line
+	LabelScript                          // printed labels, handwritten values
 	labelStyles                          // count
+
+	// classicLabels is the number of styles drawn when Options.Labels is empty: the four
+	// of earlier versions, so the default output stays what it was.
+	classicLabels = LabelGrid
 )
 
 // DateFormat is how dates are printed on a page.
@@ -65,17 +79,24 @@ type PageSpec struct {
 	DateOfService string  // YYYY-MM-DD
 	Label         LabelStyle
 	DateFormat    DateFormat
-	Continuation  bool    // no identifiers on the page, only clinical text
-	PageNumber    int     // printed in the footer as "Page n"; 0 prints "Page 1"
+	Continuation  bool // no identifiers on the page, only clinical text
+	PageNumber    int  // the page's number in its document; 0 means 1
+	PageCount     int  // pages in the document, for the numbering styles with a total
+	Numbering     PageNumbering
+	NumberAtTop   bool    // page number at the header's right instead of the footer's
+	Extras        Extras  // distractors printed near the identifiers; zero prints none
 	Skew          float64 // degrees, counter-clockwise
 	Noise         float64 // share of pixels turned to salt or pepper, 0..1
 	Rotate        int     // 0, 90, 180 or 270: clockwise rotation of the scanned image
 	Seed          int64   // picks the clinical text and the noise
 }
 
-var fonts = sync.OnceValue(func() [3]*opentype.Font {
-	var out [3]*opentype.Font
-	for i, ttf := range [][]byte{goregular.TTF, gobold.TTF, gomono.TTF} {
+// faceKinds names the fonts by one letter, in the order of fonts.
+const faceKinds = "rbmMiI" // regular, bold, mono, mono bold, italic, medium italic
+
+var fonts = sync.OnceValue(func() [len(faceKinds)]*opentype.Font {
+	var out [len(faceKinds)]*opentype.Font
+	for i, ttf := range [][]byte{goregular.TTF, gobold.TTF, gomono.TTF, gomonobold.TTF, goitalic.TTF, gomediumitalic.TTF} {
 		f, err := opentype.Parse(ttf)
 		if err != nil {
 			panic("synth: parse embedded go font: " + err.Error()) // cannot happen: the fonts are compiled in
@@ -102,14 +123,15 @@ func (c *canvas) close() {
 	}
 }
 
-// face returns the face of kind r (regular), b (bold) or m (mono) at size points.
+// face returns the face of a kind in faceKinds (r regular, b bold, m mono, M mono bold,
+// i italic, I medium italic) at size points.
 func (c *canvas) face(kind byte, size float64) font.Face {
 	key := fmt.Sprintf("%c%g", kind, size)
 	if f, ok := c.faces[key]; ok {
 		return f
 	}
 	ff := fonts()
-	f := ff[strings.IndexByte("rbm", kind)]
+	f := ff[strings.IndexByte(faceKinds, kind)]
 	face, err := opentype.NewFace(f, &opentype.FaceOptions{Size: size, DPI: c.dpi, Hinting: font.HintingFull})
 	if err != nil {
 		panic("synth: new face: " + err.Error()) // only fails on bad options, which are constants here
@@ -212,12 +234,13 @@ func RenderPage(spec PageSpec, dpi int) *image.Gray {
 	c.text(c.face('b', 16), margin, y, title)
 	y += 16
 
-	if !spec.Continuation && spec.Person != nil {
+	identifying := !spec.Continuation && spec.Person != nil
+	switch {
+	case identifying && spec.Label < classicLabels:
 		y = drawLabel(c, spec, y+8)
-		y += labelPt * lead
-		lb := c.face('b', labelPt)
-		c.text(lb, margin, y, "Date of Service:")
-		c.text(c.face('r', labelPt), margin+c.width(lb, "Date of Service:")+6, y, formatDate(spec.DateOfService, spec.DateFormat))
+		y = drawServiceDate(c, spec, y+labelPt*lead)
+	case identifying:
+		y = drawLayout(c, spec, y)
 	}
 	y += 10
 	c.rule(margin, right, y, 0.8)
@@ -253,11 +276,28 @@ func RenderPage(spec PageSpec, dpi int) *image.Gray {
 	foot := c.face('r', 11)
 	fy := pageH - margin
 	c.rule(margin, right, fy-16, 0.6)
-	c.text(foot, margin, fy, Hospital+" — synthetic")
-	pageLabel := fmt.Sprintf("Page %d", max(spec.PageNumber, 1))
-	c.text(foot, right-c.width(foot, pageLabel), fy, pageLabel)
+	pageLabel := spec.numberText()
+	if spec.NumberAtTop {
+		f := c.face('r', 10)
+		c.text(f, right-c.width(f, pageLabel), margin+4, pageLabel)
+		pageLabel = ""
+	}
+	if identifying && spec.Label == LabelFooter {
+		drawFooterLine(c, spec, fy, pageLabel)
+	} else {
+		c.text(foot, margin, fy, Hospital+" — synthetic")
+		c.text(foot, right-c.width(foot, pageLabel), fy, pageLabel)
+	}
 
 	return scan(img, spec, rng)
+}
+
+// drawServiceDate draws the date of service line with its baseline at y and returns y.
+func drawServiceDate(c *canvas, spec PageSpec, y float64) float64 {
+	lb := c.face('b', labelPt)
+	c.text(lb, margin, y, "Date of Service:")
+	c.text(c.face('r', labelPt), margin+c.width(lb, "Date of Service:")+6, y, formatDate(spec.DateOfService, spec.DateFormat))
+	return y
 }
 
 // drawLabel draws the patient label in spec.Label's style with its top at y points and
@@ -320,6 +360,8 @@ func drawLabel(c *canvas, spec PageSpec, y float64) float64 {
 		return y
 	}
 
+	// Extras add lines only when set, so pages without them look as they always did.
+	e := spec.Extras
 	switch spec.Label {
 	case LabelAddressograph:
 		m := c.face('m', 13)
@@ -335,6 +377,9 @@ func drawLabel(c *canvas, spec PageSpec, y float64) float64 {
 		} else {
 			lines = append(lines, "SEX "+sexLetter)
 		}
+		if e.Account != "" {
+			lines = append(lines, "ACCT "+e.Account)
+		}
 		wmax := 0.0
 		for _, l := range lines {
 			wmax = max(wmax, c.width(m, l))
@@ -347,11 +392,14 @@ func drawLabel(c *canvas, spec PageSpec, y float64) float64 {
 		return y + float64(len(lines)-1)*mstep + 16
 	case LabelNameBlock:
 		return rows(y, []string{"Name:", givenFirst}, []string{"Med Rec #:", p.MRN},
-			[]string{"Date of Birth:", dob, "Sex:", sexWord})
+			[]string{"Date of Birth:", dob, "Sex:", sexWord},
+			[]string{"Attending Physician:", doctor(e.Attending, docTitle), "Phone:", e.Phone})
 	case LabelUnitNo:
-		return rows(y, []string{"Unit No.:", p.MRN, "Name:", surnameFirst}, []string{"Birth Date:", dob, "Sex:", sexLetter})
+		return rows(y, []string{"Unit No.:", p.MRN, "Name:", surnameFirst}, []string{"Birth Date:", dob, "Sex:", sexLetter},
+			[]string{"Visit No.:", e.Visit, "Ward:", e.Location})
 	}
-	return rows(y, []string{"Patient:", surnameFirst, "MRN:", p.MRN, "DOB:", dob, "Sex:", sexLetter})
+	return rows(y, []string{"Patient:", surnameFirst, "MRN:", p.MRN, "DOB:", dob, "Sex:", sexLetter},
+		[]string{"Attending:", doctor(e.Attending, docTitle), "Acct #:", e.Account})
 }
 
 // formatDate prints an ISO date in format f; anything that is not a date is printed as is.

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -10,7 +11,7 @@ import (
 )
 
 func newSynthCmd() *cobra.Command {
-	var identities, out string
+	var identities, out, layouts string
 	var seed int64
 	var opt synth.Options
 	var ppd, ppp [2]int
@@ -33,6 +34,9 @@ func newSynthCmd() *cobra.Command {
 			}
 			opt.Seed = seed
 			opt.PatientsPerDocument, opt.PagesPerPatient = ppd, ppp
+			if opt.Labels, err = parseLayouts(layouts); err != nil {
+				return err
+			}
 			truth, err := synth.Generate(people, opt, out)
 			if err != nil {
 				return err
@@ -65,6 +69,32 @@ func newSynthCmd() *cobra.Command {
 	fl.Float64Var(&opt.NameDOBShare, "name-dob", 0, "share of identifying pages printed with name and DOB but no MRN")
 	fl.Float64Var(&opt.WrongMRNShare, "wrong-mrn", 0, "share of identifying pages printed with a one-digit slip or transposition in the MRN")
 	fl.Float64Var(&opt.VariantShare, "variants", 0, "share of identifying pages printed from a noisier record of the same person")
+	fl.StringVar(&layouts, "layouts", "", "comma-separated layout families of the identifying pages ("+
+		strings.Join(synth.LayoutNames(), ",")+") or all; empty: the four classic ones, without distractors")
+	fl.BoolVar(&opt.PageNumbers, "page-numbers", false, `number each printed document's pages in a style drawn per document ("Page k of N", "Pg k/N", …)`)
 	cmd.MarkFlagRequired("out")
 	return cmd
+}
+
+// parseLayouts reads the --layouts list: layout names separated by commas, or all.
+func parseLayouts(list string) ([]synth.LabelStyle, error) {
+	if strings.TrimSpace(list) == "" {
+		return nil, nil
+	}
+	var out []synth.LabelStyle
+	for _, name := range strings.Split(list, ",") {
+		if strings.TrimSpace(name) == "all" {
+			for _, n := range synth.LayoutNames() {
+				l, _ := synth.ParseLayout(n)
+				out = append(out, l)
+			}
+			continue
+		}
+		l, err := synth.ParseLayout(name)
+		if err != nil {
+			return nil, fmt.Errorf("--layouts: %w", err)
+		}
+		out = append(out, l)
+	}
+	return out, nil
 }
