@@ -77,10 +77,16 @@ func compareNames(family, given, recFamily, recGiven string) (fam, giv string) {
 	return fam, giv
 }
 
-// compareDOB grades two YYYY-MM-DD dates.
+// compareDOB grades two YYYY-MM-DD dates. Either may be a record's partial date (YYYY or
+// YYYY-MM): it agrees with a date in the same year (and month, when it has one) at most
+// as LevelYearOnly, since the day it lacks is where a whole date would show agreement,
+// and disagrees with any other.
 func compareDOB(a, b string) string {
 	if a == "" || b == "" {
 		return LevelMissing
+	}
+	if len(a) < len(time.DateOnly) || len(b) < len(time.DateOnly) {
+		return comparePartialDOB(a, b)
 	}
 	if a == b {
 		return LevelExact
@@ -98,6 +104,19 @@ func compareDOB(a, b string) string {
 	case digitsApart(a, b) == 1:
 		return LevelOneDigit
 	case a[:4] == b[:4]:
+		return LevelYearOnly
+	}
+	return LevelDisagree
+}
+
+// comparePartialDOB grades two dates of which one at least is partial.
+func comparePartialDOB(a, b string) string {
+	for _, d := range []string{a, b} {
+		if !isPartialDate(d) && !isISODate(d) {
+			return LevelDisagree
+		}
+	}
+	if n := min(len(a), len(b)); a[:n] == b[:n] {
 		return LevelYearOnly
 	}
 	return LevelDisagree

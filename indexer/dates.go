@@ -157,6 +157,34 @@ func isISODate(s string) bool {
 	return err == nil
 }
 
+// isPartialDate reports whether s is a date known only to the year or the month, as
+// FHIR and EMPIs write them for patients whose exact birth date is unknown: YYYY or
+// YYYY-MM, in the years ParseDate accepts.
+func isPartialDate(s string) bool {
+	if (len(s) != 4 && len(s) != 7) || !onlyDigits(s[:4]) {
+		return false
+	}
+	if y, _ := strconv.Atoi(s[:4]); y < 1850 || y > 2199 {
+		return false
+	}
+	if len(s) == 4 {
+		return true
+	}
+	m, err := strconv.Atoi(s[5:])
+	return s[4] == '-' && onlyDigits(s[5:]) && err == nil && m >= 1 && m <= 12
+}
+
+// parseBirthDate reads an EMPI record's birth date: a whole date as parse reads it, or
+// a partial one (YYYY, YYYY-MM), kept as it is.
+func parseBirthDate(parse func(string) (string, bool)) func(string) (string, bool) {
+	return func(s string) (string, bool) {
+		if isPartialDate(s) {
+			return s, true
+		}
+		return parse(s)
+	}
+}
+
 // parseDateTokens reads a date from the start of toks, trying the longest run first so
 // "March 14, 1962" is read whole, and returns how many tokens it used.
 func parseDateTokens(toks []token) (string, int, float64, bool) {

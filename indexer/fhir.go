@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode"
 
 	"github.com/chartscan/chartscan"
 )
@@ -23,13 +24,9 @@ type fhirPatient struct {
 			} `json:"coding"`
 		} `json:"type"`
 	} `json:"identifier"`
-	Name []struct {
-		Use    string   `json:"use"`
-		Family string   `json:"family"`
-		Given  []string `json:"given"`
-	} `json:"name"`
-	BirthDate string `json:"birthDate"`
-	Gender    string `json:"gender"`
+	Name      []fhirName `json:"name"`
+	BirthDate string     `json:"birthDate"`
+	Gender    string     `json:"gender"`
 	Address   []struct {
 		Line       []string `json:"line"`
 		City       string   `json:"city"`
@@ -40,6 +37,14 @@ type fhirPatient struct {
 		System string `json:"system"`
 		Value  string `json:"value"`
 	} `json:"telecom"`
+}
+
+// fhirName is a FHIR HumanName.
+type fhirName struct {
+	Use    string   `json:"use"`
+	Text   string   `json:"text"`
+	Family string   `json:"family"`
+	Given  []string `json:"given"`
 }
 
 // fhirHead is just enough of any resource to know what it is. Resources other than
@@ -55,33 +60,39 @@ type fhirBundle struct {
 	} `json:"entry"`
 }
 
-// readJSON reads FHIR JSON: NDJSON when the first line is a whole JSON value, otherwise
-// one (pretty-printed) Bundle, which is decoded whole.
-func readJSON(br *bufio.Reader, skipped int, fn func(chartscan.Patient) error) error {
+// readJSON reads FHIR JSON: NDJSON when the first or second line is a whole JSON value
+// (so a broken first line is one bad record), otherwise one (pretty-printed) Bundle,
+// which is decoded whole.
+func (rr *recordReader) readJSON(br *bufio.Reader, skipped int) error {
 	first, err := br.ReadBytes('\n')
 	if err != nil && err != io.EOF {
 		return fmt.Errorf("read records: %w", err)
 	}
 	if json.Valid(bytes.TrimSpace(first)) {
-		return readNDJSON(first, br, skipped, fn)
+		return rr.readNDJSON(first, br, skipped)
+	}
+	if next, _ := br.Peek(br.Buffered()); len(next) > 0 {
+		if i := bytes.IndexByte(next, '\n'); i >= 0 && next[0] == '{' && json.Valid(bytes.TrimSpace(next[:i])) {
+			return rr.readNDJSON(first, br, skipped)
+		}
 	}
 	dec := json.NewDecoder(io.MultiReader(bytes.NewReader(first), br))
 	var b fhirBundle
 	if err := dec.Decode(&b); err != nil {
-		return invalidJSON("bundle", err)
+		return invalid("bundle", "%s", jsonReason(err))
 	}
 	if b.ResourceType != "Bundle" {
 		return chartscan.Errorf(chartscan.EInvalid, "json: not a FHIR Bundle or NDJSON")
 	}
-	return readBundle(b, "", fn)
+	return rr.readBundle(b, "")
 }
 
 // readNDJSON reads one resource per line, starting with first, which was already read.
-func readNDJSON(first []byte, br *bufio.Reader, skipped int, fn func(chartscan.Patient) error) error {
+func (rr *recordReader) readNDJSON(first []byte, br *bufio.Reader, skipped int) error {
 	lineNo := skipped
 	for raw := first; ; {
 		lineNo++
-		if err := readResource(bytes.TrimSpace(raw), fmt.Sprintf("line %d", lineNo), fn); err != nil {
+		if err := rr.readResource(bytes.TrimSpace(raw), fmt.Sprintf("line %d", lineNo)); err != nil {
 			return err
 		}
 		var err error
@@ -95,84 +106,91 @@ func readNDJSON(first []byte, br *bufio.Reader, skipped int, fn func(chartscan.P
 	}
 }
 
-// readResource handles one NDJSON line: a Patient, a Bundle, or something to skip.
-func readResource(raw []byte, where string, fn func(chartscan.Patient) error) error {
+// readResource handles one NDJSON line: a Patient, a Bundle, another resource (skipped
+// without a word: an export holds Observations and Organizations too), or something
+// that is no FHIR resource at all (a bad record).
+func (rr *recordReader) readResource(raw []byte, where string) error {
 	if len(raw) == 0 {
 		return nil
 	}
 	var head fhirHead
 	if err := json.Unmarshal(raw, &head); err != nil {
-		return invalidJSON(where, err)
+		return rr.bad(where, jsonReason(err))
 	}
 	switch head.ResourceType {
 	case "Patient":
-		return readPatient(raw, where, fn)
+		return rr.readPatient(raw, where)
 	case "Bundle":
 		var b fhirBundle
 		if err := json.Unmarshal(raw, &b); err != nil {
-			return invalidJSON(where, err)
+			return rr.bad(where, jsonReason(err))
 		}
-		return readBundle(b, where+" ", fn)
+		return rr.readBundle(b, where+" ")
+	case "":
+		return rr.bad(where, "not a FHIR resource")
 	}
 	return nil
 }
 
-// readBundle reads the Patient entries of a Bundle; errors name the entry by its index,
-// as FHIRPath does (entry[0] is the first).
-func readBundle(b fhirBundle, prefix string, fn func(chartscan.Patient) error) error {
+// readBundle reads the Patient entries of a Bundle; bad ones are named by the entry's
+// index, as FHIRPath does (entry[0] is the first).
+func (rr *recordReader) readBundle(b fhirBundle, prefix string) error {
 	for i, e := range b.Entry {
 		where := fmt.Sprintf("%sentry[%d]", prefix, i)
-		if len(e.Resource) == 0 {
-			continue
+		if len(e.Resource) == 0 || string(e.Resource) == "null" {
+			continue // a transaction's DELETE, say: no resource to read
 		}
 		var head fhirHead
 		if err := json.Unmarshal(e.Resource, &head); err != nil {
-			return invalidJSON(where, err)
-		}
-		if head.ResourceType != "Patient" {
+			if err := rr.bad(where, jsonReason(err)); err != nil {
+				return err
+			}
 			continue
 		}
-		if err := readPatient(e.Resource, where, fn); err != nil {
+		var err error
+		switch head.ResourceType {
+		case "Patient":
+			err = rr.readPatient(e.Resource, where)
+		case "":
+			err = rr.bad(where, "not a FHIR resource")
+		}
+		if err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func readPatient(raw []byte, where string, fn func(chartscan.Patient) error) error {
+func (rr *recordReader) readPatient(raw []byte, where string) error {
 	var fp fhirPatient
 	if err := json.Unmarshal(raw, &fp); err != nil {
-		return invalidJSON(where, err)
+		return rr.bad(where, jsonReason(err))
 	}
-	p, err := normalizePatient(fp.patient(), func(s string) (string, bool) { return s, isISODate(s) })
-	if err != nil {
-		return invalid(where, "%v", err)
-	}
-	return fn(p)
+	return rr.patient(fp.patient(), where, parseBirthDate(func(s string) (string, bool) { return s, isISODate(s) }))
 }
 
-// invalidJSON reports bad JSON without the decoder's message, which can quote the input.
-func invalidJSON(where string, err error) error {
+// jsonReason says what is wrong with a JSON value without the decoder's message, which
+// can quote the input.
+func jsonReason(err error) string {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		return invalid(where, "field %s has the wrong JSON type", te.Field)
+		if te.Field == "" {
+			return "not a FHIR resource"
+		}
+		return fmt.Sprintf("field %s has the wrong JSON type", te.Field)
 	}
-	return invalid(where, "not valid JSON")
+	return "not valid JSON"
 }
 
 // patient maps a FHIR Patient to the EMPI's patient, before normalization.
 func (fp fhirPatient) patient() chartscan.Patient {
 	p := chartscan.Patient{BirthDate: fp.BirthDate, Sex: fp.Gender}
 	p.MRN = fp.mrn()
-	if len(fp.Name) > 0 {
-		n := fp.Name[0]
-		for _, c := range fp.Name {
-			if c.Use == "official" {
-				n = c
-				break
-			}
-		}
+	if n, ok := fp.name(); ok {
 		p.Family, p.Given = n.Family, strings.Join(n.Given, " ")
+		if strings.TrimSpace(p.Family) == "" && strings.TrimSpace(p.Given) == "" {
+			p.Family, p.Given = splitNameText(n.Text)
+		}
 	}
 	if len(fp.Address) > 0 {
 		a := fp.Address[0]
@@ -185,6 +203,83 @@ func (fp fhirPatient) patient() chartscan.Patient {
 		}
 	}
 	return p
+}
+
+// nameRank orders HumanName uses: the legal name first, then the one in use, then a name
+// without a use or of another kind; names that are no longer (old, maiden) or not
+// really the patient's (nickname, anonymous) come last.
+var nameRank = map[string]int{"official": 0, "usual": 1, "": 2, "temp": 2, "nickname": 3, "anonymous": 3, "old": 4, "maiden": 4}
+
+// name picks the patient's name: of the names that hold anything, the best ranked by
+// use, the first of equals.
+func (fp fhirPatient) name() (fhirName, bool) {
+	best, found := fhirName{}, false
+	rank := func(n fhirName) int {
+		if r, ok := nameRank[n.Use]; ok {
+			return r
+		}
+		return 2
+	}
+	for _, n := range fp.Name {
+		if strings.TrimSpace(n.Family+n.Text+strings.Join(n.Given, "")) == "" {
+			continue
+		}
+		if !found || rank(n) < rank(best) {
+			best, found = n, true
+		}
+	}
+	return best, found
+}
+
+// nameAffixes are the titles and suffixes a HumanName's text carries that are no part of
+// the name (lower case, without the dot).
+var nameAffixes = map[string]bool{"mr": true, "mrs": true, "ms": true, "miss": true, "mx": true, "dr": true,
+	"prof": true, "jr": true, "sr": true, "ii": true, "iii": true, "iv": true, "md": true, "phd": true}
+
+// surnameParticles join the word after them into the family name: "Ludwig van
+// Beethoven" is a Beethoven filed under "van Beethoven".
+var surnameParticles = map[string]bool{"van": true, "von": true, "der": true, "den": true, "de": true, "del": true,
+	"della": true, "di": true, "da": true, "dos": true, "das": true, "du": true, "la": true, "le": true, "ter": true,
+	"ten": true, "bin": true, "ibn": true, "al": true, "el": true, "st": true}
+
+// splitNameText splits a HumanName's text, when a record has no family or given parts,
+// by one rule: "DOE, Jane Q" is family before the comma and given after; a name in
+// Chinese, Japanese or Korean script is kept whole as the family name (its order and
+// spacing say nothing reliable); otherwise the last word is the family name, with the
+// particles before it ("de la Cruz"), and the words before are the given names.
+// Titles and suffixes (Dr., Jr., III) are dropped. A single word is a family name.
+func splitNameText(text string) (family, given string) {
+	if f, g, ok := strings.Cut(text, ","); ok {
+		return strings.Join(nameWords(f), " "), strings.Join(nameWords(g), " ")
+	}
+	if strings.IndexFunc(text, isCJK) >= 0 {
+		return text, ""
+	}
+	w := nameWords(text)
+	if len(w) == 0 {
+		return "", ""
+	}
+	i := len(w) - 1
+	for i > 1 && surnameParticles[strings.ToLower(w[i-1])] {
+		i--
+	}
+	return strings.Join(w[i:], " "), strings.Join(w[:i], " ")
+}
+
+// nameWords returns the words of a name without titles and suffixes.
+func nameWords(s string) []string {
+	var out []string
+	for _, w := range strings.Fields(s) {
+		if !nameAffixes[strings.ToLower(strings.TrimSuffix(w, "."))] {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// isCJK reports whether r is a Han, Hiragana, Katakana or Hangul letter.
+func isCJK(r rune) bool {
+	return unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul)
 }
 
 // mrn picks the medical record number: the identifier typed "MR" (HL7 v2 table 0203),

@@ -49,7 +49,7 @@ type hl7Delims struct {
 // bytes (0x0B, 0x1C) are ignored, as are file and batch headers. Separators come from
 // MSH-1 and MSH-2 and the escapes \F\ \S\ \T\ \R\ \E\ are decoded (others dropped). It
 // reads PID-3 (the MR identifier, else the first), PID-5 (the legal name, else the
-// first: family^given^middle), PID-7 (YYYYMMDD…; less precise dates count as unknown),
+// first: family^given^middle), PID-7 (YYYYMMDD…; YYYY and YYYYMM are kept as partial dates),
 // PID-8, PID-11 (street^other^city^state^zip), PID-13 and, for A40, MRG-1 after each
 // PID. A bad message stops the import with a *chartscan.Error naming the message by its
 // number and the field, never its values; an error from fn is returned as it is.
@@ -348,7 +348,7 @@ func (d hl7Delims) patient(pid []string, where string) (chartscan.Patient, error
 }
 
 // parseHL7Date reads the day of an HL7 DTM (YYYYMMDD[HHMM[SS…]][+ZZZZ]). A date given
-// only to the year or month is no birth date matching can use: it reads as unknown.
+// only to the year or month (YYYY, YYYYMM) is kept as the partial date YYYY or YYYY-MM.
 func parseHL7Date(s string) (string, bool) {
 	digits := s
 	if i := strings.IndexAny(s, "+-."); i >= 0 {
@@ -358,7 +358,14 @@ func parseHL7Date(s string) (string, bool) {
 		return "", false
 	}
 	if len(digits) < 8 {
-		return "", true
+		d := digits
+		if len(d) == 6 {
+			d = d[:4] + "-" + d[4:]
+		}
+		if isPartialDate(d) {
+			return d, true
+		}
+		return "", true // unknown, as it always was: a bad message would stop the whole file
 	}
 	d := digits[:4] + "-" + digits[4:6] + "-" + digits[6:8]
 	return d, isISODate(d)

@@ -37,7 +37,7 @@ func TestReadHL7(t *testing.T) {
 				"MSH|^~\\&|A|B|C|D|2024||ADT^A31|2|P|2.5\nPID|1||A9988^^^HOSP^MR||SMITH^JOHN||1950|U\n",
 			[]ADTEvent{
 				{Type: "A08", Patient: chartscan.Patient{MRN: "X1", Family: "ROE", Given: "RICHARD", BirthDate: "1970-01-01", Sex: "male"}},
-				{Type: "A31", Patient: chartscan.Patient{MRN: "A9988", Family: "SMITH", Given: "JOHN", Sex: "unknown"}},
+				{Type: "A31", Patient: chartscan.Patient{MRN: "A9988", Family: "SMITH", Given: "JOHN", BirthDate: "1950", Sex: "unknown"}},
 			}},
 		{"escapes", "MSH|^~\\&|A|B|C|D|2024||ADT^A28|1|P|2.5\rPID|1||7\\F\\7^^^H^MR||O\\E\\BRIEN\\S\\X^ANN\\T\\E\\R\\Z\\X41\\\\.br\\||20000229|F\r",
 			[]ADTEvent{{Type: "A28", Patient: chartscan.Patient{MRN: "7|7", Family: "O\\BRIEN^X", Given: "ANN&E~ZA", BirthDate: "2000-02-29", Sex: "female"}}}},
@@ -54,6 +54,8 @@ func TestReadHL7(t *testing.T) {
 			"MSH|^~\\&|A|B|C|D|2024||ORU^R01|2|P|2.5\rPID|1||1^^^H^MR||X^Y\r", nil},
 		{"batch headers", "FHS|^~\\&\rBHS|^~\\&\r" + a04 + "BTS|1\rFTS|1\r", []ADTEvent{{Type: "A04", Patient: janeHL7}}},
 		{"empty", "\r\n", nil},
+		{"no name, a birth date known to the month", "MSH|^~\\&|A|B|C|D|2024||ADT^A28|1|P|2.5\rPID|1||77^^^H^MR||||197412|F\r",
+			[]ADTEvent{{Type: "A28", Patient: chartscan.Patient{MRN: "77", BirthDate: "1974-12", Sex: "female"}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -114,14 +116,14 @@ func FuzzReadHL7(f *testing.F) {
 	f.Add("MSH|")
 	f.Fuzz(func(t *testing.T, s string) {
 		_ = ReadHL7(strings.NewReader(s), func(e ADTEvent) error {
-			if e.Patient.MRN == "" || e.Patient.Family == "" {
-				t.Errorf("ReadHL7(%q) reported an event without MRN or family name", s)
+			if e.Patient.MRN == "" {
+				t.Errorf("ReadHL7(%q) reported an event without MRN", s)
 			}
 			if e.Type == ADTMergePatientID && e.MergedMRN == "" {
 				t.Errorf("ReadHL7(%q) reported a merge without the merged MRN", s)
 			}
-			if e.Patient.BirthDate != "" && !isISODate(e.Patient.BirthDate) {
-				t.Errorf("ReadHL7(%q) birth date %q is not YYYY-MM-DD", s, e.Patient.BirthDate)
+			if b := e.Patient.BirthDate; b != "" && !isISODate(b) && !isPartialDate(b) {
+				t.Errorf("ReadHL7(%q) birth date %q is not YYYY-MM-DD, YYYY-MM or YYYY", s, b)
 			}
 			return nil
 		})

@@ -16,16 +16,43 @@ import (
 // recognizes (HL7 v2, XML) or cannot recognize, but cannot import.
 var ErrUnsupportedFormat = errors.New("unsupported format")
 
+// BadRecord is a record of an EMPI file that cannot be imported: where it is and why.
+// Neither names a value the record holds, so both are safe to show and to log.
+type BadRecord struct {
+	// Where is "line 12" (CSV, NDJSON; the line a record starts on), "entry[71]" (a
+	// Bundle's entry, counted from 0 as FHIRPath does) or "line 3 entry[2]" (an entry of
+	// a Bundle on an NDJSON line).
+	Where string `json:"where"`
+	// Reason is a fixed phrase: "no MRN", "invalid birth date", "not valid JSON", …
+	Reason string `json:"reason"`
+}
+
+// String returns "where: reason".
+func (b BadRecord) String() string { return b.Where + ": " + b.Reason }
+
 // ReadRecords reads EMPI patients from r and calls fn for each one, in order. It sniffs
 // the format: a FHIR R4 Bundle (JSON), FHIR NDJSON (one resource per line; resources
 // other than Patient are skipped) or CSV with a header row naming at least the columns
 // mrn, family, given and birth_date (also sex, street, city, postcode, state, phone, in
-// any order; others are ignored). Every patient is normalized the same way. HL7 v2 input
-// is refused with an error wrapping ErrHL7: its merges (A40) are not patients, so it is
-// read with ReadHL7. The first bad
-// record stops the import with a *chartscan.Error naming its line or entry, never its
-// values; an error from fn is returned as it is.
+// any order; others are ignored). Every patient is normalized the same way; a record
+// needs only an MRN: a family name, given name or birth date it lacks is left empty,
+// and a birth date known only to the year or month is kept as YYYY or YYYY-MM. HL7 v2
+// input is refused with an error wrapping ErrHL7: its merges (A40) are not patients, so
+// it is read with ReadHL7. The first bad record stops the import with a
+// *chartscan.Error naming its line or entry, never its values; an error from fn is
+// returned as it is.
 func ReadRecords(r io.Reader, fn func(chartscan.Patient) error) error {
+	return ReadRecordsSkipping(r, fn, nil)
+}
+
+// ReadRecordsSkipping is ReadRecords that reads past the records it cannot import (no
+// MRN, an impossible birth date, a line that is not a FHIR resource or has the wrong
+// number of CSV fields): it calls skip with each and goes on with the next. A nil skip
+// stops at the first, as ReadRecords does; an error from skip stops the read and is
+// returned as it is. What spoils the whole file still stops it: a format it cannot
+// read, a CSV header without a required column, a Bundle that is not valid JSON.
+func ReadRecordsSkipping(r io.Reader, fn func(chartscan.Patient) error, skip func(BadRecord) error) error {
+	rr := &recordReader{fn: fn, skip: skip}
 	br := bufio.NewReaderSize(r, 64<<10)
 	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte{0xEF, 0xBB, 0xBF}) {
 		br.Discard(3)
@@ -60,9 +87,32 @@ func ReadRecords(r io.Reader, fn func(chartscan.Patient) error) error {
 	case head[0] == '[':
 		return &chartscan.Error{Code: chartscan.EInvalid, Message: "a JSON array is not a FHIR Bundle or NDJSON", Err: ErrUnsupportedFormat}
 	case head[0] == '{':
-		return readJSON(br, skipped, fn)
+		return rr.readJSON(br, skipped)
 	}
-	return readCSV(br, skipped, fn)
+	return rr.readCSV(br, skipped)
+}
+
+// recordReader hands the records of one file to fn and the bad ones to skip.
+type recordReader struct {
+	fn   func(chartscan.Patient) error
+	skip func(BadRecord) error
+}
+
+// bad reports a bad record: to skip, or as the error that ends the read.
+func (rr *recordReader) bad(where, reason string) error {
+	if rr.skip == nil {
+		return invalid(where, "%s", reason)
+	}
+	return rr.skip(BadRecord{Where: where, Reason: reason})
+}
+
+// patient normalizes a record and hands it over, or reports it as bad.
+func (rr *recordReader) patient(p chartscan.Patient, where string, parseBirth func(string) (string, bool)) error {
+	p, err := normalizePatient(p, parseBirth)
+	if err != nil {
+		return rr.bad(where, err.Error())
+	}
+	return rr.fn(p)
 }
 
 // invalid returns the user-safe error for a bad record; where says which one.
@@ -71,7 +121,10 @@ func invalid(where string, format string, args ...any) error {
 }
 
 // normalizePatient checks and normalizes a patient read from any format; parseBirth reads
-// its birth date. The error names the field, never its value.
+// its birth date. Only the MRN is required: an EMPI holds patients without a name or a
+// birth date (an unidentified trauma patient, a newborn, a merged-away stub), and what
+// a record lacks stays empty for matching to treat as missing. The error names the
+// field, never its value.
 func normalizePatient(p chartscan.Patient, parseBirth func(string) (string, bool)) (chartscan.Patient, error) {
 	clean := func(s string) string { return strings.Join(strings.Fields(s), " ") }
 	p.MRN = NormalizeMRN(strings.TrimSpace(p.MRN))
@@ -81,11 +134,6 @@ func normalizePatient(p chartscan.Patient, parseBirth func(string) (string, bool
 	if p.MRN == "" {
 		return p, errors.New("no MRN")
 	}
-	if p.Family == "" {
-		return p, errors.New("no family name")
-	}
-	// An EMPI may hold a patient whose birth date is unknown (an unidentified trauma
-	// patient); that is missing, not invalid, and matching simply has no DOB to use.
 	if b := strings.TrimSpace(p.BirthDate); b != "" {
 		d, ok := parseBirth(b)
 		if !ok {
@@ -106,7 +154,7 @@ func normalizePatient(p chartscan.Patient, parseBirth func(string) (string, bool
 // csvColumns are the columns ReadRecords reads from CSV; the first four are required.
 var csvColumns = []string{"mrn", "family", "given", "birth_date", "sex", "street", "city", "postcode", "state", "phone"}
 
-func readCSV(br *bufio.Reader, skipped int, fn func(chartscan.Patient) error) error {
+func (rr *recordReader) readCSV(br *bufio.Reader, skipped int) error {
 	cr := csv.NewReader(br)
 	cr.Comma = sniffComma(br)
 	cr.ReuseRecord = true
@@ -133,25 +181,32 @@ func readCSV(br *bufio.Reader, skipped int, fn func(chartscan.Patient) error) er
 		}
 		return ""
 	}
+	parseBirth := parseBirthDate(ParseDate)
 	for {
 		rec, err := cr.Read()
 		if err == io.EOF {
 			return nil
 		}
+		var pe *csv.ParseError
+		if errors.As(err, &pe) {
+			// csv.ParseError names a line and a fixed reason, never the field's text; the
+			// reader goes on at the next record.
+			if err := rr.bad(fmt.Sprintf("line %d", pe.StartLine+skipped), pe.Err.Error()); err != nil {
+				return err
+			}
+			continue
+		}
 		if err != nil {
-			return csvError(err, skipped)
+			return fmt.Errorf("read csv: %w", err)
 		}
 		lineNo, _ := cr.FieldPos(0)
-		p, err := normalizePatient(chartscan.Patient{
+		err = rr.patient(chartscan.Patient{
 			MRN: get(rec, "mrn"), Family: get(rec, "family"), Given: get(rec, "given"),
 			BirthDate: get(rec, "birth_date"), Sex: get(rec, "sex"), Street: get(rec, "street"),
 			City: get(rec, "city"), Postcode: get(rec, "postcode"), State: get(rec, "state"),
 			Phone: get(rec, "phone"),
-		}, ParseDate)
+		}, fmt.Sprintf("line %d", lineNo+skipped), parseBirth)
 		if err != nil {
-			return invalid(fmt.Sprintf("line %d", lineNo+skipped), "%v", err)
-		}
-		if err := fn(p); err != nil {
 			return err
 		}
 	}
@@ -173,12 +228,12 @@ func sniffComma(br *bufio.Reader) rune {
 	return comma
 }
 
-// csvError turns a CSV parse error into a user-safe one: csv.ParseError names a line and
-// a fixed reason, never the field's text.
+// csvError turns an error reading the CSV header into a user-safe one: csv.ParseError
+// names a line and a fixed reason, never the field's text.
 func csvError(err error, skipped int) error {
 	var pe *csv.ParseError
 	if errors.As(err, &pe) {
-		return invalid(fmt.Sprintf("line %d", pe.Line+skipped), "%v", pe.Err)
+		return invalid(fmt.Sprintf("line %d", pe.StartLine+skipped), "%v", pe.Err)
 	}
 	if err == io.EOF {
 		return nil // a file of blank lines holds no records
