@@ -2,10 +2,8 @@ package storage
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -94,54 +92,6 @@ func TestDecideRefusesAnMRNNotInTheEMPI(t *testing.T) {
 	}
 	if d, _ := db.PageDetail(context.Background(), k.DocumentID, k.Page); d.Status != chartscan.StatusReview || d.Version != 0 {
 		t.Errorf("a refused decision changed the page: %s v%d", d.Status, d.Version)
-	}
-}
-
-func TestSessionsEndWithPasswordChange(t *testing.T) {
-	db := openDB(t)
-	ctx := context.Background()
-	u, err := db.CreateUser(ctx, "ann", "reviewer", "hash1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.CreateUser(ctx, "ann", "clerk", "x"); chartscan.ErrorCode(err) != chartscan.EConflict {
-		t.Errorf("a second ann: %v, want a conflict", err)
-	}
-	if err := db.CreateSession(ctx, u.ID, "tok", "csrf", time.Now().Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	if got, csrf, err := db.Session(ctx, "tok"); err != nil || got.Name != "ann" || csrf != "csrf" {
-		t.Fatalf("Session = %+v, %q, %v", got, csrf, err)
-	}
-	if err := db.CreateSession(ctx, u.ID, "old", "c", time.Now().Add(-time.Minute)); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := db.Session(ctx, "old"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("expired session: %v, want not found", err)
-	}
-	if err := db.SetPassword(ctx, "ann", "hash2"); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := db.Session(ctx, "tok"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("session after a password change: %v, want not found", err)
-	}
-	if _, created, err := db.UpsertUser(ctx, "ann", "admin", "hash3"); err != nil || created {
-		t.Errorf("UpsertUser of ann: created %v, %v", created, err)
-	}
-	if _, h, _ := db.UserByName(ctx, "ann"); h != "hash3" {
-		t.Errorf("hash after upsert %q", h)
-	}
-	if err := db.CreateToken(ctx, "ann", "th", "script"); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := db.TokenUser(ctx, "th"); err != nil || got.Role != "admin" {
-		t.Errorf("TokenUser = %+v, %v", got, err)
-	}
-	if _, err := db.UpdateUser(ctx, u.ID, "admin", true); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.TokenUser(ctx, "th"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("token of a disabled user: %v, want not found", err)
 	}
 }
 

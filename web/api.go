@@ -887,6 +887,58 @@ func (s *Server) apiUpdateUser(w http.ResponseWriter, r *http.Request, u *storag
 	return nil
 }
 
+// createToken makes an API token for a user, lasting days, and records it. The token
+// is returned to show once; only its hash is kept.
+func (s *Server) createToken(ctx context.Context, admin *storage.User, name, label string, days int) (string, storage.Token, error) {
+	expires, err := TokenExpiry(days)
+	if err != nil {
+		return "", storage.Token{}, err
+	}
+	tok, hash := NewToken()
+	t, err := s.cfg.Store.CreateToken(ctx, name, hash, label, expires)
+	if err != nil {
+		return "", t, err
+	}
+	s.auditLogged(ctx, admin.Name, "token.create", "user:"+t.User, "ok", map[string]any{"token_id": t.ID, "label": label,
+		"expires": t.ExpiresAt.UTC().Format(time.RFC3339)})
+	return tok, t, nil
+}
+
+// revokeToken ends an API token at once and records it.
+func (s *Server) revokeToken(ctx context.Context, admin *storage.User, id string) (storage.Token, error) {
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		return storage.Token{}, chartscan.Errorf(chartscan.ENotFound, "no such API token")
+	}
+	t, err := s.cfg.Store.RevokeToken(ctx, n)
+	if err != nil {
+		return t, err
+	}
+	s.auditLogged(ctx, admin.Name, "token.revoke", "user:"+t.User, "ok", map[string]any{"token_id": t.ID, "label": t.Label})
+	return t, nil
+}
+
+func (s *Server) apiTokens(w http.ResponseWriter, r *http.Request, _ *storage.User) error {
+	ts, err := s.cfg.Store.Tokens(r.Context(), r.URL.Query().Get("user"))
+	if err != nil {
+		return err
+	}
+	if ts == nil {
+		ts = []storage.Token{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tokens": ts})
+	return nil
+}
+
+func (s *Server) apiRevokeToken(w http.ResponseWriter, r *http.Request, u *storage.User) error {
+	t, err := s.revokeToken(r.Context(), u, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, t)
+	return nil
+}
+
 func auditQuery(r *http.Request) storage.AuditQuery {
 	q := r.URL.Query()
 	before, _ := strconv.ParseInt(q.Get("before"), 10, 64)

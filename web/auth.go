@@ -15,9 +15,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"golang.org/x/crypto/argon2"
-	"golang.org/x/time/rate"
 
 	"github.com/chartscan/chartscan"
 	"github.com/chartscan/chartscan/storage"
@@ -73,8 +73,12 @@ func CheckPassword(hash, password string) bool {
 }
 
 // dummyHash is checked against when a user does not exist, so a sign-in takes as long
-// whether or not the name is known.
-var dummyHash, _ = HashPassword("not-a-real-password")
+// whether or not the name is known. It is made on first use: every command links this
+// package, and only serve signs anyone in.
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := HashPassword("not-a-real-password")
+	return h
+})
 
 // NewToken returns a fresh API token and the hash under which it is stored. The token is
 // shown once; only its SHA-256 is kept.
@@ -98,7 +102,34 @@ const (
 	sessionCookie = "chartscan_session"
 	loginCookie   = "chartscan_login" // the CSRF token of the sign-in form, before a session exists
 	sessionLength = 12 * time.Hour    // one working shift, then sign in again
+
+	// DefaultSessionIdle is how long a session lasts without a request (HIPAA's automatic
+	// logoff), when Config.SessionIdle is not set.
+	DefaultSessionIdle = 15 * time.Minute
+	// MaxSessionIdle is the longest idle period allowed: a session's whole length.
+	MaxSessionIdle = sessionLength
+
+	// signInSlots is how many password checks run at once, 19 MiB of argon2 memory each;
+	// a sign-in waits at most signInWait for a slot and is then refused as busy, so a
+	// flood of guesses costs bounded memory and never queues without end.
+	signInSlots = 4
+	signInWait  = time.Second
 )
+
+// Terms of API tokens, in days.
+const (
+	DefaultTokenDays = 90
+	MaxTokenDays     = 366
+)
+
+// TokenExpiry is when a token made now for days days expires; days must be 1 to
+// MaxTokenDays.
+func TokenExpiry(days int) (time.Time, error) {
+	if days < 1 || days > MaxTokenDays {
+		return time.Time{}, chartscan.Errorf(chartscan.EInvalid, "a token lasts 1 to %d days", MaxTokenDays)
+	}
+	return time.Now().Add(time.Duration(days) * 24 * time.Hour), nil
+}
 
 type ctxKey int
 
@@ -116,7 +147,7 @@ func (s *Server) authenticate(r *http.Request) (u *storage.User, viaToken bool, 
 		}
 		user, err := s.cfg.Store.TokenUser(ctx, tokenHash(strings.TrimSpace(tok)))
 		if errors.Is(err, storage.ErrNotFound) {
-			return nil, true, chartscan.Errorf(eUnauthorized, "the API token is not valid")
+			return nil, true, chartscan.Errorf(eUnauthorized, "the API token is not valid, has expired or was revoked")
 		}
 		if err != nil {
 			return nil, true, err
@@ -127,7 +158,7 @@ func (s *Server) authenticate(r *http.Request) (u *storage.User, viaToken bool, 
 	if err != nil {
 		return nil, false, chartscan.Errorf(eUnauthorized, "sign in first")
 	}
-	user, csrf, err := s.cfg.Store.Session(ctx, tokenHash(c.Value))
+	user, csrf, err := s.cfg.Store.Session(ctx, tokenHash(c.Value), s.idle)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, false, chartscan.Errorf(eUnauthorized, "your session has ended; sign in again")
 	}
@@ -136,6 +167,51 @@ func (s *Server) authenticate(r *http.Request) (u *storage.User, viaToken bool, 
 	}
 	*r = *r.WithContext(context.WithValue(ctx, csrfKey, csrf))
 	return &user, false, nil
+}
+
+// untilSignedOut runs a long-lived handler (an event stream) under a context that ends
+// when the request's credential does: at sign-out, after the idle period (a stream is
+// not activity), at expiry or revocation, or when the user is disabled. It asks every
+// streamCheck, and a failed question ends the stream too: a browser reconnects, and the
+// new request is authenticated afresh.
+func (s *Server) untilSignedOut(h handler) handler {
+	return func(w http.ResponseWriter, r *http.Request, u *storage.User) error {
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		go func() {
+			t := time.NewTicker(s.streamCheck)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					if !s.stillSignedIn(ctx, r) {
+						s.log.Debug("stream ended: signed out", "user_id", u.ID)
+						cancel()
+						return
+					}
+				}
+			}
+		}()
+		return h(w, r.WithContext(ctx), u)
+	}
+}
+
+// stillSignedIn reports whether the token or session that authenticated r still would,
+// without counting as the session's activity.
+func (s *Server) stillSignedIn(ctx context.Context, r *http.Request) bool {
+	if h := r.Header.Get("Authorization"); h != "" {
+		tok, _ := strings.CutPrefix(h, "Bearer ")
+		_, err := s.cfg.Store.TokenUser(ctx, tokenHash(strings.TrimSpace(tok)))
+		return err == nil
+	}
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return false
+	}
+	live, err := s.cfg.Store.SessionLive(ctx, tokenHash(c.Value), s.idle)
+	return err == nil && live
 }
 
 // csrfToken is the CSRF token of the request's session, for forms and scripts.
@@ -162,52 +238,6 @@ func (s *Server) checkCSRF(r *http.Request) error {
 	return nil
 }
 
-// loginLimiter slows password guessing: each user name and each client address has a
-// bucket of failed attempts that refills slowly; an empty bucket refuses sign-ins.
-type loginLimiter struct {
-	mu      sync.Mutex
-	buckets map[string]*rate.Limiter
-}
-
-func newLoginLimiter() *loginLimiter { return &loginLimiter{buckets: map[string]*rate.Limiter{}} }
-
-func (l *loginLimiter) bucket(key string) *rate.Limiter {
-	b, ok := l.buckets[key]
-	if !ok {
-		if len(l.buckets) > 50_000 {
-			clear(l.buckets) // a flood of names must not grow memory without bound
-		}
-		if strings.HasPrefix(key, "ip:") {
-			b = rate.NewLimiter(rate.Every(6*time.Second), 20)
-		} else {
-			b = rate.NewLimiter(rate.Every(30*time.Second), 5)
-		}
-		l.buckets[key] = b
-	}
-	return b
-}
-
-// blocked reports whether any of keys has no failed attempts left.
-func (l *loginLimiter) blocked(keys ...string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, k := range keys {
-		if l.bucket(k).Tokens() < 1 {
-			return true
-		}
-	}
-	return false
-}
-
-// failed spends one attempt from each of keys.
-func (l *loginLimiter) failed(keys ...string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, k := range keys {
-		l.bucket(k).Allow()
-	}
-}
-
 func clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -217,34 +247,53 @@ func clientIP(r *http.Request) string {
 }
 
 // login checks a name and password and opens a session. Every attempt is audited.
+//
+// The attempt takes its tokens from the limiter before anything is looked up or hashed,
+// so parallel guesses cannot all be evaluated before the first failure counts; a right
+// password gives them back. The hash then waits for one of signInSlots.
 func (s *Server) login(w http.ResponseWriter, r *http.Request, name, password string) (*storage.User, error) {
 	ctx := r.Context()
 	keys := []string{"user:" + strings.ToLower(name), "ip:" + clientIP(r)}
 	audit := func(outcome, why string) {
 		s.auditLogged(ctx, name, "login", "user:"+name, outcome, map[string]any{"reason": why, "ip": clientIP(r)})
 	}
-	if s.limiter.blocked(keys...) {
+	if !s.limiter.reserve(keys...) {
 		s.metrics.logins.WithLabelValues("rate_limited").Inc()
 		audit("denied", "rate limited")
+		w.Header().Set("Retry-After", "30")
 		return nil, chartscan.Errorf(eRateLimited, "too many failed sign-ins; wait a minute and try again")
+	}
+	release, ok := s.hashSlot(ctx)
+	if !ok {
+		// Not an attempt: nothing was checked. Not audited either: under a flood that
+		// would be a database write per refused request.
+		s.limiter.refund(keys...)
+		s.metrics.logins.WithLabelValues("busy").Inc()
+		w.Header().Set("Retry-After", "1")
+		return nil, chartscan.Errorf(eBusy, "the server is busy signing others in; try again in a moment")
 	}
 	u, hash, err := s.cfg.Store.UserByName(ctx, name)
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		release()
+		s.limiter.refund(keys...)
 		return nil, err
 	}
-	if err != nil || u.Disabled {
-		CheckPassword(dummyHash, password)
-		s.limiter.failed(keys...)
+	known := err == nil && !u.Disabled
+	if !known {
+		hash = dummyHash()
+	}
+	right := s.checkPassword(hash, password)
+	release()
+	if !known || !right {
 		s.metrics.logins.WithLabelValues("denied").Inc()
-		audit("denied", "unknown or disabled user")
+		if !known {
+			audit("denied", "unknown or disabled user")
+		} else {
+			audit("denied", "wrong password")
+		}
 		return nil, chartscan.Errorf(eUnauthorized, "wrong name or password")
 	}
-	if !CheckPassword(hash, password) {
-		s.limiter.failed(keys...)
-		s.metrics.logins.WithLabelValues("denied").Inc()
-		audit("denied", "wrong password")
-		return nil, chartscan.Errorf(eUnauthorized, "wrong name or password")
-	}
+	s.limiter.refund(keys...)
 	tok := randomString(32)
 	if err := s.cfg.Store.CreateSession(ctx, u.ID, tokenHash(tok), randomString(24), time.Now().Add(sessionLength)); err != nil {
 		return nil, err
@@ -254,6 +303,19 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, name, password st
 	s.metrics.logins.WithLabelValues("ok").Inc()
 	audit("ok", "")
 	return &u, nil
+}
+
+// hashSlot waits up to hashWait for one of the password-check slots; release frees it.
+func (s *Server) hashSlot(ctx context.Context) (release func(), ok bool) {
+	t := time.NewTimer(s.hashWait)
+	defer t.Stop()
+	select {
+	case s.hashSlots <- struct{}{}:
+		return func() { <-s.hashSlots }, true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return nil, false
 }
 
 // audit writes an audit entry. Views of patient data call it before they show anything
@@ -285,10 +347,34 @@ func actorName(u *storage.User) string {
 
 func urlQueryEscape(s string) string { return url.QueryEscape(s) }
 
-// safeNext keeps a post-login redirect on this site.
+// safeNext keeps a post-login redirect on this site: a path of this origin, or "/".
+//
+// Browsers are lenient where Go is strict: they drop tabs and newlines inside a URL
+// ("/\t/evil.example" becomes "//evil.example", another host), read "\" as "/", and
+// some proxies decode "%2F" before routing. So anything with a control character,
+// space or backslash is refused outright, the path must start with exactly one "/" both
+// as sent and decoded, and what is returned is rebuilt from the parsed path and query.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") {
+	if next == "" || len(next) > 2048 {
 		return "/"
 	}
-	return next
+	for _, c := range next {
+		if c < 0x20 || c == 0x7f || c == '\\' || unicode.IsSpace(c) || !unicode.IsPrint(c) {
+			return "/"
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Opaque != "" || u.User != nil || u.Host != "" {
+		return "/"
+	}
+	raw := u.EscapedPath()
+	decoded, err := url.PathUnescape(raw)
+	if err != nil || !strings.HasPrefix(raw, "/") || strings.HasPrefix(raw, "//") ||
+		strings.HasPrefix(decoded, "//") || strings.ContainsAny(decoded, "\\\x00\t\r\n") {
+		return "/"
+	}
+	if u.RawQuery != "" {
+		raw += "?" + u.RawQuery
+	}
+	return raw
 }

@@ -42,9 +42,12 @@ type Store interface {
 	UpdateUser(ctx context.Context, id int64, role string, disabled bool) (storage.User, error)
 	SetPassword(ctx context.Context, name, passwordHash string) error
 	CreateSession(ctx context.Context, userID int64, tokenHash, csrf string, expires time.Time) error
-	Session(ctx context.Context, tokenHash string) (storage.User, string, error)
+	Session(ctx context.Context, tokenHash string, idle time.Duration) (storage.User, string, error)
+	SessionLive(ctx context.Context, tokenHash string, idle time.Duration) (bool, error)
 	DeleteSession(ctx context.Context, tokenHash string) error
-	CreateToken(ctx context.Context, userName, tokenHash, label string) error
+	CreateToken(ctx context.Context, userName, tokenHash, label string, expires time.Time) (storage.Token, error)
+	Tokens(ctx context.Context, userName string) ([]storage.Token, error)
+	RevokeToken(ctx context.Context, id int64) (storage.Token, error)
 	TokenUser(ctx context.Context, tokenHash string) (storage.User, error)
 
 	CreateOwnedBatch(ctx context.Context, b chartscan.Batch, ownerID int64) (chartscan.Batch, error)
@@ -99,9 +102,14 @@ type Config struct {
 	// Coversheet writes a one-page PDF cover sheet for p: a barcode naming the patient,
 	// with their name and birth date readable, for clerks to put on top of a chart.
 	Coversheet func(w io.Writer, p chartscan.Patient, docType, dateOfService string) error
+	// NameKey reduces a name to what comparisons look at (indexer.NormalizeName), for the
+	// clerk's check of a cover sheet's patient; nil compares letters and digits, any case.
+	NameKey func(name string) string
 	// Checks are the health checks besides PostgreSQL, by name (e.g. "redis").
 	Checks map[string]func(ctx context.Context) error
-	Log    *slog.Logger
+	// SessionIdle ends a session that long without a request; DefaultSessionIdle when 0.
+	SessionIdle time.Duration
+	Log         *slog.Logger
 	// Registry receives the server's metrics; a fresh one is made when nil.
 	Registry *prometheus.Registry
 }
@@ -113,9 +121,19 @@ type Server struct {
 	mux     *http.ServeMux
 	pages   map[string]*template.Template
 	routes  []route
-	limiter *loginLimiter
+	limiter *limiter // sign-ins, by user name and client address
+	covers  *limiter // cover-sheet lookups, by user
 	metrics *metrics
 	static  http.Handler
+
+	idle        time.Duration // a session without a request this long is over
+	streamCheck time.Duration // how often an event stream asks whether its session lives
+
+	// Password checks: at most cap(hashSlots) at once, each waiting at most hashWait for
+	// a slot. checkPassword is CheckPassword, or a test's counting wrapper.
+	hashSlots     chan struct{}
+	hashWait      time.Duration
+	checkPassword func(hash, password string) bool
 }
 
 //go:embed templates/*.html
@@ -151,7 +169,18 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{cfg: cfg, log: cfg.Log, mux: http.NewServeMux(), limiter: newLoginLimiter()}
+	if cfg.SessionIdle <= 0 {
+		cfg.SessionIdle = DefaultSessionIdle
+	}
+	if cfg.SessionIdle > MaxSessionIdle {
+		return nil, fmt.Errorf("session idle %v is longer than a session (%v)", cfg.SessionIdle, MaxSessionIdle)
+	}
+	if cfg.NameKey == nil {
+		cfg.NameKey = lettersAndDigits
+	}
+	s := &Server{cfg: cfg, log: cfg.Log, mux: http.NewServeMux(), limiter: newLoginLimiter(), covers: newCoverLimiter(),
+		idle: cfg.SessionIdle, streamCheck: min(10*time.Second, cfg.SessionIdle/3),
+		hashSlots: make(chan struct{}, signInSlots), hashWait: signInWait, checkPassword: CheckPassword}
 	var err error
 	if s.pages, err = parseTemplates(); err != nil {
 		return nil, err
@@ -178,7 +207,7 @@ func (s *Server) routeTable() []route {
 		{"POST", "/api/v1/batches", uploaders, true, s.apiCreateBatch},
 		{"GET", "/api/v1/batches/{id}", uploaders, true, s.apiBatch},
 		{"POST", "/api/v1/batches/{id}/files", uploaders, true, s.apiUpload},
-		{"GET", "/api/v1/batches/{id}/events", uploaders, true, s.apiBatchEvents},
+		{"GET", "/api/v1/batches/{id}/events", uploaders, true, s.untilSignedOut(s.apiBatchEvents)},
 		{"GET", "/api/v1/documents/{id}", anyone, true, s.apiDocument},
 		{"POST", "/api/v1/documents/{id}/rerun", uploaders, true, s.apiRerun},
 		{"GET", "/api/v1/pages/{doc}/{page}", reviewers, true, s.apiPage},
@@ -197,6 +226,8 @@ func (s *Server) routeTable() []route {
 		{"GET", "/api/v1/users", admins, true, s.apiUsers},
 		{"POST", "/api/v1/users", admins, true, s.apiCreateUser},
 		{"PATCH", "/api/v1/users/{id}", admins, true, s.apiUpdateUser},
+		{"GET", "/api/v1/tokens", admins, true, s.apiTokens},
+		{"DELETE", "/api/v1/tokens/{id}", admins, true, s.apiRevokeToken},
 		{"GET", "/api/v1/audit", admins, true, s.apiAudit},
 
 		// UI.
@@ -218,11 +249,14 @@ func (s *Server) routeTable() []route {
 		{"GET", "/patients", reviewers, false, s.uiPatients},
 		{"GET", "/patients/{mrn}", reviewers, false, s.uiChart},
 		{"GET", "/search", reviewers, false, s.uiSearch},
+		// Clerks print cover sheets on the upload page, reviewers from a chart; a clerk
+		// must give the patient's name and birth date from the chart (see uiCoversheet).
 		{"GET", "/coversheet", anyone, false, s.uiCoversheet},
 		{"GET", "/admin/users", admins, false, s.uiUsers},
 		{"POST", "/admin/users", admins, false, s.uiCreateUser},
 		{"POST", "/admin/users/{id}", admins, false, s.uiUpdateUser},
 		{"POST", "/admin/tokens", admins, false, s.uiCreateToken},
+		{"POST", "/admin/tokens/{id}/revoke", admins, false, s.uiRevokeToken},
 		{"GET", "/admin/empi", admins, false, s.uiEMPI},
 		{"POST", "/admin/empi", admins, false, s.uiEMPIPost},
 		{"GET", "/admin/audit", admins, false, s.uiAudit},
@@ -260,6 +294,7 @@ const (
 	eForbidden    = "forbidden"
 	eRateLimited  = "rate_limited"
 	eTooLarge     = "too_large"
+	eBusy         = "busy"
 )
 
 // statusOf is the one table from error codes to HTTP statuses.
@@ -272,6 +307,7 @@ var statusOf = map[string]int{
 	eForbidden:          http.StatusForbidden,
 	eRateLimited:        http.StatusTooManyRequests,
 	eTooLarge:           http.StatusRequestEntityTooLarge,
+	eBusy:               http.StatusServiceUnavailable,
 }
 
 // classify turns any error into a user-safe *chartscan.Error and its HTTP status.
@@ -363,9 +399,13 @@ func (s *Server) wrap(rt route) http.Handler {
 		if u != nil {
 			attrs = append(attrs, "user_id", u.ID)
 		}
-		if status >= 500 {
+		switch {
+		case status == http.StatusServiceUnavailable:
+			// Shedding load (busy sign-ins) or a store down, which the health check names.
+			s.log.Warn("request refused", attrs...)
+		case status >= 500:
 			s.log.Error("request failed", append(attrs, "error", err)...)
-		} else {
+		default:
 			s.log.Debug("request", attrs...)
 		}
 	})

@@ -14,6 +14,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+
+	"golang.org/x/text/runes"
+	"golang.org/x/text/transform"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/chartscan/chartscan"
 	"github.com/chartscan/chartscan/storage"
@@ -394,7 +399,12 @@ func (s *Server) usersPage(w http.ResponseWriter, r *http.Request, u *storage.Us
 	if err != nil {
 		return err
 	}
-	data["Title"], data["Users"] = "Users", us
+	ts, err := s.cfg.Store.Tokens(r.Context(), "")
+	if err != nil {
+		return err
+	}
+	data["Title"], data["Users"], data["Tokens"], data["Now"] = "Users", us, ts, time.Now()
+	data["DefaultDays"], data["MaxDays"] = DefaultTokenDays, MaxTokenDays
 	s.render(w, r, status, "users", u, data)
 	return nil
 }
@@ -434,18 +444,37 @@ func (s *Server) uiUpdateUser(w http.ResponseWriter, r *http.Request, u *storage
 }
 
 func (s *Server) uiCreateToken(w http.ResponseWriter, r *http.Request, u *storage.User) error {
-	name, lbl := r.PostFormValue("name"), strings.TrimSpace(r.PostFormValue("label"))
-	tok, hash := NewToken()
-	if err := s.cfg.Store.CreateToken(r.Context(), name, hash, lbl); err != nil {
+	days := DefaultTokenDays
+	if d := strings.TrimSpace(r.PostFormValue("days")); d != "" {
+		n, err := strconv.Atoi(d)
+		if err != nil {
+			n = -1
+		}
+		days = n
+	}
+	tok, t, err := s.createToken(r.Context(), u, r.PostFormValue("name"), strings.TrimSpace(r.PostFormValue("label")), days)
+	if err != nil {
 		if chartscan.ErrorCode(err) == chartscan.EInternal {
 			return err
 		}
 		_, status := classify(err)
 		return s.usersPage(w, r, u, status, map[string]any{"Error": chartscan.ErrorMessage(err)})
 	}
-	s.auditLogged(r.Context(), u.Name, "token.create", "user:"+name, "ok", map[string]any{"label": lbl})
 	// Shown once, on this response only: it is stored as a hash.
-	return s.usersPage(w, r, u, http.StatusOK, map[string]any{"Token": tok, "TokenUser": name})
+	return s.usersPage(w, r, u, http.StatusOK, map[string]any{"Token": tok, "TokenUser": t.User, "TokenExpires": t.ExpiresAt})
+}
+
+func (s *Server) uiRevokeToken(w http.ResponseWriter, r *http.Request, u *storage.User) error {
+	t, err := s.revokeToken(r.Context(), u, r.PathValue("id"))
+	if err != nil {
+		if chartscan.ErrorCode(err) == chartscan.EInternal {
+			return err
+		}
+		_, status := classify(err)
+		return s.usersPage(w, r, u, status, map[string]any{"Error": chartscan.ErrorMessage(err)})
+	}
+	http.Redirect(w, r, "/admin/users?flash="+url.QueryEscape(fmt.Sprintf("revoked token %d of %s", t.ID, t.User)), http.StatusSeeOther)
+	return nil
 }
 
 func (s *Server) uiEMPI(w http.ResponseWriter, r *http.Request, u *storage.User) error {
@@ -494,33 +523,97 @@ func (s *Server) uiAudit(w http.ResponseWriter, r *http.Request, u *storage.User
 }
 
 // uiCoversheet prints a patient cover sheet: clerks put one on top of each chart before
-// scanning, and the barcode files the pages behind it. It shows a patient's name and
-// birth date, so it is audited like a view.
+// scanning, and the barcode files the pages behind it. The sheet shows the patient's
+// name and birth date, so every lookup is audited like a view, found or not, and rate
+// limited per user.
+//
+// A clerk may not read patients, so a clerk gives the MRN, family name and birth date
+// from the chart in hand and gets a sheet only when all three match one patient; an
+// unknown MRN and a mismatch get the same answer. Guessing MRNs then shows a clerk
+// nothing they did not already know, and a mistyped MRN is caught before it files a
+// chart to someone else. Reviewers and admins, who may read the EMPI, need the MRN only.
 func (s *Server) uiCoversheet(w http.ResponseWriter, r *http.Request, u *storage.User) error {
 	if s.cfg.Coversheet == nil {
 		return chartscan.Errorf(chartscan.ENotFound, "cover sheets are not available on this server")
 	}
-	mrn := strings.TrimSpace(r.URL.Query().Get("mrn"))
-	if mrn == "" {
+	ctx := r.Context()
+	q := r.URL.Query()
+	mrn, family, dob := strings.TrimSpace(q.Get("mrn")), strings.TrimSpace(q.Get("family")), strings.TrimSpace(q.Get("dob"))
+	readsPatients := allowed(u.Role, reviewers)
+	if mrn == "" || len(mrn) > 64 || len(family) > 200 || len(dob) > 20 {
 		return chartscan.Errorf(chartscan.EInvalid, "give the MRN of the patient the cover sheet is for")
 	}
-	p, err := s.cfg.Store.Patient(r.Context(), mrn)
-	if errors.Is(err, storage.ErrNotFound) {
-		return chartscan.Errorf(chartscan.ENotFound, "no patient with that MRN in the EMPI")
+	if !readsPatients && (family == "" || dob == "") {
+		return chartscan.Errorf(chartscan.EInvalid, "give the MRN, family name and birth date as they are on the chart")
 	}
-	if err != nil {
+	object := "patient:" + mrn
+	keys := []string{"look:" + strconv.FormatInt(u.ID, 10), "miss:" + strconv.FormatInt(u.ID, 10)}
+	if !s.covers.reserve(keys...) {
+		s.auditLogged(ctx, u.Name, "coversheet.print", object, "denied", map[string]any{"reason": "rate limited"})
+		return chartscan.Errorf(eRateLimited, "too many cover sheets asked for; wait a minute and try again")
+	}
+	p, err := s.cfg.Store.Patient(ctx, mrn)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		s.covers.refund(keys...)
 		return err
 	}
-	docType, dos := r.URL.Query().Get("doc"), r.URL.Query().Get("dos")
+	known := err == nil
+	if !known || !s.sameAsChart(p, family, dob, !readsPatients) {
+		why := "unknown MRN"
+		if known {
+			why = "family name or birth date differ"
+		}
+		if err := s.audit(ctx, u.Name, "coversheet.print", object, "not_found", map[string]any{"reason": why}); err != nil {
+			return err
+		}
+		switch {
+		case !readsPatients:
+			return chartscan.Errorf(chartscan.ENotFound, "no patient in the EMPI has this MRN, family name and birth date; check them on the chart")
+		case !known:
+			return chartscan.Errorf(chartscan.ENotFound, "no patient with that MRN in the EMPI")
+		}
+		return chartscan.Errorf(chartscan.ENotFound, "the patient with that MRN has another family name or birth date in the EMPI")
+	}
+	s.covers.refund(keys[1]) // a hit is no miss
+	docType, dos := q.Get("doc"), q.Get("dos")
 	var buf bytes.Buffer
 	if err := s.cfg.Coversheet(&buf, p, docType, dos); err != nil {
 		return chartscan.Errorf(chartscan.EInvalid, "the cover sheet could not be made: check the document type and date")
 	}
-	if err := s.audit(r.Context(), u.Name, "coversheet.print", "patient:"+p.MRN, "ok", map[string]any{"doc_type": docType}); err != nil {
+	if err := s.audit(ctx, u.Name, "coversheet.print", "patient:"+p.MRN, "ok", map[string]any{"doc_type": docType}); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/pdf")
 	w.Header().Set("Content-Disposition", `inline; filename="coversheet.pdf"`)
+	w.Header().Set("Cache-Control", "private, no-store")
 	_, err = w.Write(buf.Bytes())
 	return err
+}
+
+// sameAsChart reports whether the family name and birth date given from a chart (either
+// may be empty when the caller may read patients) agree with p. A field the EMPI lacks
+// cannot disagree, a partial birth date (1975, 1975-03) agrees with the full dates in
+// it, and a clerk (confirm) must have at least one field confirmed, not just unopposed.
+func (s *Server) sameAsChart(p chartscan.Patient, family, dob string, confirm bool) bool {
+	nameKey := s.cfg.NameKey(p.Family)
+	nameOK := family == "" || nameKey == "" || s.cfg.NameKey(family) == nameKey
+	birthOK := dob == "" || p.BirthDate == "" || dob == p.BirthDate ||
+		(len(p.BirthDate) < len("2006-01-02") && strings.HasPrefix(dob, p.BirthDate+"-"))
+	confirmed := (family != "" && nameKey != "") || (dob != "" && p.BirthDate != "")
+	return nameOK && birthOK && (!confirm || confirmed)
+}
+
+// lettersAndDigits is the default Config.NameKey: a name's letters and digits, lower
+// case, without diacritics ("Núñez-O'Brien" → "nunezobrien").
+func lettersAndDigits(name string) string {
+	t := transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)))
+	if folded, _, err := transform.String(t, name); err == nil {
+		name = folded
+	}
+	return strings.Map(func(r rune) rune {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			return unicode.ToLower(r)
+		}
+		return -1
+	}, name)
 }

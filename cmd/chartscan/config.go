@@ -7,9 +7,11 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/chartscan/chartscan/indexer"
 	"github.com/chartscan/chartscan/ocr"
+	"github.com/chartscan/chartscan/web"
 	"github.com/chartscan/chartscan/worker"
 )
 
@@ -25,6 +27,7 @@ type config struct {
 	MinIOUseSSL     bool
 	MinIOSSE        string
 	HTTPAddr        string
+	SessionIdle     time.Duration
 	Concurrency     int
 	OCRLanguage     string
 	Limits          ocr.Limits
@@ -136,6 +139,14 @@ var settings = []setting{
 			return err
 		}
 		c.HTTPAddr = v
+		return nil
+	}},
+	{"CHARTSCAN_SESSION_IDLE", "15m", "a web session without a request this long is over (HIPAA automatic logoff), e.g. 15m or 1h; at most 12h", func(c *config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second || d > web.MaxSessionIdle {
+			return fmt.Errorf("want a duration from 1s to 12h, e.g. 15m")
+		}
+		c.SessionIdle = d
 		return nil
 	}},
 	{"CHARTSCAN_LOG_LEVEL", "info", "debug, info, warn or error", func(c *config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},

@@ -89,7 +89,9 @@ func serve(ctx context.Context, addr string, stdout io.Writer) error {
 			"redis": func(ctx context.Context) error { return a.redis.Ping(ctx).Err() },
 			"minio": func(ctx context.Context) error { _, err := a.objects.Exists(ctx, "health"); return err },
 		},
-		Log: a.log,
+		NameKey:     indexer.NormalizeName,
+		SessionIdle: a.cfg.SessionIdle,
+		Log:         a.log,
 	})
 	if err != nil {
 		return err

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -55,12 +57,12 @@ func newUsersCmd() *cobra.Command {
 	}
 	add.Flags().StringVar(&role, "role", "", "clerk, reviewer or admin")
 	add.Flags().BoolVar(&stdinPw, "password-stdin", false, "read the password from the first line of standard input")
-	add.Flags().BoolVar(&update, "update-existing", false, "if the user exists, set this role and password (idempotent set-up scripts)")
+	add.Flags().BoolVar(&update, "update-existing", false, "if the user exists, set this role and password (idempotent set-up scripts); their sessions end and their API tokens are revoked")
 
 	var stdinPw2 bool
 	passwd := &cobra.Command{
 		Use:   "passwd NAME",
-		Short: "Set a user's password; their sessions end",
+		Short: "Set a user's password; their sessions end and their API tokens are revoked",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			hash, err := hashedPassword(cmd, stdinPw2)
@@ -71,7 +73,7 @@ func newUsersCmd() *cobra.Command {
 				if err := a.db.SetPassword(cmd.Context(), args[0], hash); err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "password of %s set; their sessions ended\n", args[0])
+				fmt.Fprintf(cmd.OutOrStdout(), "password of %s set; their sessions ended and their API tokens were revoked\n", args[0])
 				return a.db.Audit(cmd.Context(), auditCLI("user.passwd", "user:"+args[0], nil))
 			})
 		},
@@ -79,25 +81,115 @@ func newUsersCmd() *cobra.Command {
 	passwd.Flags().BoolVar(&stdinPw2, "password-stdin", false, "read the password from the first line of standard input")
 
 	var label string
+	var days int
+	createToken := func(cmd *cobra.Command, args []string) error {
+		expires, err := web.TokenExpiry(days)
+		if err != nil {
+			return chartscan.Errorf(chartscan.EInvalid, "--days: %s", chartscan.ErrorMessage(err))
+		}
+		return withApp(cmd.Context(), needDB, func(a *app) error {
+			tok, hash := web.NewToken()
+			t, err := a.db.CreateToken(cmd.Context(), args[0], hash, label, expires)
+			if err != nil {
+				return err
+			}
+			if err := a.db.Audit(cmd.Context(), auditCLI("token.create", "user:"+t.User, map[string]any{"token_id": t.ID,
+				"label": label, "expires": t.ExpiresAt.UTC().Format(time.RFC3339)})); err != nil {
+				return err
+			}
+			// The token alone on stdout, for scripts; what it is on stderr.
+			fmt.Fprintln(cmd.OutOrStdout(), tok)
+			fmt.Fprintf(cmd.ErrOrStderr(), "token %d for %s, valid until %s; revoke it with: chartscan users token revoke %d\n",
+				t.ID, t.User, t.ExpiresAt.Format("2006-01-02 15:04"), t.ID)
+			return nil
+		})
+	}
 	token := &cobra.Command{
-		Use:   "token NAME [--label TEXT]",
-		Short: "Create an API token for a user and print it (it is stored only as a hash)",
+		Use:   "token NAME [--label TEXT] [--days N]",
+		Short: "Create an API token for a user and print it (it is stored only as a hash); list and revoke tokens",
+		Long: `Create an API token for a user and print it; it is stored only as a hash and shown
+this once. A token lasts --days (90 by default, at most 366); it ends sooner when it is
+revoked (users token revoke ID) or its user's password changes.`,
+		Args: cobra.ExactArgs(1),
+		RunE: createToken,
+	}
+	tokenCreate := &cobra.Command{
+		Use:   "create NAME [--label TEXT] [--days N]",
+		Short: "Create an API token for a user (the same as users token NAME)",
 		Args:  cobra.ExactArgs(1),
+		RunE:  createToken,
+	}
+	for _, c := range []*cobra.Command{token, tokenCreate} {
+		c.Flags().StringVar(&label, "label", "", "what the token is for")
+		c.Flags().IntVar(&days, "days", web.DefaultTokenDays, "days the token lasts")
+	}
+	tokenList := &cobra.Command{
+		Use:   "list [NAME]",
+		Short: "List API tokens (a user's, or everyone's): id, label, expiry, last use, revocation",
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			name := ""
+			if len(args) == 1 {
+				name = args[0]
+			}
 			return withApp(cmd.Context(), needDB, func(a *app) error {
-				tok, hash := web.NewToken()
-				if err := a.db.CreateToken(cmd.Context(), args[0], hash, label); err != nil {
+				ts, err := a.db.Tokens(cmd.Context(), name)
+				if err != nil {
 					return err
 				}
-				if err := a.db.Audit(cmd.Context(), auditCLI("token.create", "user:"+args[0], map[string]any{"label": label})); err != nil {
-					return err
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tUSER\tLABEL\tCREATED\tEXPIRES\tLAST USED\tSTATE")
+				day := func(t *time.Time) string {
+					if t == nil {
+						return "-"
+					}
+					return t.Format("2006-01-02 15:04")
 				}
-				fmt.Fprintln(cmd.OutOrStdout(), tok)
+				for _, t := range ts {
+					state := "active"
+					switch {
+					case t.RevokedAt != nil:
+						state = "revoked " + day(t.RevokedAt)
+					case !t.Active(time.Now()):
+						state = "expired"
+					}
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.User, t.Label, day(&t.CreatedAt), day(&t.ExpiresAt),
+						day(t.LastUsedAt), state)
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	tokenRevoke := &cobra.Command{
+		Use:   "revoke ID...",
+		Short: "Revoke API tokens at once, by the ids users token list shows",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var ids []int64
+			for _, s := range args {
+				id, err := strconv.ParseInt(s, 10, 64)
+				if err != nil {
+					return chartscan.Errorf(chartscan.EInvalid, "%q is not a token id: see chartscan users token list", s)
+				}
+				ids = append(ids, id)
+			}
+			return withApp(cmd.Context(), needDB, func(a *app) error {
+				for _, id := range ids {
+					t, err := a.db.RevokeToken(cmd.Context(), id)
+					if err != nil {
+						return err
+					}
+					if err := a.db.Audit(cmd.Context(), auditCLI("token.revoke", "user:"+t.User, map[string]any{"token_id": t.ID,
+						"label": t.Label})); err != nil {
+						return err
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "revoked token %d of %s\n", t.ID, t.User)
+				}
 				return nil
 			})
 		},
 	}
-	token.Flags().StringVar(&label, "label", "", "what the token is for")
+	token.AddCommand(tokenCreate, tokenList, tokenRevoke)
 
 	list := &cobra.Command{
 		Use:   "list",
