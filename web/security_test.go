@@ -543,3 +543,106 @@ func TestEventStreamEndsWithItsSession(t *testing.T) {
 		}
 	}
 }
+
+func (f *fakeStore) Users(context.Context) ([]storage.User, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var us []storage.User
+	for _, u := range f.users {
+		us = append(us, u)
+	}
+	return us, nil
+}
+
+// fakeTokens is the token list the users page shows, and what was revoked.
+type fakeTokens struct {
+	*fakeStore
+	list    []storage.Token
+	revoked []int64
+	created []time.Time
+}
+
+func (f *fakeTokens) Tokens(context.Context, string) ([]storage.Token, error) { return f.list, nil }
+
+func (f *fakeTokens) RevokeToken(_ context.Context, id int64) (storage.Token, error) {
+	for _, t := range f.list {
+		if t.ID == id {
+			f.revoked = append(f.revoked, id)
+			return t, nil
+		}
+	}
+	return storage.Token{}, chartscan.Errorf(chartscan.ENotFound, "no API token %d", id)
+}
+
+func (f *fakeTokens) CreateToken(_ context.Context, user, _, label string, expires time.Time) (storage.Token, error) {
+	f.created = append(f.created, expires)
+	return storage.Token{ID: 9, User: user, Label: label, ExpiresAt: expires}, nil
+}
+
+// TestUsersPageListsAndRevokesTokens: the admin's users page lists every token with its
+// expiry and state and a Revoke button for the live ones; the button revokes (audited);
+// a new token lasts the days asked for, within 1 to MaxTokenDays.
+func TestUsersPageListsAndRevokesTokens(t *testing.T) {
+	f := newFakeStore()
+	f.addUser(t, 1, "ada", RoleAdmin, "x-password-1")
+	f.sessions[tokenHash("sess")] = 1
+	now := time.Now()
+	used := now.Add(-time.Hour)
+	ft := &fakeTokens{fakeStore: f, list: []storage.Token{
+		{ID: 3, User: "ann", Label: "nightly", CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour), LastUsedAt: &used},
+		{ID: 2, User: "ann", Label: "old", CreatedAt: now, ExpiresAt: now.Add(-time.Hour)},
+		{ID: 1, User: "bo", Label: "gone", CreatedAt: now, ExpiresAt: now.Add(time.Hour), RevokedAt: &used},
+	}}
+	s, err := New(Config{Store: ft})
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func(method, path string, form url.Values) *httptest.ResponseRecorder {
+		var r *http.Request
+		if form != nil {
+			form.Set("csrf", "csrf-"+tokenHash("sess"))
+			r = httptest.NewRequest(method, path, strings.NewReader(form.Encode()))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		} else {
+			r = httptest.NewRequest(method, path, nil)
+		}
+		r.AddCookie(&http.Cookie{Name: sessionCookie, Value: "sess"})
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, r)
+		return rec
+	}
+	rec := do("GET", "/admin/users", nil)
+	body := rec.Body.String()
+	if rec.Code != http.StatusOK {
+		t.Fatalf("users page: %d\n%s", rec.Code, body)
+	}
+	if n := strings.Count(body, `action="/admin/tokens/`); n != 1 || !strings.Contains(body, `action="/admin/tokens/3/revoke"`) {
+		t.Errorf("%d revoke buttons, want one, for token 3", n)
+	}
+	for _, want := range []string{"nightly", "expired", "revoked", `name="days"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the users page lacks %q", want)
+		}
+	}
+	if rec := do("POST", "/admin/tokens/3/revoke", url.Values{}); rec.Code != http.StatusSeeOther || len(ft.revoked) != 1 {
+		t.Errorf("revoke: %d, revoked %v", rec.Code, ft.revoked)
+	}
+	if rec := do("POST", "/admin/tokens/77/revoke", url.Values{}); rec.Code != http.StatusNotFound {
+		t.Errorf("revoke an unknown token: %d, want 404", rec.Code)
+	}
+	if n := f.auditCount("token.revoke", "ok"); n != 1 {
+		t.Errorf("%d revocations audited, want 1", n)
+	}
+	for _, days := range []string{"0", "367", "many"} {
+		if rec := do("POST", "/admin/tokens", url.Values{"name": {"ann"}, "days": {days}}); rec.Code != http.StatusBadRequest {
+			t.Errorf("a token for %s days: %d, want 400", days, rec.Code)
+		}
+	}
+	rec = do("POST", "/admin/tokens", url.Values{"name": {"ann"}, "label": {"x"}, "days": {"7"}})
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "cst_") || len(ft.created) != 1 {
+		t.Fatalf("a 7-day token: %d, created %v", rec.Code, ft.created)
+	}
+	if d := time.Until(ft.created[0]); d < 7*24*time.Hour-time.Minute || d > 7*24*time.Hour {
+		t.Errorf("a 7-day token expires in %v", d)
+	}
+}
