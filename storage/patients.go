@@ -19,7 +19,22 @@ type ImportStats struct {
 	Updated   int // patients whose record changed
 	Unchanged int // patients already stored exactly so
 	Repeated  int // records overridden by a later record with the same MRN in the same file
+	// Skipped counts the records of the file that could not be imported, and
+	// SkippedRecords lists them (the first of them, in a large file). The caller that
+	// reads the file fills both in: ImportPatients sees only the patients.
+	Skipped        int
+	SkippedRecords []SkippedRecord
 }
+
+// SkippedRecord is a record of an import file that could not be imported: where it is in
+// the file ("line 12", "entry[71]") and why ("no MRN"). Neither is PHI.
+type SkippedRecord struct {
+	Where  string `json:"where"`
+	Reason string `json:"reason"`
+}
+
+// String returns "where: reason".
+func (s SkippedRecord) String() string { return s.Where + ": " + s.Reason }
 
 // importChunk is how many patients go to Postgres in one COPY: large enough that COPY's
 // speed dominates, small enough to keep memory flat on a million-row file.
@@ -29,7 +44,7 @@ const importChunk = 20000
 // PostgreSQL backend busy, so two use both cores of a small server.
 const importWorkers = 2
 
-var patientColumns = []string{"mrn", "family", "given", "birth_date", "sex", "street", "city", "postcode", "state", "phone"}
+var patientColumns = []string{"mrn", "family", "given", "birth_date", "birth_partial", "sex", "street", "city", "postcode", "state", "phone"}
 
 // importer is one merge worker: the chunk it is filling, and the MRNs in it.
 type importer struct {
@@ -39,7 +54,9 @@ type importer struct {
 	stats ImportStats
 }
 
-// ImportPatients upserts by MRN the patients that records yields. Each chunk is copied
+// ImportPatients upserts by MRN the patients that records yields. A patient's BirthDate
+// is YYYY-MM-DD, a partial YYYY or YYYY-MM (kept in birth_partial) or empty; an empty
+// name or birth date is stored as such, never filled in. Each chunk is copied
 // into a temporary table with COPY and merged in one statement that touches only rows
 // that differ, so importing the same file twice changes nothing. Chunks are merged by
 // importWorkers connections at once; an MRN always goes to the same worker, in file
@@ -97,15 +114,11 @@ func (db *DB) ImportPatients(ctx context.Context, records func(yield func(charts
 	}
 	err := records(func(p chartscan.Patient) error {
 		st.Read++
-		var dob *time.Time
-		if p.BirthDate != "" {
-			t, err := time.Parse(time.DateOnly, p.BirthDate)
-			if err != nil {
-				return fmt.Errorf("record %d: birth date is not YYYY-MM-DD", st.Read)
-			}
-			dob = &t
+		dob, partial, ok := birthColumns(p.BirthDate)
+		if !ok {
+			return fmt.Errorf("record %d: birth date is not YYYY-MM-DD, YYYY-MM or YYYY", st.Read)
 		}
-		row := []any{p.MRN, p.Family, p.Given, dob, p.Sex, p.Street, p.City, p.Postcode, p.State, p.Phone}
+		row := []any{p.MRN, p.Family, p.Given, dob, partial, p.Sex, p.Street, p.City, p.Postcode, p.State, p.Phone}
 		w := workers[fnv32(p.MRN)%importWorkers]
 		// The last record of an MRN wins, within a chunk as across chunks.
 		if i, dup := w.seen[p.MRN]; dup {
@@ -143,6 +156,28 @@ func (db *DB) ImportPatients(ctx context.Context, records func(yield func(charts
 	return st, nil
 }
 
+// birthColumns splits a patient's birth date into the birth_date and birth_partial
+// columns: a whole date goes to the first, a year or year and month to the second.
+func birthColumns(s string) (dob *time.Time, partial *string, ok bool) {
+	switch len(s) {
+	case 0:
+		return nil, nil, true
+	case len(time.DateOnly):
+		t, err := time.Parse(time.DateOnly, s)
+		return &t, nil, err == nil
+	case len("2006"), len("2006-01"):
+		if _, err := time.Parse("2006-01"[:len(s)], s); err != nil {
+			return nil, nil, false
+		}
+		return nil, &s, true
+	}
+	return nil, nil, false
+}
+
+// birthDateSQL is a patient's birth date as Patient.BirthDate holds it, for the
+// patients table p.
+const birthDateSQL = `coalesce(to_char(p.birth_date, 'YYYY-MM-DD'), p.birth_partial, '')`
+
 func fnv32(s string) uint32 {
 	h := uint32(2166136261)
 	for i := 0; i < len(s); i++ {
@@ -162,15 +197,15 @@ func mergePatients(ctx context.Context, conn *pgx.Conn, cols []string, rows [][]
 	}
 	// xmax = 0 tells an inserted row from an updated one.
 	r, err := tx.Query(ctx, `
-		INSERT INTO patients AS p (mrn, family, given, birth_date, sex, street, city, postcode, state, phone)
-		SELECT mrn, family, given, birth_date, sex, street, city, postcode, state, phone FROM patients_in
+		INSERT INTO patients AS p (mrn, family, given, birth_date, birth_partial, sex, street, city, postcode, state, phone)
+		SELECT mrn, family, given, birth_date, birth_partial, sex, street, city, postcode, state, phone FROM patients_in
 		ON CONFLICT (mrn) DO UPDATE SET
 			family = EXCLUDED.family, given = EXCLUDED.given, birth_date = EXCLUDED.birth_date,
-			sex = EXCLUDED.sex, street = EXCLUDED.street, city = EXCLUDED.city,
+			birth_partial = EXCLUDED.birth_partial, sex = EXCLUDED.sex, street = EXCLUDED.street, city = EXCLUDED.city,
 			postcode = EXCLUDED.postcode, state = EXCLUDED.state, phone = EXCLUDED.phone, updated_at = now()
-		WHERE (p.family, p.given, p.birth_date, p.sex, p.street, p.city, p.postcode, p.state, p.phone)
+		WHERE (p.family, p.given, p.birth_date, p.birth_partial, p.sex, p.street, p.city, p.postcode, p.state, p.phone)
 		      IS DISTINCT FROM
-		      (EXCLUDED.family, EXCLUDED.given, EXCLUDED.birth_date, EXCLUDED.sex, EXCLUDED.street,
+		      (EXCLUDED.family, EXCLUDED.given, EXCLUDED.birth_date, EXCLUDED.birth_partial, EXCLUDED.sex, EXCLUDED.street,
 		       EXCLUDED.city, EXCLUDED.postcode, EXCLUDED.state, EXCLUDED.phone)
 		RETURNING (xmax = 0)`)
 	if err != nil {
@@ -224,7 +259,7 @@ func (db *DB) Candidates(ctx context.Context, q chartscan.CandidateQuery, limit 
 			(SELECT mrn FROM patients WHERE $5 <> '' AND birth_year = $4 AND full_name % $5
 			 ORDER BY full_name <-> $5 LIMIT $6)
 		)
-		SELECT p.mrn, p.family, p.given, coalesce(to_char(p.birth_date, 'YYYY-MM-DD'), ''), p.sex,
+		SELECT p.mrn, p.family, p.given, `+birthDateSQL+`, p.sex,
 		       p.street, p.city, p.postcode, p.state, p.phone
 		FROM hits JOIN patients p USING (mrn)`,
 		q.MRNs, q.Family, dob, q.BirthYear, full, limit)
@@ -277,7 +312,7 @@ func (db *DB) refreshSurnameCounts(ctx context.Context) error {
 	defer tx.Rollback(ctx)
 	if _, err := tx.Exec(ctx, `
 		CREATE TEMP TABLE surname_now ON COMMIT DROP AS
-			SELECT lower(family) AS family, count(*)::int AS n FROM patients GROUP BY 1;
+			SELECT lower(family) AS family, count(*)::int AS n FROM patients WHERE family <> '' GROUP BY 1;
 		DELETE FROM surname_counts c WHERE NOT EXISTS (SELECT 1 FROM surname_now s WHERE s.family = c.family);
 		INSERT INTO surname_counts (family, n) SELECT family, n FROM surname_now
 			ON CONFLICT (family) DO UPDATE SET n = EXCLUDED.n WHERE surname_counts.n <> EXCLUDED.n;

@@ -89,8 +89,8 @@ func (db *DB) PageDetail(ctx context.Context, documentID string, n int) (PageDet
 		return d, fmt.Errorf("page identifiers: %w", err)
 	}
 	rows, err = db.pool.Query(ctx, `
-		SELECT c.mrn, c.score, c.evidence, coalesce(p.family, ''), coalesce(p.given, ''),
-		       coalesce(to_char(p.birth_date, 'YYYY-MM-DD'), ''), coalesce(p.sex, '')
+		SELECT c.mrn, c.score, c.evidence, coalesce(p.mrn, ''), coalesce(p.family, ''), coalesce(p.given, ''),
+		       `+birthDateSQL+`, coalesce(p.sex, '')
 		FROM page_candidates c LEFT JOIN patients p ON p.mrn = c.mrn
 		WHERE c.document_id = $1 AND c.page_no = $2 ORDER BY c.rank`, documentID, n)
 	if err != nil {
@@ -99,11 +99,10 @@ func (db *DB) PageDetail(ctx context.Context, documentID string, n int) (PageDet
 	d.Candidates, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (RankedCandidate, error) {
 		var c RankedCandidate
 		var ev []byte
-		if err := r.Scan(&c.MRN, &c.Score, &ev, &c.Patient.Family, &c.Patient.Given, &c.Patient.BirthDate, &c.Patient.Sex); err != nil {
+		// Patient.MRN stays empty when the candidate is no longer in the EMPI; a patient
+		// without a family name is still one.
+		if err := r.Scan(&c.MRN, &c.Score, &ev, &c.Patient.MRN, &c.Patient.Family, &c.Patient.Given, &c.Patient.BirthDate, &c.Patient.Sex); err != nil {
 			return c, err
-		}
-		if c.Patient.Family != "" {
-			c.Patient.MRN = c.MRN
 		}
 		return c, json.Unmarshal(ev, &c.Evidence)
 	})
@@ -354,7 +353,7 @@ func (db *DB) PatientPages(ctx context.Context, mrn string) ([]ChartPage, error)
 func (db *DB) Patient(ctx context.Context, mrn string) (chartscan.Patient, error) {
 	var p chartscan.Patient
 	err := db.pool.QueryRow(ctx, `
-		SELECT p.mrn, p.family, p.given, coalesce(to_char(p.birth_date, 'YYYY-MM-DD'), ''), p.sex,
+		SELECT p.mrn, p.family, p.given, `+birthDateSQL+`, p.sex,
 		       p.street, p.city, p.postcode, p.state, p.phone
 		FROM patients p WHERE p.mrn = coalesce((SELECT mrn FROM patient_aliases WHERE alias_mrn = $1), $1)`, mrn).Scan(
 		&p.MRN, &p.Family, &p.Given, &p.BirthDate, &p.Sex, &p.Street, &p.City, &p.Postcode, &p.State, &p.Phone)

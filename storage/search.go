@@ -113,7 +113,7 @@ func (db *DB) SearchPatients(ctx context.Context, query string, limit int) ([]ch
 		return nil, nil
 	}
 	rows, err := db.pool.Query(ctx, `
-		SELECT p.mrn, p.family, p.given, coalesce(to_char(p.birth_date, 'YYYY-MM-DD'), ''), p.sex,
+		SELECT p.mrn, p.family, p.given, `+birthDateSQL+`, p.sex,
 		       p.street, p.city, p.postcode, p.state, p.phone
 		FROM patients p
 		WHERE ($1 = '' OR p.mrn = $1 OR (length($1) >= 4 AND p.mrn LIKE $1 || '%'))

@@ -62,16 +62,16 @@ func mrns(ps []chartscan.Patient) []string {
 
 func TestImportPatientsCountsAndIsIdempotent(t *testing.T) {
 	db := openDB(t)
-	if got, want := importAll(t, db, empi...), (ImportStats{Read: 6, Inserted: 6}); got != want {
+	if got, want := importAll(t, db, empi...), (ImportStats{Read: 6, Inserted: 6}); !cmp.Equal(got, want) {
 		t.Errorf("first import %+v, want %+v", got, want)
 	}
 	changed := slices.Clone(empi)
 	changed[1].Phone = "555-0100"
-	if got, want := importAll(t, db, changed...), (ImportStats{Read: 6, Updated: 1, Unchanged: 5}); got != want {
+	if got, want := importAll(t, db, changed...), (ImportStats{Read: 6, Updated: 1, Unchanged: 5}); !cmp.Equal(got, want) {
 		t.Errorf("second import %+v, want %+v", got, want)
 	}
 	repeated := append(slices.Clone(changed), changed[0])
-	if got, want := importAll(t, db, repeated...), (ImportStats{Read: 7, Unchanged: 6, Repeated: 1}); got != want {
+	if got, want := importAll(t, db, repeated...), (ImportStats{Read: 7, Unchanged: 6, Repeated: 1}); !cmp.Equal(got, want) {
 		t.Errorf("import with a repeated MRN %+v, want %+v", got, want)
 	}
 	shares, err := db.SurnameShares(context.Background(), []string{"SMITH", "Okonkwo", "Nobody"})

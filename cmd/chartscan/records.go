@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -17,12 +18,27 @@ import (
 
 func newRecordsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "records", Short: "Manage the EMPI (master patient index)"}
-	cmd.AddCommand(&cobra.Command{
-		Use:   "import FILE…",
+	var strict bool
+	imp := &cobra.Command{
+		Use:   "import [--strict] FILE…",
 		Short: "Load EMPI patients from FHIR R4 Bundle JSON, FHIR NDJSON, CSV or HL7 v2 ADT (merges too); importing twice changes nothing",
-		Args:  cobra.MinimumNArgs(1),
+		Long: `Load EMPI patients from FHIR R4 Bundle JSON, FHIR NDJSON, CSV or HL7 v2 ADT (merges too);
+importing twice changes nothing.
+
+A record needs only its MRN: a missing name or birth date stays missing, and a birth date
+known only to the year or month (1975, 1974-12) is kept so. A record that cannot be
+imported (no MRN, an impossible birth date, a line that is no record) is skipped and
+listed by its line, or its entry in a Bundle, with the reason; the command fails only
+when a file holds nothing to import. With --strict a file holding any such record is
+refused, and nothing changes: every file is checked before any is imported.`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withApp(cmd.Context(), needDB, func(a *app) error {
+				if strict {
+					if err := checkRecordFiles(cmd.OutOrStdout(), args); err != nil {
+						return err
+					}
+				}
 				for _, path := range args {
 					if err := importRecords(cmd.Context(), a, cmd.OutOrStdout(), path); err != nil {
 						return err
@@ -31,41 +47,164 @@ func newRecordsCmd() *cobra.Command {
 				return nil
 			})
 		},
-	})
+	}
+	imp.Flags().BoolVar(&strict, "strict", false, "refuse a file holding any record that cannot be imported; nothing changes")
+	cmd.AddCommand(imp)
 	return cmd
 }
 
-func importRecords(ctx context.Context, a *app, w io.Writer, path string) error {
-	open := func() (*os.File, error) {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, chartscan.Errorf(chartscan.EInvalid, "cannot open %s: %v", path, errorsCause(err))
-		}
-		return f, nil
+// maxListedSkips is how many skipped records an import report lists; all are counted.
+const maxListedSkips = 1000
+
+// openRecords opens an EMPI file, with a user-safe error.
+func openRecords(path string) (*os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, chartscan.Errorf(chartscan.EInvalid, "cannot open %s: %v", path, errorsCause(err))
 	}
-	f, err := open()
+	return f, nil
+}
+
+// importEMPI imports the patients of an EMPI file in any format ReadRecords reads,
+// skipping, counting and listing (up to maxListedSkips) the records it cannot import.
+// It fails when the file holds no patient it can import. The CLI and the web's import
+// both use it, so both report the same.
+func importEMPI(ctx context.Context, db *storage.DB, r io.Reader) (storage.ImportStats, error) {
+	var skipped []storage.SkippedRecord
+	n := 0
+	st, err := db.ImportPatients(ctx, func(yield func(chartscan.Patient) error) error {
+		return indexer.ReadRecordsSkipping(bufio.NewReaderSize(r, 1<<20), yield, func(b indexer.BadRecord) error {
+			n++
+			if len(skipped) < maxListedSkips {
+				skipped = append(skipped, storage.SkippedRecord(b))
+			}
+			return nil
+		})
+	})
+	st.Skipped, st.SkippedRecords = n, skipped
+	if err == nil && st.Read == 0 {
+		err = nothingImported(st)
+	}
+	return st, err
+}
+
+// nothingImported is the error of a file without a record to import; it names the first
+// skipped records, for a caller that shows only the error.
+func nothingImported(st storage.ImportStats) error {
+	if st.Skipped == 0 {
+		return chartscan.Errorf(chartscan.EInvalid, "the file holds no patient records")
+	}
+	var first []string
+	for _, s := range st.SkippedRecords[:min(len(st.SkippedRecords), 5)] {
+		first = append(first, s.String())
+	}
+	more := ""
+	if st.Skipped > len(first) {
+		more = "; …"
+	}
+	return chartscan.Errorf(chartscan.EInvalid, "no patient record could be imported: %d skipped (%s%s)",
+		st.Skipped, strings.Join(first, "; "), more)
+}
+
+// checkRecordFiles reads every file without importing anything and fails, listing them,
+// if any holds a record that cannot be imported: --strict imports all or nothing.
+func checkRecordFiles(w io.Writer, paths []string) error {
+	bad, files := 0, 0
+	for _, path := range paths {
+		n, err := checkRecordFile(w, path)
+		if err != nil {
+			return err
+		}
+		bad += n
+		if n > 0 {
+			files++
+		}
+	}
+	if bad > 0 {
+		return chartscan.Errorf(chartscan.EInvalid, "refused (--strict): %d records in %d files cannot be imported; nothing was changed", bad, files)
+	}
+	return nil
+}
+
+// checkRecordFile lists the records of one file that cannot be imported and counts them.
+func checkRecordFile(w io.Writer, path string) (int, error) {
+	f, err := openRecords(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	n, read := 0, 0
+	err = indexer.ReadRecordsSkipping(bufio.NewReaderSize(f, 1<<20), func(chartscan.Patient) error {
+		read++
+		return nil
+	}, func(b indexer.BadRecord) error {
+		n++
+		if n <= maxListedSkips {
+			fmt.Fprintf(w, "%s: %s\n", path, b)
+		}
+		return nil
+	})
+	if errors.Is(err, indexer.ErrHL7) {
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return 0, fmt.Errorf("%s: %w", path, err)
+		}
+		// A bad ADT message stops the HL7 import where it is: refuse it whole.
+		err = indexer.ReadHL7(bufio.NewReaderSize(f, 1<<20), func(indexer.ADTEvent) error { return nil })
+		if chartscan.ErrorCode(err) == chartscan.EInvalid {
+			fmt.Fprintf(w, "%s: %s\n", path, chartscan.ErrorMessage(err))
+			return 1, nil
+		}
+	}
+	if err != nil {
+		return 0, fileError(path, err)
+	}
+	if read == 0 && n == 0 {
+		return 0, chartscan.Errorf(chartscan.EInvalid, "%s: the file holds no patient records", path)
+	}
+	if n > maxListedSkips {
+		fmt.Fprintf(w, "%s: … and %d more\n", path, n-maxListedSkips)
+	}
+	return n, nil
+}
+
+// fileError names the file in an import error, keeping internal errors internal.
+func fileError(path string, err error) error {
+	if chartscan.ErrorCode(err) == chartscan.EInternal {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return chartscan.Errorf(chartscan.EInvalid, "%s: %s", path, chartscan.ErrorMessage(err))
+}
+
+func importRecords(ctx context.Context, a *app, w io.Writer, path string) error {
+	f, err := openRecords(path)
 	if err != nil {
 		return err
 	}
-	st, err := a.db.ImportPatients(ctx, func(yield func(chartscan.Patient) error) error {
-		return indexer.ReadRecords(bufio.NewReaderSize(f, 1<<20), yield)
-	})
+	st, err := importEMPI(ctx, a.db, f)
 	f.Close()
 	if errors.Is(err, indexer.ErrHL7) && st.Read == 0 {
-		if f, err = open(); err != nil {
+		if f, err = openRecords(path); err != nil {
 			return err
 		}
 		defer f.Close()
 		return importHL7(ctx, a, w, path, f)
 	}
-	if err != nil {
-		return chartscan.Errorf(chartscan.EInvalid, "%s: %v", path, err)
+	if st.Read > 0 || st.Skipped > 0 {
+		fmt.Fprintf(w, "%s: %d records: %d new, %d updated, %d unchanged, %d repeated in the file; %d skipped\n",
+			path, st.Read, st.Inserted, st.Updated, st.Unchanged, st.Repeated, st.Skipped)
+		for _, s := range st.SkippedRecords {
+			fmt.Fprintf(w, "  %s\n", s)
+		}
+		if more := st.Skipped - len(st.SkippedRecords); more > 0 {
+			fmt.Fprintf(w, "  … and %d more\n", more)
+		}
 	}
-	fmt.Fprintf(w, "%s: %d records: %d new, %d updated, %d unchanged, %d repeated in the file\n",
-		path, st.Read, st.Inserted, st.Updated, st.Unchanged, st.Repeated)
-	a.log.Info("empi import", "records", st.Read, "inserted", st.Inserted, "updated", st.Updated)
+	if err != nil {
+		return fileError(path, err)
+	}
+	a.log.Info("empi import", "records", st.Read, "inserted", st.Inserted, "updated", st.Updated, "skipped", st.Skipped)
 	return a.db.Audit(ctx, storage.AuditEntry{Actor: "cli", Action: "empi.import", Object: "empi", Outcome: "ok",
-		Detail: map[string]any{"records": st.Read, "inserted": st.Inserted, "updated": st.Updated}})
+		Detail: map[string]any{"records": st.Read, "inserted": st.Inserted, "updated": st.Updated, "skipped": st.Skipped}})
 }
 
 // importHL7 applies ADT messages in order: upserts (A01, A04, A08, A28, A31) are imported

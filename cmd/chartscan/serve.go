@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -72,9 +71,7 @@ func serve(ctx context.Context, addr string, stdout io.Writer) error {
 		Registry: reg,
 		Store:    a.db, Objects: a.objects, Ingest: a.ingester(),
 		ImportRecords: func(ctx context.Context, r io.Reader) (storage.ImportStats, error) {
-			return a.db.ImportPatients(ctx, func(yield func(chartscan.Patient) error) error {
-				return indexer.ReadRecords(bufio.NewReaderSize(r, 1<<20), yield)
-			})
+			return importEMPI(ctx, a.db, r)
 		},
 		Progress: a.progressEvents,
 		Rerun:    a.rerun,
