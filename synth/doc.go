@@ -14,7 +14,8 @@
 //	               patient is in the EMPI, the page kind, document type, date of service
 //	               (YYYY-MM-DD) and the clockwise rotation applied to the scan; for the
 //	               benchmark kinds also the MRN printed instead, the near twin's MRN and
-//	               whether a noisier variant of the identity was printed
+//	               whether a noisier variant of the identity was printed; the page's
+//	               layout family (LayoutNames) and the page number as printed
 //	empi.csv       mrn,family,given,birth_date,sex,street,city,postcode,state,phone
 //
 // For the matching benchmark at scale, Population streams a big synthetic EMPI without

@@ -203,7 +203,9 @@ func drawGrid(c *canvas, spec PageSpec, id ident, rng *rand.Rand, y float64) flo
 // gridRows draws a label row over a value row across the text width with its top at y
 // and returns its bottom. Columns get their content's width, the rest shared out.
 func (c *canvas) gridRows(y float64, cells []gridCell, hand bool, rng *rand.Rand) float64 {
-	const labelH, valueH, pad = 15.0, 21.0, 6.0
+	// Text keeps well clear of the rules, as on most printed forms (and Tesseract
+	// drops words that touch them).
+	const labelH, valueH, pad = 16.0, 24.0, 10.0
 	lf := c.face('b', 8.5)
 	size := 11.0
 	var widths []float64
@@ -227,18 +229,18 @@ func (c *canvas) gridRows(y float64, cells []gridCell, hand bool, rng *rand.Rand
 	for i, cl := range cells {
 		w := widths[i] + max(extra, 0)
 		if i > 0 {
-			c.vline(x, y, y+labelH+valueH, 0.7)
+			c.vline(x, y, y+labelH+valueH, 0.5)
 		}
-		c.text(lf, x+pad, y+labelH-4.5, cl.label)
+		c.text(lf, x+pad, y+labelH-5, cl.label)
 		if hand {
-			c.wobbly(oneOf(rng, byte('i'), 'I'), size+1.5, x+pad, y+labelH+valueH-6, cl.value, rng, handwriting)
+			c.wobbly(oneOf(rng, byte('i'), 'I'), size+1.5, x+pad, y+labelH+valueH-8, cl.value, rng, handwriting)
 		} else {
-			c.text(vf, x+pad, y+labelH+valueH-6.5, cl.value)
+			c.text(vf, x+pad, y+labelH+valueH-8, cl.value)
 		}
 		x += w
 	}
 	c.rect(margin, y, x, y+labelH+valueH, 1)
-	c.rule(margin, x, y+labelH, 0.7)
+	c.rule(margin, x, y+labelH, 0.5)
 	return y + labelH + valueH
 }
 
@@ -315,7 +317,7 @@ func drawSticker(c *canvas, spec PageSpec, id ident, rng *rand.Rand, y float64) 
 		lines = append(lines, e.Location+"   "+formatDate(e.Admitted, DateUS))
 	}
 
-	const size, step, pad = 10.5, 13.0, 8.0
+	const size, step, pad = 11.0, 13.5, 9.0
 	bold, reg := c.face('b', size), c.face('r', size)
 	w := c.width(bold, lines[0])
 	for _, l := range lines[1:] {
