@@ -198,6 +198,31 @@ func (s *Server) untilSignedOut(h handler) handler {
 	}
 }
 
+// keepAlive counts a long request that sends data (an upload) as its session's activity
+// for as long as it runs, so a clerk's session does not idle out in the middle of a large
+// file; stop ends that. Event streams are GETs and never count.
+func (s *Server) keepAlive(r *http.Request) (stop func()) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(s.idle / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				// Session notes the activity; a session that has ended stays ended.
+				s.cfg.Store.Session(context.WithoutCancel(r.Context()), tokenHash(c.Value), s.idle)
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
 // stillSignedIn reports whether the token or session that authenticated r still would,
 // without counting as the session's activity.
 func (s *Server) stillSignedIn(ctx context.Context, r *http.Request) bool {

@@ -383,6 +383,7 @@ func (s *Server) wrap(rt route) http.Handler {
 					if err := s.checkCSRF(r); err != nil {
 						return err
 					}
+					defer s.keepAlive(r)()
 				}
 			}
 			return rt.h(sw, r, u)

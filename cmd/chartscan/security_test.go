@@ -5,9 +5,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"mime/multipart"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -201,6 +205,29 @@ func (c *client) stream(batchID string) <-chan struct{} {
 	return ended
 }
 
+// slowUpload uploads a file to a batch as the upload page does, its bytes spread over d.
+func (c *client) slowUpload(batchID, path string, d time.Duration) (int, string) {
+	c.t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		mw.WriteField("size", strconv.Itoa(len(data)))
+		fw, _ := mw.CreateFormFile("file", filepath.Base(path))
+		const parts = 10
+		for i := range parts {
+			time.Sleep(d / parts)
+			fw.Write(data[i*len(data)/parts : (i+1)*len(data)/parts])
+		}
+		pw.CloseWithError(mw.Close())
+	}()
+	return c.do("POST", "/api/v1/batches/"+batchID+"/files", readerBody{pr}, "Content-Type", mw.FormDataContentType(),
+		"X-CSRF-Token", c.csrf)
+}
+
 // waitEnded fails the test unless the stream ends within d.
 func waitEnded(t *testing.T, what string, ended <-chan struct{}, d time.Duration) {
 	t.Helper()
@@ -240,6 +267,14 @@ func TestWebSessionsIdleOutAndStreamsEnd(t *testing.T) {
 		if st, loc := clara.do("GET", "/batches", nil); st != http.StatusOK {
 			t.Fatalf("a session in use, after %v: %d %s", idle/3, st, loc)
 		}
+	}
+	// A long upload is activity while it runs: the session outlives it.
+	clara.pageCSRF("/upload")
+	if st, body := clara.slowUpload(batch.ID, "../../testdata/charts/chart-003.pdf", 2*idle); st != http.StatusCreated {
+		t.Fatalf("an upload taking %v: %d %s", 2*idle, st, body)
+	}
+	if st, loc := clara.do("GET", "/batches", nil); st != http.StatusOK {
+		t.Errorf("the session after an upload of %v: %d %s, want it alive", 2*idle, st, loc)
 	}
 	// Left alone with a stream open, it ends, and the stream with it.
 	ended := clara.stream(batch.ID)
