@@ -114,6 +114,7 @@ const (
 	// flood of guesses costs bounded memory and never queues without end.
 	signInSlots = 4
 	signInWait  = time.Second
+	maxNameLen  = 256 // of a user name tried at sign-in; names made in the UI have at most 64
 )
 
 // Terms of API tokens, in days.
@@ -278,6 +279,12 @@ func clientIP(r *http.Request) string {
 // password gives them back. The hash then waits for one of signInSlots.
 func (s *Server) login(w http.ResponseWriter, r *http.Request, name, password string) (*storage.User, error) {
 	ctx := r.Context()
+	if len(name) > maxNameLen {
+		// No user has such a name; a bucket and an audit entry keyed by a megabyte-long
+		// one would let a flood of them fill memory and the log.
+		name = name[:maxNameLen]
+	}
+	name = strings.ToValidUTF8(name, "\uFFFD") // PostgreSQL refuses invalid text in the audit log
 	keys := []string{"user:" + strings.ToLower(name), "ip:" + clientIP(r)}
 	audit := func(outcome, why string) {
 		s.auditLogged(ctx, name, "login", "user:"+name, outcome, map[string]any{"reason": why, "ip": clientIP(r)})

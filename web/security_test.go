@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/chartscan/chartscan"
 	"github.com/chartscan/chartscan/storage"
@@ -644,5 +645,34 @@ func TestUsersPageListsAndRevokesTokens(t *testing.T) {
 	}
 	if d := time.Until(ft.created[0]); d < 7*24*time.Hour-time.Minute || d > 7*24*time.Hour {
 		t.Errorf("a 7-day token expires in %v", d)
+	}
+}
+
+// TestSignInBoundsTheNameItKeeps: a megabyte-long or invalid name is cut to maxNameLen
+// valid UTF-8 before it keys a bucket or goes to the audit log.
+func TestSignInBoundsTheNameItKeeps(t *testing.T) {
+	f := newFakeStore()
+	s := newFakeServer(t, f, Config{})
+	(&hashCounter{}).install(s)
+	for _, name := range []string{strings.Repeat("é", 1<<19), "bad\xff\xfename"} {
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, loginRequest(name, "whatever-password", "10.0.0.1:1", ""))
+		if rec.Code != http.StatusUnauthorized {
+			t.Errorf("a %d-byte name: %d, want 401", len(name), rec.Code)
+		}
+	}
+	s.limiter.mu.Lock()
+	for k := range s.limiter.buckets {
+		if len(k) > len("user:")+maxNameLen+2 || !utf8.ValidString(k) {
+			t.Errorf("a bucket keyed by %d bytes (valid UTF-8: %v)", len(k), utf8.ValidString(k))
+		}
+	}
+	s.limiter.mu.Unlock()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, e := range f.audits {
+		if len(e.Actor) > maxNameLen+2 || !utf8.ValidString(e.Actor) || !utf8.ValidString(e.Object) {
+			t.Errorf("an audit entry with a %d-byte actor (valid UTF-8: %v)", len(e.Actor), utf8.ValidString(e.Actor))
+		}
 	}
 }
