@@ -735,7 +735,7 @@ func (s *Server) importRecords(ctx context.Context, u *storage.User, name string
 		outcome = "failed"
 	}
 	s.auditLogged(ctx, u.Name, "empi.import", "empi", outcome, map[string]any{"file": name, "read": st.Read,
-		"inserted": st.Inserted, "updated": st.Updated, "unchanged": st.Unchanged})
+		"inserted": st.Inserted, "updated": st.Updated, "unchanged": st.Unchanged, "skipped": st.Skipped})
 	if err != nil && chartscan.ErrorCode(err) == chartscan.EInternal {
 		return st, &chartscan.Error{Code: chartscan.EInvalid, Message: "the file could not be imported: " + firstLine(err.Error()), Err: err}
 	}
@@ -779,8 +779,12 @@ func (s *Server) apiImport(w http.ResponseWriter, r *http.Request, u *storage.Us
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]int{"read": st.Read, "inserted": st.Inserted, "updated": st.Updated,
-		"unchanged": st.Unchanged, "repeated": st.Repeated})
+	skipped := st.SkippedRecords
+	if skipped == nil {
+		skipped = []storage.SkippedRecord{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"read": st.Read, "inserted": st.Inserted, "updated": st.Updated,
+		"unchanged": st.Unchanged, "repeated": st.Repeated, "skipped": st.Skipped, "skipped_records": skipped})
 	return nil
 }
 

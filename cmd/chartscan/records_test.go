@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -324,5 +325,21 @@ func TestWebEMPIImportListsSkippedRecords(t *testing.T) {
 	}
 	if n := s.dbCount(`SELECT count(*) FROM patients`); n != 78 {
 		t.Errorf("%d patients, want 78", n)
+	}
+	// The API reports the same, the skipped records as data.
+	api := apiClient(t, srv, s.token("ada"))
+	st, body = api.do("POST", "/api/v1/empi/import?name=empi.csv", readerBody{bytes.NewReader(mustRead(t, writeEMPI(t, "csv", recs)))},
+		"Content-Type", "text/csv")
+	var got struct {
+		Read, Unchanged, Skipped int
+		SkippedRecords           []struct{ Where, Reason string } `json:"skipped_records"`
+	}
+	if st != http.StatusOK {
+		t.Fatalf("API import: %d %s", st, body)
+	}
+	decodeJSON(t, body, &got)
+	want := []struct{ Where, Reason string }{{"line 7", "no MRN"}, {"line 74", "no MRN"}}
+	if got.Read != 78 || got.Unchanged != 78 || got.Skipped != 2 || !slices.Equal(got.SkippedRecords, want) {
+		t.Errorf("API import: %s", body)
 	}
 }
