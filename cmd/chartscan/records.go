@@ -154,6 +154,10 @@ func checkRecordFile(w io.Writer, path string) (int, error) {
 			fmt.Fprintf(w, "%s: %s\n", path, chartscan.ErrorMessage(err))
 			return 1, nil
 		}
+		if err != nil {
+			return 0, fileError(path, err)
+		}
+		return 0, nil
 	}
 	if err != nil {
 		return 0, fileError(path, err)

@@ -283,6 +283,24 @@ func TestRecordsImportBrokenRecordAndStrict(t *testing.T) {
 	if out := s.mustRun("records", "import", "--strict", good); !strings.Contains(out, "2 records: 2 new") {
 		t.Errorf("import --strict of a good file:\n%s", out)
 	}
+	// HL7 v2 is checked whole too: a good file imports, one with a bad message is refused.
+	adt := func(pid string) string {
+		path := filepath.Join(t.TempDir(), "adt.hl7")
+		os.WriteFile(path, []byte("MSH|^~\\&|ADT|X|CHARTSCAN|X|20260101||ADT^A04|1|P|2.5\r"+pid+"\r"), 0o644)
+		return path
+	}
+	if out := s.mustRun("records", "import", "--strict", adt("PID|1||733333331^^^X^MR||||1975|F")); !strings.Contains(out, "1 patient messages: 1 new") {
+		t.Errorf("import --strict of a good HL7 file:\n%s", out)
+	}
+	before = s.dbCount(`SELECT count(*) FROM patients`)
+	fresh := writeEMPI(t, "csv", incompleteEMPI(60)[55:57])
+	if stdout, stderr, code := s.run("records", "import", "--strict", fresh, adt("PID|1||^^^X^MR||DOE^JANE||19750314|F")); code == 0 ||
+		!strings.Contains(stdout, "message 1: PID: no MRN") || !strings.Contains(stderr, "refused (--strict)") {
+		t.Errorf("import --strict of a bad HL7 file: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if after := s.dbCount(`SELECT count(*) FROM patients`); after != before {
+		t.Errorf("--strict with a bad HL7 file: %d patients before, %d after", before, after)
+	}
 	// A file of which nothing can be imported fails, strict or not.
 	none := writeEMPI(t, "csv", []empiRecord{{family: "Nombre", given: "Sin"}, {mrn: "1", birth: "1980-13-01"}})
 	before = s.dbCount(`SELECT count(*) FROM patients`)
