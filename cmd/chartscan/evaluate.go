@@ -21,6 +21,9 @@ import (
 // evaluation compares what chartscan filed with a generator's ground truth.
 type evaluation struct {
 	Kinds map[string]*kindCounts
+	// Layouts counts the same pages by the layout family of the page (a continuation
+	// page: of the document it continues).
+	Layouts map[string]*kindCounts
 	// Problems lists what must never happen (a misfile, a page missing or exported
 	// twice), one sentence each, with file and page but no PHI beyond the MRN.
 	Problems []string
@@ -28,6 +31,26 @@ type evaluation struct {
 
 type kindCounts struct {
 	Pages, AutoRight, AutoWrong, Review, Unmatched, Failed, Other int
+	// NotInEMPI counts the pages whose patient is not in the EMPI (Layouts only; Kinds
+	// has a kind of its own for them).
+	NotInEMPI int `json:",omitempty"`
+	// NotInEMPIFiled counts those of them filed to someone (Layouts only), which
+	// AutoWrong also counts.
+	NotInEMPIFiled int `json:",omitempty"`
+}
+
+func (c *kindCounts) nieFiled() int { return c.NotInEMPIFiled }
+
+func (c *kindCounts) add(o *kindCounts) {
+	c.Pages += o.Pages
+	c.AutoRight += o.AutoRight
+	c.AutoWrong += o.AutoWrong
+	c.Review += o.Review
+	c.Unmatched += o.Unmatched
+	c.Failed += o.Failed
+	c.Other += o.Other
+	c.NotInEMPI += o.NotInEMPI
+	c.NotInEMPIFiled += o.NotInEMPIFiled
 }
 
 // evaluate checks export rows against truth: every page present once; a page auto-filed
@@ -38,7 +61,7 @@ func evaluate(rows []storage.ExportRow, truth *synth.Truth) evaluation {
 		file string
 		page int
 	}
-	ev := evaluation{Kinds: map[string]*kindCounts{}}
+	ev := evaluation{Kinds: map[string]*kindCounts{}, Layouts: map[string]*kindCounts{}}
 	got := map[key]storage.ExportRow{}
 	for _, r := range rows {
 		k := key{r.File, r.Page}
@@ -60,7 +83,20 @@ func evaluate(rows []storage.ExportRow, truth *synth.Truth) evaluation {
 				c = &kindCounts{}
 				ev.Kinds[kind] = c
 			}
+			layout := p.Layout
+			if layout == "" {
+				layout = "unknown"
+			}
+			lc := ev.Layouts[layout]
+			if lc == nil {
+				lc = &kindCounts{}
+				ev.Layouts[layout] = lc
+			}
 			c.Pages++
+			lc.Pages++
+			if !p.InEMPI {
+				lc.NotInEMPI++
+			}
 			r, ok := got[key{d.File, p.Page}]
 			if !ok {
 				ev.Problems = append(ev.Problems, fmt.Sprintf("%s page %d missing from the export", d.File, p.Page))
@@ -75,21 +111,29 @@ func evaluate(rows []storage.ExportRow, truth *synth.Truth) evaluation {
 				switch {
 				case !p.InEMPI:
 					c.AutoWrong++
+					lc.AutoWrong++
+					lc.NotInEMPIFiled++
 					ev.Problems = append(ev.Problems, fmt.Sprintf("%s page %d: patient not in the EMPI filed to %s", d.File, p.Page, mrn))
 				case mrn != p.MRN:
 					c.AutoWrong++
+					lc.AutoWrong++
 					ev.Problems = append(ev.Problems, fmt.Sprintf("%s page %d: filed to %s, truth %s", d.File, p.Page, mrn, p.MRN))
 				default:
 					c.AutoRight++
+					lc.AutoRight++
 				}
 			case chartscan.StatusReview:
 				c.Review++
+				lc.Review++
 			case chartscan.StatusUnmatched:
 				c.Unmatched++
+				lc.Unmatched++
 			case chartscan.StatusFailed:
 				c.Failed++
+				lc.Failed++
 			default:
 				c.Other++
+				lc.Other++
 			}
 		}
 	}
@@ -147,13 +191,37 @@ func (ev evaluation) print(w io.Writer) {
 }
 
 func newEvaluateCmd() *cobra.Command {
-	var truthPath, batch string
-	var review bool
+	var truthPath, batch, jsonPath, name string
+	var review, tune, combine bool
 	cmd := &cobra.Command{
-		Use:   "evaluate --truth truth.json --batch ID",
-		Short: "Compare a batch's filings with a synthetic batch's ground truth: pages by kind and outcome",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Use:   "evaluate --truth truth.json --batch ID | evaluate --combine RESULT.json...",
+		Short: "Compare a batch's filings with a synthetic batch's ground truth: pages by kind, outcome and layout family",
+		Long: `Compare a batch's filings with a synthetic batch's ground truth and print the pages by
+kind and outcome. --json also writes the result, --tune adds to it a replay of the
+batch's filing under every auto-filing threshold of the tuning grid (nothing is saved),
+and --combine prints the results of several runs by layout family with the
+leave-one-family-out figure: each family filed with the threshold tuned on the others.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if combine {
+				return cobra.MinimumNArgs(1)(cmd, args)
+			}
+			if truthPath == "" || batch == "" {
+				return chartscan.Errorf(chartscan.EInvalid, "--truth and --batch are required (or --combine with result files)")
+			}
+			return cobra.NoArgs(cmd, args)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if combine {
+				bad, err := combineBench(cmd.OutOrStdout(), args)
+				if err != nil {
+					return err
+				}
+				if bad {
+					fmt.Fprintln(cmd.OutOrStdout(), "PROBLEM: pages were filed to a wrong patient")
+					return exitError{1}
+				}
+				return nil
+			}
 			b, err := os.ReadFile(truthPath)
 			if err != nil {
 				return err
@@ -178,6 +246,17 @@ func newEvaluateCmd() *cobra.Command {
 				}
 				ev := evaluate(rows, &truth)
 				ev.print(cmd.OutOrStdout())
+				if jsonPath != "" {
+					res := benchResult{Name: name, AutoWeight: a.cfg.Model.AutoWeight, Eval: ev}
+					if tune {
+						if res.Grid, err = replayGrid(cmd.Context(), a, batch, &truth); err != nil {
+							return err
+						}
+					}
+					if err := writeBenchResult(jsonPath, res); err != nil {
+						return err
+					}
+				}
 				if len(ev.Problems) > 0 {
 					return exitError{1}
 				}
@@ -189,8 +268,10 @@ func newEvaluateCmd() *cobra.Command {
 	cmd.Flags().StringVar(&batch, "batch", "", "the batch that ingested the synthetic charts")
 	cmd.Flags().BoolVar(&review, "review", false, "first act as a reviewer who knows the truth: decide the batch's pages in review, "+
 		"re-filing after each decision as the server does, and count the decisions (this changes the batch: a benchmark's only)")
-	cmd.MarkFlagRequired("truth")
-	cmd.MarkFlagRequired("batch")
+	cmd.Flags().StringVar(&jsonPath, "json", "", "also write the result to this file, for --combine")
+	cmd.Flags().StringVar(&name, "name", "", "the run's name in the combined report (e.g. its seed)")
+	cmd.Flags().BoolVar(&tune, "tune", false, "with --json: replay the batch's filing under every threshold of the tuning grid")
+	cmd.Flags().BoolVar(&combine, "combine", false, "print the results of several runs (--json files) by layout family, with the leave-one-family-out figure")
 	return cmd
 }
 
