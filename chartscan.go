@@ -170,6 +170,10 @@ const (
 	// as "MRN" or a table's header row with no value found for them. Value lists the
 	// kinds labelled but unread ("mrn,name"). Such a page is never a silent continuation.
 	KindUnread IdentifierKind = "unread"
+	// KindContinued reports that the page's heading says it continues a document
+	// ("PROGRESS NOTE (continued)", "Nursing notes, cont."): with the same document type
+	// as the page before, it ties a page without identifiers to that page.
+	KindContinued IdentifierKind = "continued"
 )
 
 // Document types read from a page (Value of a KindDocType identifier).

@@ -35,12 +35,23 @@ func segmentsOf(rows []row) []rowSegment {
 		start := 0
 		for i := 1; i <= len(r.toks); i++ {
 			if i == len(r.toks) || r.toks[i].gapBefore {
-				s := rowSegment{toks: r.toks[start:i], h: r.h}
+				toks := r.toks[start:i]
+				// Marks at the edges ("[" of a stamp's corner) are not part of the line.
+				for len(toks) > 0 && toks[0].key == "" {
+					toks = toks[1:]
+				}
+				for len(toks) > 0 && toks[len(toks)-1].key == "" {
+					toks = toks[:len(toks)-1]
+				}
+				start = i
+				if len(toks) == 0 {
+					continue
+				}
+				s := rowSegment{toks: toks, h: r.h}
 				for _, t := range s.toks {
 					s.box = s.box.Union(t.box)
 				}
 				out = append(out, s)
-				start = i
 			}
 		}
 	}
@@ -110,6 +121,9 @@ func blockName(toks []token) (string, bool, bool) {
 // hyphens, at least five digits), or digit groups that join into one; nothing else on
 // the line.
 func blockNumber(toks []token) (string, bool) {
+	if _, _, _, ok := parseDateTokens(toks); ok {
+		return "", false // "1994-10-01" is a date, however MRN-shaped its digits
+	}
 	v, n, _, ok := parseMRN(toks)
 	if !ok || n != len(toks) {
 		return "", false
@@ -135,6 +149,21 @@ func blockDate(toks []token) (date, sex string, ok bool) {
 		}
 	}
 	return d, sex, true
+}
+
+// stripIDLabel removes an MRN or birth-date label from the start of a block's line
+// ("MR# 40012345", "DOB 03/14/1962"): a stamp that labels some lines and not the name
+// is still a block.
+func stripIDLabel(toks []token) ([]token, chartscan.IdentifierKind) {
+	d, end, _, ok := matchLabel(toks, 0)
+	if !ok || (d.kind != chartscan.KindMRN && d.kind != chartscan.KindDOB) {
+		return toks, ""
+	}
+	end++
+	for end < len(toks) && toks[end].key == "" {
+		end++
+	}
+	return toks[end:], d.kind
 }
 
 // identifierBlocks finds unlabelled identifier blocks and returns their fields.
@@ -163,24 +192,27 @@ func identifierBlocks(segs []rowSegment) []chartscan.Identifier {
 		strong := false
 		var ids []chartscan.Identifier
 		for _, j := range lines {
-			toks := segs[j].toks
+			toks, labelled := stripIDLabel(segs[j].toks)
+			if len(toks) == 0 {
+				continue
+			}
 			raw, box, conf := span(toks)
 			switch {
-			case num == "":
+			case num == "" && (labelled == "" || labelled == chartscan.KindMRN):
 				if v, ok := blockNumber(toks); ok {
 					num = v
 					ids = append(ids, chartscan.Identifier{Kind: chartscan.KindMRN, Value: v, Raw: raw, Confidence: clamp01(conf * blockMRNFactor), Box: box})
 					continue
 				}
 			}
-			if nm == "" {
+			if nm == "" && labelled == "" {
 				if v, st, ok := blockName(toks); ok {
 					nm, strong = v, st
 					ids = append(ids, chartscan.Identifier{Kind: chartscan.KindName, Value: v, Raw: raw, Confidence: clamp01(conf * blockNameFactor), Box: box})
 					continue
 				}
 			}
-			if date == "" {
+			if date == "" && labelled != chartscan.KindMRN {
 				if d, s, ok := blockDate(toks); ok && d <= now().Format("2006-01-02") {
 					date = d
 					ids = append(ids, chartscan.Identifier{Kind: chartscan.KindDOB, Value: d, Raw: raw, Confidence: clamp01(conf * blockDOBFactor), Box: box})
@@ -196,6 +228,42 @@ func identifierBlocks(segs []rowSegment) []chartscan.Identifier {
 		// order number and its date.
 		if nm != "" && ((strong && (num != "" || date != "")) || (num != "" && date != "")) {
 			out = append(out, ids...)
+		}
+	}
+	return out
+}
+
+// rowNames finds a name printed without a label at the start of a line of labelled
+// identifiers, as footers and some headers print it ("SMITH-JONES, Mary | MRN 40055555 |
+// DOB 12/01/1970"): up to four name-shaped words right before the first MRN or birth
+// date label of a row, in a strong name form ("FAMILY, Given" or capitals).
+func rowNames(rows []row) []chartscan.Identifier {
+	var out []chartscan.Identifier
+	for _, r := range rows {
+		for j := 1; j < len(r.toks); j++ {
+			d, _, _, ok := matchLabel(r.toks, j)
+			if !ok || (d.kind != chartscan.KindMRN && d.kind != chartscan.KindDOB) {
+				continue
+			}
+			for j > 1 && r.toks[j-1].key == "" {
+				j-- // a separator between the name and the label: "OKAFOR, Ada - MRN …"
+				r.toks[j].gapBefore = true
+			}
+			k := j
+			for k > 0 && j-k < 4 && nameShaped(strings.Trim(r.toks[k-1].text, ",.")) {
+				k--
+				if r.toks[k].gapBefore {
+					break
+				}
+			}
+			if k < j && (k == 0 || r.toks[k].gapBefore || j < len(r.toks) && r.toks[j].gapBefore) {
+				if v, strong, ok := blockName(r.toks[k:j]); ok && strong {
+					raw, box, conf := span(r.toks[k:j])
+					out = append(out, chartscan.Identifier{Kind: chartscan.KindName, Value: v, Raw: raw,
+						Confidence: clamp01(conf * blockNameFactor), Box: box})
+				}
+			}
+			break
 		}
 	}
 	return out

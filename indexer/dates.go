@@ -45,7 +45,39 @@ func parseDate(s string) (string, float64, bool) {
 	if d, q, ok := parseNumericDate(s); ok {
 		return d, q, true
 	}
+	if fixed, ok := foldDigitMisreads(s); ok {
+		if d, q, ok := parseNumericDate(fixed); ok {
+			return d, q * 0.85, true
+		}
+	}
 	return parseWordDate(s)
+}
+
+// digitMisreads are the characters OCR reads for digits in numbers ("Q7/09/2005",
+// "@1/04/2021", "O3/l4/1962").
+var digitMisreads = map[rune]rune{'O': '0', 'o': '0', 'Q': '0', 'D': '0', '@': '0', 'l': '1', 'I': '1',
+	'|': '1', 'i': '1', 'S': '5', 's': '5', 'B': '8', 'Z': '2', 'G': '6'}
+
+// foldDigitMisreads reads the digit misreads of a numeric date as the digits, when the
+// date has at least six real digits and at most two misreads; ok is false otherwise.
+func foldDigitMisreads(s string) (string, bool) {
+	digits, fixes := 0, 0
+	out := []rune(s)
+	for i, r := range out {
+		switch {
+		case r >= '0' && r <= '9':
+			digits++
+		case r == '/' || r == '-' || r == '.':
+		default:
+			d, ok := digitMisreads[r]
+			if !ok {
+				return "", false
+			}
+			out[i] = d
+			fixes++
+		}
+	}
+	return string(out), fixes > 0 && fixes <= 2 && digits >= 6
 }
 
 // parseNumericDate reads dates made of three numbers with one kind of separator.
@@ -107,12 +139,42 @@ func parseWordDate(s string) (string, float64, bool) {
 		return "", 0, false
 	}
 	if m, ok := months[f[1]]; ok {
-		return makeDate(f[2], strconv.Itoa(m), stripOrdinal(f[0]), 1)
+		d, y, q := foldNumber(stripOrdinal(f[0]), f[2])
+		return makeDate(y, strconv.Itoa(m), d, q)
 	}
 	if m, ok := months[f[0]]; ok {
-		return makeDate(f[2], strconv.Itoa(m), stripOrdinal(f[1]), 1)
+		d, y, q := foldNumber(stripOrdinal(f[1]), f[2])
+		return makeDate(y, strconv.Itoa(m), d, q)
 	}
 	return "", 0, false
+}
+
+// foldNumber reads the digit misreads in a word date's day and year as digits
+// ("@2-NOV-1988"), at most one in each; q is how sure the reading then is.
+func foldNumber(day, year string) (string, string, float64) {
+	q := 1.0
+	fold := func(s string) string {
+		digits, fixes := 0, 0
+		out := []rune(s)
+		for i, r := range out {
+			if r >= '0' && r <= '9' {
+				digits++
+				continue
+			}
+			d, ok := digitMisreads[r]
+			if !ok {
+				return s
+			}
+			out[i] = d
+			fixes++
+		}
+		if fixes == 0 || fixes > 1 || digits == 0 {
+			return s
+		}
+		q = 0.85
+		return string(out)
+	}
+	return fold(day), fold(year), q
 }
 
 func stripOrdinal(s string) string {

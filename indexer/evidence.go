@@ -113,8 +113,8 @@ func recordOf(p chartscan.Patient) recordValues {
 		sex = ""
 	}
 	dob := ""
-	if isISODate(p.BirthDate) {
-		dob = p.BirthDate
+	if isISODate(p.BirthDate) || isPartialDate(p.BirthDate) {
+		dob = p.BirthDate // a partial date ("1975") agrees at best on the year
 	}
 	return recordValues{
 		mrn:      NormalizeMRN(p.MRN),

@@ -69,7 +69,7 @@ func Extract(words []chartscan.Word) []chartscan.Identifier {
 		}
 	}
 	found = joinNameHalves(found)
-	for _, id := range identifierBlocks(segmentsOf(geometry())) {
+	for _, id := range append(identifierBlocks(segmentsOf(geometry())), rowNames(geometry())...) {
 		if !hasKind(found, id.Kind) {
 			found = append(found, id)
 		}
@@ -79,6 +79,9 @@ func Extract(words []chartscan.Word) []chartscan.Identifier {
 	}
 	out := pickBest(found)
 	if id, ok := pageNumber(lines); ok {
+		out = append(out, id)
+	}
+	if id, ok := continuedMarker(lines); ok {
 		out = append(out, id)
 	}
 	var missing []string

@@ -141,6 +141,21 @@ func TestExtractSticker(t *testing.T) {
 	}
 }
 
+func TestExtractLabelledStamp(t *testing.T) {
+	fixNow(t)
+	// An addressograph stamp that labels the number and the date but not the name; and
+	// one without the number, whose ISO birth date must not be read as an MRN.
+	words := cells(cell{60, 100, "OKAFOR, Adaeze"}, cell{60, 125, "MR# 40012345"}, cell{60, 150, "DOB 1962-03-14 F"})
+	want := kv{mrn: "40012345", name: "OKAFOR, Adaeze", dob: "1962-03-14", sex: "female"}
+	if diff := cmp.Diff(want, values(Extract(words))); diff != "" {
+		t.Errorf("labelled stamp (-want +got):\n%s", diff)
+	}
+	words = cells(cell{60, 100, "OKAFOR, Adaeze"}, cell{60, 125, "DOB 1962-03-14"}, cell{60, 150, "SEX F"})
+	if got := values(Extract(words)); got[mrn] != "" || got[dob] != "1962-03-14" {
+		t.Errorf("stamp without a number: %v", got)
+	}
+}
+
 func TestExtractNoBlockInProse(t *testing.T) {
 	fixNow(t)
 	// Body text with a heading, a date and a number is not an identifier block.
@@ -154,7 +169,7 @@ func TestExtractFooterAndLabSystem(t *testing.T) {
 	fixNow(t)
 	footer := page("Assessment: stable.", "", "SMITH-JONES, Mary  |  MRN 40055555  |  DOB 12/01/1970  |  Page 2 of 3")
 	got := allValues(Extract(footer))
-	if got[mrn] != "40055555" || got[dob] != "1970-12-01" || got[chartscan.KindPageNumber] != "2/3" {
+	if got[mrn] != "40055555" || got[dob] != "1970-12-01" || got[name] != "SMITH-JONES, Mary" || got[chartscan.KindPageNumber] != "2/3" {
 		t.Errorf("footer: %v", got)
 	}
 	lab := page("NAME: DOE, JANE          DOB: 08-MAY-1978   AGE: 42Y   SEX: F",
@@ -186,6 +201,19 @@ func TestExtractPageNumber(t *testing.T) {
 		got := allValues(Extract(page(tt.lines...)))[chartscan.KindPageNumber]
 		if got != tt.want {
 			t.Errorf("Extract(%q) page number = %q, want %q", tt.lines, got, tt.want)
+		}
+	}
+	for _, tt := range []struct {
+		lines []string
+		want  bool
+	}{
+		{[]string{"Hospital", "PROGRESS NOTE (continued)", "text", "text", "text", "text", "text", "text"}, true},
+		{[]string{"Hospital", "Nursing notes, cont.", "text", "text", "text", "text", "text", "text"}, true},
+		{[]string{"Hospital", "NOTE", "text", "text", "text", "text", "text", "Plan to be continued at the next visit as discussed today."}, false},
+	} {
+		_, got := allValues(Extract(page(tt.lines...)))[chartscan.KindContinued]
+		if got != tt.want {
+			t.Errorf("Extract(%q) continued = %v, want %v", tt.lines, got, tt.want)
 		}
 	}
 	if p, ok := ParsePageNumber("2/3"); !ok || !p.Follows(PageNumber{1, 3}) || p.Follows(PageNumber{1, 4}) {

@@ -173,7 +173,13 @@ func labelCuts(rs []rune) []int {
 		}
 		i++
 	}
-	if letters == 0 || i == len(rs) || !isLabelPunct(rs[i]) {
+	if letters == 0 || i == len(rs) {
+		return nil
+	}
+	if rs[i] == '-' && i+1 < len(rs) && unicode.IsDigit(rs[i+1]) && mrnPrefixes[keyOf(string(rs[:i]))] {
+		return []int{i + 1} // "MRN-40012345", as stickers print it
+	}
+	if !isLabelPunct(rs[i]) {
 		return nil
 	}
 	for i < len(rs) && isLabelPunct(rs[i]) {
@@ -184,6 +190,9 @@ func labelCuts(rs []rune) []int {
 	}
 	return []int{i}
 }
+
+// mrnPrefixes are the MRN labels a sticker glues to the number with a hyphen.
+var mrnPrefixes = map[string]bool{"mrn": true, "mr": true, "mrno": true, "urn": true}
 
 func isLabelPunct(r rune) bool { return r == ':' || r == ';' || r == '#' }
 

@@ -44,14 +44,66 @@ func (p PageNumber) Follows(prev PageNumber) bool {
 	return p.K > 1 && p.K == prev.K+1 && p.N == prev.N
 }
 
-// pageNumberOf returns the page number among a page's identifiers.
+// pageNumberSure is the confidence a page number must be read with to tie pages
+// together or apart: digits are where OCR slips ("Page 1" read as "Page 2").
+const pageNumberSure = 0.7
+
+// pageNumberOf returns the page number among a page's identifiers, when it was read
+// with confidence.
 func pageNumberOf(ids []chartscan.Identifier) (PageNumber, bool) {
 	for _, id := range ids {
-		if id.Kind == chartscan.KindPageNumber {
+		if id.Kind == chartscan.KindPageNumber && id.Confidence >= pageNumberSure {
 			return ParsePageNumber(id.Value)
 		}
 	}
 	return PageNumber{}, false
+}
+
+// valueOf returns the value of the first identifier of kind k, "" if none.
+func valueOf(ids []chartscan.Identifier, k chartscan.IdentifierKind) string {
+	for _, id := range ids {
+		if id.Kind == k {
+			return id.Value
+		}
+	}
+	return ""
+}
+
+// continuedMarker finds a heading that says the page continues a document: "continued",
+// "cont.", "cont'd" or "continuation" on a short line or a line naming a document type,
+// in the top third of the page's text.
+func continuedMarker(lines []line) (chartscan.Identifier, bool) {
+	top, bottom := 0, 0
+	for i, ln := range lines {
+		if i == 0 || ln.box.Y0 < top {
+			top = ln.box.Y0
+		}
+		bottom = max(bottom, ln.box.Y1)
+	}
+	for _, ln := range lines {
+		if ln.box.Y0 > top+(bottom-top)/3 {
+			continue
+		}
+		for i, t := range ln.toks {
+			marker := false
+			switch t.key {
+			case "continued", "contd", "continuation":
+				marker = true
+			case "cont":
+				marker = strings.HasSuffix(t.text, ".") || strings.HasSuffix(t.text, ")")
+			}
+			if !marker {
+				continue
+			}
+			_, _, _, named := findPhrase(ln.toks)
+			if len(ln.toks) > 6 && !named {
+				continue
+			}
+			raw, box, conf := span(ln.toks[i : i+1])
+			return chartscan.Identifier{Kind: chartscan.KindContinued, Value: "continued", Raw: raw, Confidence: clamp01(conf), Box: box}, true
+		}
+	}
+	return chartscan.Identifier{}, false
 }
 
 // pageNumber finds the page's number. "Page k of N" and its variants are read anywhere

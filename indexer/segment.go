@@ -49,8 +49,10 @@ type Segment struct {
 // Segments groups the pages of one upload into patient segments. A page with identifiers
 // (MRN, name or birth date) starts or continues a segment; a page without continues the
 // current one (a continuation page) — anchored when its page number follows the page
-// before's ("Page 2 of 3" after "Page 1 of 3") or a cover sheet started the segment,
-// otherwise Unanchored. A page numbered 1 ("Page 1 of 1") starts a new document and so
+// before's ("Page 2 of 3" after "Page 1 of 3"), when it is page 2 after an identifying
+// page of the same document type whose number could not be read, when its heading says
+// "continued" and its type is the page before's, or when a cover sheet started the
+// segment; otherwise Unanchored. A page numbered 1 ("Page 1 of 1") starts a new document and so
 // a new segment, except behind a cover sheet. A page that conflicts with the current segment — a
 // different MRN (more than one OCR confusion away), a different birth date (more than a
 // slip: a day, one digit, day and month swapped), or a clearly different name (family
@@ -77,7 +79,8 @@ func segments(pages []PageEvidence, scheme string) []Segment {
 	// The page number of the last content page of the current segment, and whether that
 	// page was anchored (had identifiers, or was a continuation tied to one).
 	var lastNum PageNumber
-	lastNumbered, lastAnchored := false, false
+	lastNumbered, lastAnchored, lastIdentifying := false, false, false
+	lastType := ""
 	start := func(i int, cover bool) {
 		segs = append(segs, Segment{Pages: []int{i}, Cover: cover})
 		cur, ev, uncertainRun = len(segs)-1, nil, false
@@ -93,7 +96,8 @@ func segments(pages []PageEvidence, scheme string) []Segment {
 			start(i, true)
 			segs[cur].Evidence = mergeEvidence(nil, NormalizeMRN(pg.CoverMRN))
 			lastNum, lastNumbered = pageNumberOf(pg.Identifiers)
-			lastAnchored = true
+			lastAnchored, lastIdentifying = true, pg.Kind == PageConfirmed
+			lastType = valueOf(pg.Identifiers, chartscan.KindDocType)
 			continue
 		}
 		if pg.SplitBefore {
@@ -104,9 +108,19 @@ func segments(pages []PageEvidence, scheme string) []Segment {
 		if numbered && num.K == 1 && !behindCover {
 			cur = -1 // "Page 1 of N": a new document starts here
 		}
-		follows := numbered && lastNumbered && num.Follows(lastNum) && lastAnchored
-		lastNum, lastNumbered = num, numbered
+		docType := valueOf(pg.Identifiers, chartscan.KindDocType)
+		sameType := docType != "" && docType == lastType
+		// What ties a page to the page before it: its number follows that page's; it is
+		// page 2 of a document whose first page (the page before, with identifiers and of
+		// the same type) printed no number that could be read; or its heading says it is
+		// continued, it is of the same type, and no page number says otherwise.
+		follows := lastAnchored && (numbered && lastNumbered && num.Follows(lastNum) ||
+			numbered && num.K == 2 && !lastNumbered && lastIdentifying && sameType ||
+			hasKind(pg.Identifiers, chartscan.KindContinued) && sameType &&
+				!(numbered && (num.K == 1 || lastNumbered && !num.Follows(lastNum))))
+		lastNum, lastNumbered, lastType = num, numbered, docType
 		e := EvidenceFrom(pg.Identifiers)
+		lastIdentifying = e.Identifying()
 		unread := hasKind(pg.Identifiers, chartscan.KindUnread)
 		if cur < 0 {
 			start(i, false)

@@ -19,6 +19,16 @@ func num(k, n int, ids []chartscan.Identifier) []chartscan.Identifier {
 	return append(slices.Clone(ids), chartscan.Identifier{Kind: chartscan.KindPageNumber, Value: PageNumber{k, n}.String(), Confidence: 0.9})
 }
 
+// typed adds a document type to a page's identifiers.
+func typed(docType string, ids []chartscan.Identifier) []chartscan.Identifier {
+	return append(slices.Clone(ids), chartscan.Identifier{Kind: chartscan.KindDocType, Value: docType, Confidence: 0.9})
+}
+
+// continued adds a "(continued)" heading to a page's identifiers.
+func continued(ids []chartscan.Identifier) []chartscan.Identifier {
+	return append(slices.Clone(ids), chartscan.Identifier{Kind: chartscan.KindContinued, Value: "continued", Confidence: 0.9})
+}
+
 // unread is a page whose labels of the kinds listed were found without readable values.
 func unread(kinds string) []chartscan.Identifier {
 	return []chartscan.Identifier{{Kind: chartscan.KindUnread, Value: kinds}}
@@ -142,6 +152,17 @@ func TestFileSegments(t *testing.T) {
 		{"identifiers printed but unread are never a continuation", []PageEvidence{
 			content(num(1, 2, janePage)), content(num(2, 2, unread("mrn,name,dob")))},
 			[]brief{auto("00123456", ""), review("00123456", reasonUnread)}},
+		{"a heading that says continued ties a page of the same type", []PageEvidence{
+			content(typed("lab", janePage)), content(typed("lab", continued(nil))), content(typed("radiology", continued(nil))),
+			content(typed("radiology", continued(num(1, 2, nil))))},
+			[]brief{auto("00123456", ""), auto("00123456", reasonSegContinue), review("00123456", reasonUnanchored),
+				{chartscan.StatusUnmatched, "", reasonSegmentNoIDs}}},
+		{"page 2 after an identifying first page whose number was not read", []PageEvidence{
+			content(typed("lab", janePage)), content(typed("lab", num(2, 2, nil))), content(typed("lab", janePage)), content(typed("radiology", num(2, 2, nil)))},
+			[]brief{auto("00123456", ""), auto("00123456", reasonSegContinue), auto("00123456", ""), review("00123456", reasonUnanchored)}},
+		{"a page number read with little confidence ties nothing", []PageEvidence{
+			content(num(1, 2, janePage)), content([]chartscan.Identifier{{Kind: chartscan.KindPageNumber, Value: "2/2", Confidence: 0.5}})},
+			[]brief{auto("00123456", ""), review("00123456", reasonUnanchored)}},
 		{"page 1 of 1 after a filed page starts a new document", []PageEvidence{
 			content(num(1, 1, janePage)), content(num(1, 1, ids("555", "NUNEZ, Jose", "1970-01-01"))), content(num(1, 1, unread("mrn")))},
 			[]brief{auto("00123456", ""), auto("555", ""), review("", reasonUnread)}},
