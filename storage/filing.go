@@ -3,7 +3,9 @@ package storage
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/jackc/pgx/v5"
@@ -59,40 +61,90 @@ func (db *DB) MatchPages(ctx context.Context, documentID string) ([]chartscan.Pa
 	return out, rows.Err()
 }
 
-// SaveFilings stores the filing of each page (keyed by page number) with its ranked
-// candidates and their evidence, and marks the document done, in one transaction.
+// FilingGeneration returns a document's filing generation: the count of human decisions
+// on its pages (review decisions, splits, quality checks that found a misfile, re-runs).
+// A filing reads it before the pages it decides from and saves with SaveFilingsAt.
+func (db *DB) FilingGeneration(ctx context.Context, documentID string) (int64, error) {
+	var g int64
+	err := db.pool.QueryRow(ctx, `SELECT filing_generation FROM documents WHERE id = $1`, documentID).Scan(&g)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("document %s: %w", documentID, ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("filing generation: %w", err)
+	}
+	return g, nil
+}
+
+// SaveFilings saves filings at whatever generation the document is at now. It checks
+// nothing, so it is for filings computed from no stored state (tests, set-up); a filing
+// computed from the pages is saved with SaveFilingsAt.
+func (db *DB) SaveFilings(ctx context.Context, documentID string, filings map[int]chartscan.Filing) error {
+	g, err := db.FilingGeneration(ctx, documentID)
+	if err != nil {
+		return err
+	}
+	return db.SaveFilingsAt(ctx, documentID, g, filings)
+}
+
+// SaveFilingsAt stores the filing of each page (keyed by page number) with its ranked
+// candidates and their evidence, and marks the document done, in one transaction — if
+// the document's filing generation is still generation. Otherwise a reviewer decided
+// (or split, or re-ran) since the filing was computed: it changes nothing and returns an
+// EConflict, and the caller computes the filing again from the pages as they are now.
 // Pages a reviewer decided (confirmed, or not in the EMPI), and failed, blank or
 // separator pages, keep their status.
 // An automatic filing with QACheck is drawn for a quality check; filing a page again
 // withdraws its unchecked draw (a check already made stays, as history).
-func (db *DB) SaveFilings(ctx context.Context, documentID string, filings map[int]chartscan.Filing) error {
+func (db *DB) SaveFilingsAt(ctx context.Context, documentID string, generation int64, filings map[int]chartscan.Filing) error {
 	tx, err := db.pool.Begin(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("save filings: %w", err)
 	}
 	defer tx.Rollback(ctx)
-	// The pages a reviewer decided keep their filing, the candidates the reviewer saw and
-	// their draw; locked, so no decision lands between this look and the writes.
-	rows, err := tx.Query(ctx, `SELECT p.page_no FROM pages p WHERE p.document_id = $1 AND `+reviewerKept+` FOR UPDATE`, documentID)
+	// Every page of the document is locked, in page order as a split locks them, so no
+	// decision lands between the generation check and the writes; a decision under way
+	// finishes first and its bump is seen. The pages a reviewer decided keep their
+	// filing, the candidates the reviewer saw and their draw.
+	rows, err := tx.Query(ctx, `
+		SELECT p.page_no, p.status IN ('pending', 'auto', 'review', 'unmatched') AND NOT `+reviewerKept+`
+		FROM pages p WHERE p.document_id = $1 ORDER BY p.page_no FOR UPDATE`, documentID)
 	if err != nil {
 		return fmt.Errorf("save filings: %w", err)
 	}
-	kept, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	fileable := map[int]bool{}
+	var n int
+	var ok bool
+	if _, err := pgx.ForEachRow(rows, []any{&n, &ok}, func() error {
+		fileable[n] = ok
+		return nil
+	}); err != nil {
+		return fmt.Errorf("save filings: %w", err)
+	}
+	var now int64
+	err = tx.QueryRow(ctx, `SELECT filing_generation FROM documents WHERE id = $1`, documentID).Scan(&now)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("document %s: %w", documentID, ErrNotFound)
+	}
 	if err != nil {
 		return fmt.Errorf("save filings: %w", err)
+	}
+	if now != generation {
+		return chartscan.Errorf(chartscan.EConflict, "the document's filing changed while it was being computed (generation %d, now %d); nothing was saved", generation, now)
 	}
 	batch := &pgx.Batch{}
-	for n, f := range filings {
-		if slices.Contains(kept, n) {
+	for _, n := range slices.Sorted(maps.Keys(filings)) {
+		if !fileable[n] {
 			continue
 		}
+		f := filings[n]
 		var mrn *string
 		if f.MRN != "" {
 			mrn = &f.MRN
 		}
 		batch.Queue(`
 			UPDATE pages SET status = $3, mrn = $4, score = $5, reason = $6, filed_at = now(), updated_at = now()
-			WHERE document_id = $1 AND page_no = $2 AND status IN ('pending', 'auto', 'review', 'unmatched')`,
+			WHERE document_id = $1 AND page_no = $2`,
 			documentID, n, string(f.Status), mrn, f.Score, f.Reason)
 		batch.Queue(`DELETE FROM page_candidates WHERE document_id = $1 AND page_no = $2`, documentID, n)
 		batch.Queue(`DELETE FROM qa_checks WHERE document_id = $1 AND page_no = $2 AND outcome IS NULL`, documentID, n)
@@ -114,6 +166,31 @@ func (db *DB) SaveFilings(ctx context.Context, documentID string, filings map[in
 	batch.Queue(`UPDATE documents SET status = 'done', updated_at = now() WHERE id = $1 AND status <> 'failed'`, documentID)
 	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 		return fmt.Errorf("save filings: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("save filings: %w", err)
+	}
+	return nil
+}
+
+// rerunFailedPages puts the failed pages of a finished document back to pending, and the
+// document back to processing, in tx (which it commits): the pipeline reads them again
+// from where they stopped (OCR, or extraction if they were read) and files the document
+// again. The other pages, and what reviewers decided, stay. Each page's version is
+// bumped, so a re-filing computed before the re-run saves nothing.
+func rerunFailedPages(ctx context.Context, tx pgx.Tx, documentID string) error {
+	tag, err := tx.Exec(ctx, `
+		UPDATE pages SET status = 'pending', reason = '', mrn = NULL, score = NULL, extracted_at = NULL, filed_at = NULL,
+		       version = version + 1, updated_at = now()
+		WHERE document_id::text = $1 AND status = 'failed'`, documentID)
+	if err != nil {
+		return fmt.Errorf("re-run failed pages: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return chartscan.Errorf(chartscan.EConflict, "only a failed document, or one with failed pages, can be re-run")
+	}
+	if _, err := tx.Exec(ctx, `UPDATE documents SET status = 'processing', reason = '', updated_at = now() WHERE id::text = $1`, documentID); err != nil {
+		return fmt.Errorf("re-run failed pages: %w", err)
 	}
 	return tx.Commit(ctx)
 }

@@ -229,6 +229,7 @@ func (db *DB) BatchDocuments(ctx context.Context, batchID string) ([]BatchDocume
 // ResetDocument puts a failed document back to queued, forgetting its pages, so the
 // pipeline runs it again from the split; its stored original and page images stay.
 // A document with pages a reviewer decided is refused: re-running would undo their work.
+// A finished document with failed pages has those pages put back (see rerunFailedPages).
 func (db *DB) ResetDocument(ctx context.Context, id string) error {
 	tx, err := db.pool.Begin(ctx)
 	if err != nil {
@@ -243,8 +244,11 @@ func (db *DB) ResetDocument(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("reset document: %w", err)
 	}
+	if status == string(chartscan.DocDone) {
+		return rerunFailedPages(ctx, tx, id)
+	}
 	if status != string(chartscan.DocFailed) {
-		return chartscan.Errorf(chartscan.EConflict, "only a failed document can be re-run")
+		return chartscan.Errorf(chartscan.EConflict, "only a failed document, or one with failed pages, can be re-run")
 	}
 	var reviewed bool
 	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM reviews WHERE document_id::text = $1)`, id).Scan(&reviewed); err != nil {

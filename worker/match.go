@@ -128,31 +128,56 @@ func (w *Worker) HandleMatch(ctx context.Context, t *asynq.Task) (err error) {
 
 // file groups a document's pages into segments, decides each segment against the EMPI
 // and saves every page's filing; it returns the pages per status it filed them to.
+// Saving is a compare-and-set on the document's filing generation, read before the
+// pages: when a reviewer decided, split or re-ran pages meanwhile, nothing is saved and
+// the filing is computed again from the pages as they are now (see errStale).
 func (w *Worker) file(ctx context.Context, documentID string) (map[chartscan.PageStatus]int, error) {
-	freqs := indexer.SurnameShares{}
-	pages, filed, err := w.plan(ctx, documentID, w.model, func(e indexer.Evidence) ([]chartscan.Patient, error) {
-		return w.lookup(ctx, e, freqs)
-	}, freqs)
-	if err != nil {
-		return nil, err
-	}
-	filings := make(map[int]chartscan.Filing, len(pages))
-	counts := map[chartscan.PageStatus]int{}
-	for i, f := range filed {
-		if pages[i].Decided {
-			counts[pages[i].Status]++ // a reviewer's decision stands
-			continue
+	for attempt := 1; ; attempt++ {
+		gen, err := w.store.FilingGeneration(ctx, documentID)
+		if err != nil {
+			return nil, err
 		}
-		f.QACheck = f.Status == chartscan.StatusAuto && qaDrawn(documentID, pages[i].Number, w.pages.QARate)
-		filings[pages[i].Number] = f
-		counts[f.Status]++
+		// Checked after the generation is read: a re-run that puts pages back to be read
+		// bumps it, so a filing cannot land on pages still being read.
+		if err := w.readyToFile(ctx, documentID); err != nil {
+			return nil, err
+		}
+		freqs := indexer.SurnameShares{}
+		pages, filed, err := w.plan(ctx, documentID, w.model, func(e indexer.Evidence) ([]chartscan.Patient, error) {
+			return w.lookup(ctx, e, freqs)
+		}, freqs)
+		if err != nil {
+			return nil, err
+		}
+		filings := make(map[int]chartscan.Filing, len(pages))
+		counts := map[chartscan.PageStatus]int{}
+		for i, f := range filed {
+			if pages[i].Decided {
+				counts[pages[i].Status]++ // a reviewer's decision stands
+				continue
+			}
+			f.QACheck = f.Status == chartscan.StatusAuto && qaDrawn(documentID, pages[i].Number, w.pages.QARate)
+			filings[pages[i].Number] = f
+			counts[f.Status]++
+		}
+		err = w.store.SaveFilingsAt(ctx, documentID, gen, filings)
+		if chartscan.ErrorCode(err) == chartscan.EConflict {
+			if attempt < maxFilingAttempts {
+				w.log.DebugContext(ctx, "filing computed before a decision; computing it again", "document_id", documentID, "attempt", attempt)
+				if err := pause(ctx, attempt); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			return nil, fmt.Errorf("%w: %w", errStale, err)
+		}
+		if err != nil {
+			return nil, err
+		}
+		w.log.InfoContext(ctx, "document filed", "document_id", documentID, "pages", len(pages),
+			"auto", counts[chartscan.StatusAuto], "review", counts[chartscan.StatusReview], "unmatched", counts[chartscan.StatusUnmatched])
+		return counts, nil
 	}
-	if err := w.store.SaveFilings(ctx, documentID, filings); err != nil {
-		return nil, err
-	}
-	w.log.InfoContext(ctx, "document filed", "document_id", documentID, "pages", len(pages),
-		"auto", counts[chartscan.StatusAuto], "review", counts[chartscan.StatusReview], "unmatched", counts[chartscan.StatusUnmatched])
-	return counts, nil
 }
 
 // Replay decides a document's pages again with model m, as filing would, without saving
@@ -249,19 +274,32 @@ func (w *Worker) lookup(ctx context.Context, e indexer.Evidence, freqs indexer.S
 	return cands, nil
 }
 
-// reviewAll sends every page of a document that is not filed yet to review.
+// reviewAll sends every page of a document that is not filed yet to review. Like file,
+// it saves only if no decision landed since it read the pages.
 func (w *Worker) reviewAll(ctx context.Context, documentID string) error {
-	pages, err := w.store.MatchPages(ctx, documentID)
-	if err != nil {
-		return err
-	}
-	filings := map[int]chartscan.Filing{}
-	for _, pg := range pages {
-		if pg.Status == chartscan.StatusPending {
-			filings[pg.Number] = chartscan.Filing{Status: chartscan.StatusReview, Reason: "automatic filing failed"}
+	for attempt := 1; ; attempt++ {
+		gen, err := w.store.FilingGeneration(ctx, documentID)
+		if err != nil {
+			return err
+		}
+		pages, err := w.store.MatchPages(ctx, documentID)
+		if err != nil {
+			return err
+		}
+		filings := map[int]chartscan.Filing{}
+		for _, pg := range pages {
+			if pg.Status == chartscan.StatusPending {
+				filings[pg.Number] = chartscan.Filing{Status: chartscan.StatusReview, Reason: "automatic filing failed"}
+			}
+		}
+		err = w.store.SaveFilingsAt(ctx, documentID, gen, filings)
+		if chartscan.ErrorCode(err) != chartscan.EConflict || attempt == maxFilingAttempts {
+			return err
+		}
+		if err := pause(ctx, attempt); err != nil {
+			return err
 		}
 	}
-	return w.store.SaveFilings(ctx, documentID, filings)
 }
 
 // Reconcile puts back work that Redis lost or a crash dropped: documents still queued are

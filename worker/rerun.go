@@ -15,11 +15,19 @@ type TaskDeleter interface {
 }
 
 // Rerun queues the split of a document whose rows were put back to queued (a re-run of a
-// failed document). The tasks of its earlier run keep their ids for a day, so repeats are
-// no-ops; they are deleted first, with the fan-in set, or the new run would be refused as
-// a duplicate. Pages are numbered from 1 without gaps, so the deletion stops at the first
-// page that had no task.
+// failed document). The tasks of its earlier run keep their ids for a day, and archived
+// ones for longer, so repeats are no-ops; they are deleted first, with the fan-in set,
+// or the new run would be refused as a duplicate. Pages are numbered from 1 without
+// gaps, so the deletion stops at the first page that had no task.
 func Rerun(ctx context.Context, q Enqueuer, tasks TaskDeleter, rdb redis.UniversalClient, documentID string) error {
+	return RerunPages(ctx, q, tasks, rdb, documentID, 0)
+}
+
+// RerunPages is Rerun for a document of pages pages whose failed pages were put back to
+// be read again (the document to processing): every page's earlier tasks are deleted —
+// a page's can be gone while a later one's is archived — and the split, finding the
+// document split, queues the pages that are not done (see resume).
+func RerunPages(ctx context.Context, q Enqueuer, tasks TaskDeleter, rdb redis.UniversalClient, documentID string, pages int) error {
 	del := func(queue, id string) (bool, error) {
 		err := tasks.DeleteTask(queue, id)
 		switch {
@@ -44,7 +52,7 @@ func Rerun(ctx context.Context, q Enqueuer, tasks TaskDeleter, rdb redis.Univers
 		if err != nil {
 			return err
 		}
-		if !ocr && !extract {
+		if n >= pages && !ocr && !extract {
 			break
 		}
 	}

@@ -52,7 +52,7 @@ func NewSplitTask(documentID string) (*asynq.Task, error) {
 	}
 	return asynq.NewTask(TypeSplit, b,
 		asynq.TaskID(splitID(documentID)), asynq.Queue(QueueSplit),
-		asynq.MaxRetry(5), asynq.Timeout(30*time.Minute), asynq.Retention(retention)), nil
+		asynq.MaxRetry(maxRetry), asynq.Timeout(30*time.Minute), asynq.Retention(retention)), nil
 }
 
 // NewOCRTask returns the task that reads one page with Tesseract.
@@ -63,7 +63,7 @@ func NewOCRTask(documentID string, page int) (*asynq.Task, error) {
 	}
 	return asynq.NewTask(TypeOCR, b,
 		asynq.TaskID(ocrID(documentID, page)), asynq.Queue(QueueOCR),
-		asynq.MaxRetry(4), asynq.Timeout(5*time.Minute), asynq.Retention(retention)), nil
+		asynq.MaxRetry(maxRetry), asynq.Timeout(5*time.Minute), asynq.Retention(retention)), nil
 }
 
 // NewExtractTask returns the task that reads identifiers from one page's words.
@@ -74,7 +74,7 @@ func NewExtractTask(documentID string, page int) (*asynq.Task, error) {
 	}
 	return asynq.NewTask(TypeExtract, b,
 		asynq.TaskID(extractID(documentID, page)), asynq.Queue(QueueMatch),
-		asynq.MaxRetry(8), asynq.Timeout(time.Minute), asynq.Retention(retention)), nil
+		asynq.MaxRetry(maxRetry), asynq.Timeout(time.Minute), asynq.Retention(retention)), nil
 }
 
 // NewMatchTask returns the task that files every page of a document.
@@ -85,7 +85,7 @@ func NewMatchTask(documentID string) (*asynq.Task, error) {
 	}
 	return asynq.NewTask(TypeMatch, b,
 		asynq.TaskID(matchID(documentID)), asynq.Queue(QueueMatch),
-		asynq.MaxRetry(8), asynq.Timeout(5*time.Minute), asynq.Retention(retention)), nil
+		asynq.MaxRetry(maxRetry), asynq.Timeout(5*time.Minute), asynq.Retention(retention)), nil
 }
 
 // Task ids: one per stage of a document or page, so a repeat is the same task.

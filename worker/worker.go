@@ -34,7 +34,8 @@ type Store interface {
 	MatchPages(ctx context.Context, documentID string) ([]chartscan.Page, error)
 	Candidates(ctx context.Context, q chartscan.CandidateQuery, limit int) ([]chartscan.Patient, error)
 	SurnameShares(ctx context.Context, families []string) (map[string]float64, error)
-	SaveFilings(ctx context.Context, documentID string, filings map[int]chartscan.Filing) error
+	FilingGeneration(ctx context.Context, documentID string) (int64, error)
+	SaveFilingsAt(ctx context.Context, documentID string, generation int64, filings map[int]chartscan.Filing) error
 	Unfinished(ctx context.Context, olderThan time.Duration) ([]chartscan.Document, error)
 	PagesNotDone(ctx context.Context, documentID string) (map[int]bool, error)
 }
@@ -80,6 +81,7 @@ type Worker struct {
 	limits  ocr.Limits
 	model   indexer.Model
 	pages   PagePolicy
+	fault   func(error) bool
 	log     *slog.Logger
 }
 
@@ -95,7 +97,11 @@ type Config struct {
 	Limits  ocr.Limits
 	Model   indexer.Model // the matching model and its thresholds
 	Pages   PagePolicy
-	Log     *slog.Logger
+	// Transient reports whether an error is a store fault that clears by itself
+	// (storage.Transient); work that meets one waits and is never failed. Network
+	// faults and Redis's own are recognized without it.
+	Transient func(error) bool
+	Log       *slog.Logger
 }
 
 // PagePolicy is what a facility configures about pages: its cover-sheet barcode
@@ -115,15 +121,15 @@ func New(c Config) (*Worker, error) {
 		return nil, err
 	}
 	return &Worker{store: c.Store, objects: c.Objects, reader: c.Reader, queue: c.Queue, inspect: c.Inspect, redis: c.Redis,
-		keys: c.Keys, limits: c.Limits, model: c.Model, pages: c.Pages, log: c.Log}, nil
+		keys: c.Keys, limits: c.Limits, model: c.Model, pages: c.Pages, fault: c.Transient, log: c.Log}, nil
 }
 
 // Register adds the handlers to mux.
 func (w *Worker) Register(mux *asynq.ServeMux) {
-	mux.HandleFunc(TypeSplit, w.HandleSplit)
-	mux.HandleFunc(TypeOCR, w.HandleOCR)
-	mux.HandleFunc(TypeExtract, w.HandleExtract)
-	mux.HandleFunc(TypeMatch, w.HandleMatch)
+	mux.HandleFunc(TypeSplit, w.waiting(w.HandleSplit))
+	mux.HandleFunc(TypeOCR, w.waiting(w.HandleOCR))
+	mux.HandleFunc(TypeExtract, w.waiting(w.HandleExtract))
+	mux.HandleFunc(TypeMatch, w.waiting(w.HandleMatch))
 }
 
 // submit returns a function that puts a task, as a New…Task constructor returns it, on
@@ -141,14 +147,47 @@ func (w *Worker) submit(ctx context.Context) func(*asynq.Task, error) error {
 	}
 }
 
-// final reports whether err ends the task: a permanent failure, or the last attempt.
-func final(ctx context.Context, err error) bool {
-	if errors.Is(err, asynq.SkipRetry) {
+// final reports whether err ends a task's work for good: bad input or a panic at once,
+// any other error on the last attempt — but never a fault of the network, Redis or
+// PostgreSQL (Transient), which waits (see Register).
+func final(ctx context.Context, err error) bool { return finalBy(ctx, err, Transient) }
+
+// final is the package's final with every store fault the worker was told of.
+func (w *Worker) final(ctx context.Context, err error) bool { return finalBy(ctx, err, w.transient) }
+
+func finalBy(ctx context.Context, err error, transient func(error) bool) bool {
+	switch {
+	case errors.Is(err, asynq.SkipRetry):
 		return true
+	case transient(err):
+		return false
 	}
+	return lastAttempt(ctx)
+}
+
+func lastAttempt(ctx context.Context) bool {
 	n, ok1 := asynq.GetRetryCount(ctx)
 	max, ok2 := asynq.GetMaxRetry(ctx)
 	return ok1 && ok2 && n >= max
+}
+
+// transient reports whether err is a fault of a store, Redis or the network.
+func (w *Worker) transient(err error) bool {
+	return Transient(err) || (w.fault != nil && w.fault(err))
+}
+
+// waiting drops a task whose last attempt still met a store fault, rather than let Asynq
+// archive it: after hours of backoff (maxRetry) the work is still unfinished in
+// PostgreSQL, not failed, and reconcile queues it again with a fresh budget as soon as
+// PostgreSQL answers. An archived task would have its work failed by reconcile.
+func (w *Worker) waiting(h asynq.HandlerFunc) asynq.HandlerFunc {
+	return func(ctx context.Context, t *asynq.Task) error {
+		err := h(ctx, t)
+		if err != nil && lastAttempt(ctx) && !errors.Is(err, asynq.SkipRetry) && w.transient(err) {
+			return fmt.Errorf("%w: the stores did not answer; reconcile queues it again: %w", asynq.RevokeTask, err)
+		}
+		return err
+	}
 }
 
 // recovered turns a panic into a permanent failure: a handler that panicked on some
@@ -185,7 +224,7 @@ func (w *Worker) HandleSplit(ctx context.Context, t *asynq.Task) (err error) {
 		if r := recover(); r != nil {
 			err = recovered(r)
 		}
-		if err != nil && final(ctx, err) {
+		if err != nil && w.final(ctx, err) {
 			if ferr := w.store.FailDocument(ctx, p.DocumentID, reason(err, "the file could not be processed; try uploading it again")); ferr != nil {
 				err = ferr // retried: the failure must be recorded
 				return
@@ -234,11 +273,23 @@ func (w *Worker) HandleSplit(ctx context.Context, t *asynq.Task) (err error) {
 	return w.checkDone(ctx, doc.ID, n)
 }
 
-// resume puts back the tasks of a split document whose pages are not all done.
+// resume puts back the tasks of a split document whose pages are not all done, and
+// counts the done ones in the fan-in again (a re-run of failed pages cleared it).
 func (w *Worker) resume(ctx context.Context, doc chartscan.Document) error {
 	pending, err := w.store.PagesNotDone(ctx, doc.ID)
 	if err != nil {
 		return err
+	}
+	var done []any
+	for n := 1; n <= doc.PageCount; n++ {
+		if _, ok := pending[n]; !ok {
+			done = append(done, n)
+		}
+	}
+	if len(done) > 0 {
+		if err := w.redis.SAdd(ctx, doneKey(doc.ID), done...).Err(); err != nil {
+			return fmt.Errorf("count pages done: %w", err)
+		}
 	}
 	for n, read := range pending {
 		if read {
@@ -267,7 +318,7 @@ func (w *Worker) pageTask(ctx context.Context, t *asynq.Task, fn func(PagePayloa
 		if r := recover(); r != nil {
 			err = recovered(r)
 		}
-		if err != nil && final(ctx, err) {
+		if err != nil && w.final(ctx, err) {
 			w.log.WarnContext(ctx, "page failed", "document_id", p.DocumentID, "page", p.Page, "task", t.Type(), "error", err)
 			if ferr := w.store.FailPage(ctx, p.DocumentID, p.Page, reason(err, "the page could not be read; it is kept and can be re-run")); ferr != nil {
 				err = ferr

@@ -160,7 +160,12 @@ func (a *app) progressEvents(ctx context.Context) (<-chan string, error) {
 	return out, nil
 }
 
-// rerun queues a document that storage.ResetDocument put back to queued.
+// rerun queues a document that storage.ResetDocument put back: to queued, or to
+// processing with its failed pages to be read again.
 func (a *app) rerun(ctx context.Context, documentID string) error {
-	return worker.Rerun(ctx, a.queue, asynq.NewInspectorFromRedisClient(a.redis), a.redis, documentID)
+	d, err := a.db.Document(ctx, documentID)
+	if err != nil {
+		return err
+	}
+	return worker.RerunPages(ctx, a.queue, asynq.NewInspectorFromRedisClient(a.redis), a.redis, documentID, d.PageCount)
 }

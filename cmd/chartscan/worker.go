@@ -55,7 +55,7 @@ func runWorker(ctx context.Context) error {
 		Store: a.db, Objects: a.objects, Reader: engine, Queue: a.queue, Redis: a.redis,
 		Inspect: asynq.NewInspectorFromRedisClient(a.redis),
 		Keys:    worker.Keys{Original: storage.OriginalKey, PageImage: storage.PageImageKey, Words: storage.WordsKey},
-		Limits:  a.cfg.Limits, Model: a.cfg.Model, Pages: a.cfg.Pages, Log: a.log,
+		Limits:  a.cfg.Limits, Model: a.cfg.Model, Pages: a.cfg.Pages, Transient: storage.Transient, Log: a.log,
 	})
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
@@ -65,11 +65,10 @@ func runWorker(ctx context.Context) error {
 		Queues:      worker.Queues,
 		Logger:      asynqLogger{a.log},
 		LogLevel:    asynq.WarnLevel,
-		// Backoff: 2, 4, 8 … seconds, capped at 2 minutes: transient faults (a store
-		// restarting) clear in seconds; long waits only delay a clerk's batch.
-		RetryDelayFunc: func(n int, _ error, _ *asynq.Task) time.Duration {
-			return min(time.Duration(1<<min(n+1, 7))*time.Second, 2*time.Minute)
-		},
+		// Backoff: 2, 4, 8 … seconds, capped at 5 minutes, over hours of attempts: a
+		// store restarting clears in seconds, and an outage is waited out, never turned
+		// into failed pages.
+		RetryDelayFunc: worker.RetryDelay,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			id, _ := asynq.GetTaskID(ctx)
 			n, _ := asynq.GetRetryCount(ctx)
