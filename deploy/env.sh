@@ -12,6 +12,17 @@ PG_PORT=${PG_PORT:-5440}
 PG_USER=chartscan
 PG_PASSWORD=chartscan
 PG_DB=chartscan
+# One role per component, with only the grants it needs (storage/roles.go): what a
+# production deploy gives serve, the OCR workers and the CLI, each its own URL
+# (CHARTSCAN_SERVE_DATABASE_URL, CHARTSCAN_WORKER_DATABASE_URL, CHARTSCAN_CLI_DATABASE_URL).
+# PG_USER above owns the schema and migrates it. Unset, every component uses
+# DATABASE_URL, as a developer's machine does. These passwords are the local stack's only.
+PG_SERVE_USER=chartscan_serve
+PG_SERVE_PASSWORD=chartscan-serve-local
+PG_WORKER_USER=chartscan_worker
+PG_WORKER_PASSWORD=chartscan-worker-local
+PG_CLI_USER=chartscan_cli
+PG_CLI_PASSWORD=chartscan-cli-local
 MINIO_PORT=${MINIO_PORT:-9010}
 MINIO_CONSOLE_PORT=${MINIO_CONSOLE_PORT:-9011}
 MINIO_ROOT_USER=chartscan
@@ -28,3 +39,8 @@ export DATABASE_URL=${DATABASE_URL:-postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:$
 export MINIO_ENDPOINT=${MINIO_ENDPOINT:-127.0.0.1:$MINIO_PORT}
 export MINIO_ACCESS_KEY=${MINIO_ACCESS_KEY:-$MINIO_ROOT_USER}
 export MINIO_SECRET_KEY=${MINIO_SECRET_KEY:-$MINIO_ROOT_PASSWORD}
+# The component roles' URLs on the local stack, for a run that uses them (not exported:
+# tests give each process its own database through DATABASE_URL).
+PG_SERVE_URL=postgres://$PG_SERVE_USER:$PG_SERVE_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB?sslmode=disable
+PG_WORKER_URL=postgres://$PG_WORKER_USER:$PG_WORKER_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB?sslmode=disable
+PG_CLI_URL=postgres://$PG_CLI_USER:$PG_CLI_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB?sslmode=disable

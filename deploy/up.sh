@@ -57,6 +57,13 @@ fi
 if [ "$(psql_su -c "select 1 from pg_database where datname='$PG_DB'")" != 1 ]; then
   psql_su -c "create database $PG_DB owner $PG_USER"
 fi
+# The component roles: login and a password, nothing else; `chartscan migrate`, run by
+# $PG_USER, grants each what it needs in every database it migrates (storage/roles.go).
+for role in "$PG_SERVE_USER:$PG_SERVE_PASSWORD" "$PG_WORKER_USER:$PG_WORKER_PASSWORD" "$PG_CLI_USER:$PG_CLI_PASSWORD"; do
+  if [ "$(psql_su -c "select 1 from pg_roles where rolname='${role%%:*}'")" != 1 ]; then
+    psql_su -c "create role ${role%%:*} login password '${role#*:}'"
+  fi
+done
 
 # MinIO: a separate server process (AGPL; never linked into chartscan).
 if port_open "$MINIO_PORT"; then

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -26,7 +27,8 @@ var migrations embed.FS
 
 // DB is the PostgreSQL index: the system of record.
 type DB struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	audit atomic.Pointer[auditKey] // signs the audit log (SetAuditKey); nil: unkeyed
 }
 
 // Open connects to PostgreSQL at url and checks the connection.
@@ -37,22 +39,30 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	}
 	// Trigram matches below this similarity are noise for a name and cost heap rechecks.
 	cfg.ConnConfig.RuntimeParams["pg_trgm.similarity_threshold"] = "0.45"
+	db := &DB{}
+	// Audit entries are appended inside other methods' transactions: each connection
+	// knows its DB, so the append finds the key (see keyOf).
+	cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error { auditConns.Store(c, db); return nil }
+	cfg.BeforeClose = func(c *pgx.Conn) { auditConns.Delete(c) }
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect postgres: %w", err)
 	}
+	db.pool = pool
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("connect postgres at %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
 	}
-	return &DB{pool: pool}, nil
+	return db, nil
 }
 
 // Close closes every connection.
 func (db *DB) Close() { db.pool.Close() }
 
 // Migrate brings the schema up to date. It holds a Postgres advisory lock while it
-// works, so a server and workers starting together migrate once.
+// works, so a server and workers starting together migrate once. Run by the schema's
+// owner, it then grants the component roles (RoleServe, …) what they need; run by one
+// of those roles, it only checks that nothing is pending (ErrNotOwner if something is).
 func (db *DB) Migrate(ctx context.Context) error {
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
@@ -71,9 +81,9 @@ func (db *DB) Migrate(ctx context.Context) error {
 		return fmt.Errorf("migrations: %w", err)
 	}
 	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("migrate: %w", err)
+		return fmt.Errorf("migrate: %w", notOwner(err))
 	}
-	return nil
+	return db.grantRoles(ctx)
 }
 
 // CreateBatch records a new batch.

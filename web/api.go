@@ -632,18 +632,23 @@ type decisionInput struct {
 }
 
 func (s *Server) decide(ctx context.Context, u *storage.User, k storage.PageKey, in decisionInput) (storage.Decided, error) {
+	var out storage.Decided
+	var err error
 	for f, v := range in.Fields {
 		if len(f) > 40 || len(v) > 200 || len(in.Fields) > 20 {
-			return storage.Decided{}, chartscan.Errorf(chartscan.EInvalid, "corrected fields are too long")
+			err = chartscan.Errorf(chartscan.EInvalid, "corrected fields are too long")
 		}
 	}
-	out, err := s.cfg.Store.Decide(ctx, storage.Decision{PageKey: k, Version: in.Version, Action: in.Action, MRN: strings.TrimSpace(in.MRN),
-		ActorID: u.ID, Actor: u.Name, Fields: in.Fields})
+	if err == nil {
+		out, err = s.cfg.Store.Decide(ctx, storage.Decision{PageKey: k, Version: in.Version, Action: in.Action, MRN: strings.TrimSpace(in.MRN),
+			ActorID: u.ID, Actor: u.Name, Fields: in.Fields})
+	}
 	outcome := "ok"
 	if err != nil {
 		outcome = chartscan.ErrorCode(err)
-		if outcome == chartscan.EConflict {
-			// The decision changed nothing; the attempt is still worth a line.
+		if outcome == chartscan.EConflict || outcome == chartscan.EInvalid {
+			// The decision changed nothing; the attempt is still worth a line. (A page
+			// that is not there is a 404 the router records; a 403 never gets here.)
 			s.auditLogged(ctx, u.Name, "review.decide", "page:"+k.String(), "denied",
 				map[string]any{"action": in.Action, "version": in.Version, "reason": chartscan.ErrorMessage(err)})
 		}
@@ -666,6 +671,7 @@ func (s *Server) apiDecide(w http.ResponseWriter, r *http.Request, u *storage.Us
 	}
 	var in decisionInput
 	if err := readJSON(r, &in); err != nil {
+		s.auditLogged(r.Context(), u.Name, "review.decide", "page:"+k.String(), "denied", map[string]any{"reason": chartscan.ErrorMessage(err)})
 		return err
 	}
 	out, err := s.decide(r.Context(), u, k, in)

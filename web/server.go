@@ -34,7 +34,7 @@ type Store interface {
 	Ping(ctx context.Context) error
 	Audit(ctx context.Context, e storage.AuditEntry) error
 	AuditEntries(ctx context.Context, q storage.AuditQuery) ([]storage.AuditEntry, error)
-	VerifyAudit(ctx context.Context) (badID int64, n int, err error)
+	VerifyAuditChain(ctx context.Context) (storage.AuditCheck, error)
 
 	CreateUser(ctx context.Context, name, role, passwordHash string) (storage.User, error)
 	UserByName(ctx context.Context, name string) (storage.User, string, error)
@@ -390,6 +390,10 @@ func (s *Server) wrap(rt route) http.Handler {
 		}()
 		if err != nil {
 			s.writeError(sw, r, rt, u, err)
+			if u != nil {
+				_, st := classify(err)
+				s.auditRefusal(r, rt, u, st)
+			}
 		}
 		status := sw.status
 		if status == 0 {
@@ -437,4 +441,47 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, rt route, u 
 		return
 	}
 	s.render(w, r, status, "error", u, map[string]any{"Status": status, "Message": e.Message})
+}
+
+// auditRefusal records a signed-in user's refused request: every 403, and every 404 on
+// a route that names a patient, page, document or batch — a probe for what exists is
+// as much the security officer's business as a view.
+func (s *Server) auditRefusal(r *http.Request, rt route, u *storage.User, status int) {
+	obj := routeObject(r, rt.path)
+	var action string
+	switch {
+	case status == http.StatusForbidden:
+		action = "access.denied"
+		if obj == "" {
+			obj = "route:" + rt.path
+		}
+	case status == http.StatusNotFound && obj != "":
+		action = "access.not_found"
+	default:
+		return
+	}
+	s.auditLogged(r.Context(), u.Name, action, obj, "denied", map[string]any{"route": rt.method + " " + rt.path, "status": status})
+}
+
+// routeObject names what a request's path points at, in the audit log's terms, or "".
+// The values come from the client: each is cut to a length no real id exceeds.
+func routeObject(r *http.Request, pattern string) string {
+	v := func(name string) string {
+		x := r.PathValue(name)
+		if len(x) > 64 {
+			x = x[:64]
+		}
+		return strings.ToValidUTF8(x, "?")
+	}
+	switch {
+	case strings.Contains(pattern, "{mrn}"):
+		return "patient:" + v("mrn")
+	case strings.Contains(pattern, "{doc}/{page}"):
+		return "page:" + v("doc") + "/" + v("page")
+	case strings.Contains(pattern, "/documents/{id}"):
+		return "document:" + v("id")
+	case strings.Contains(pattern, "/batches/{id}"):
+		return "batch:" + v("id")
+	}
+	return ""
 }

@@ -512,11 +512,12 @@ func (s *Server) uiAudit(w http.ResponseWriter, r *http.Request, u *storage.User
 		data["Older"] = es[len(es)-1].ID
 	}
 	if r.URL.Query().Get("verify") != "" {
-		bad, n, err := s.cfg.Store.VerifyAudit(r.Context())
+		c, err := s.cfg.Store.VerifyAuditChain(r.Context())
 		if err != nil {
 			return err
 		}
-		data["Verified"], data["Bad"], data["Checked"] = true, bad, n
+		data["Verified"], data["Bad"], data["Checked"], data["Reason"] = true, c.BadID, c.Entries, c.Reason
+		data["Keyed"], data["Unkeyed"] = c.Keyed, c.Unkeyed
 	}
 	s.render(w, r, http.StatusOK, "audit", u, data)
 	return nil

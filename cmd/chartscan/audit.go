@@ -2,12 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/chartscan/chartscan"
 	"github.com/chartscan/chartscan/storage"
 )
 
@@ -19,26 +21,35 @@ func newAuditCmd() *cobra.Command {
 	cmd.AddCommand(newAuditListCmd())
 	cmd.AddCommand(&cobra.Command{
 		Use:   "verify",
-		Short: "Walk the audit log's hash chain; exit 1 naming the first entry that was changed or removed",
+		Short: "Walk the audit log's HMAC chain (CHARTSCAN_AUDIT_KEY); exit 1 naming the first entry that was changed or removed",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withApp(cmd.Context(), needDB, func(a *app) error {
-				bad, n, err := a.db.VerifyAudit(cmd.Context())
+				c, err := a.db.VerifyAuditChain(cmd.Context())
+				if errors.Is(err, storage.ErrAuditKey) {
+					return chartscan.Errorf(chartscan.EInvalid, "%v", err)
+				}
 				if err != nil {
 					return err
 				}
-				if bad != 0 {
-					fmt.Fprintf(cmd.OutOrStdout(), "audit log BROKEN at entry %d (after %d entries checked): it, or an entry before it, was changed or removed\n", bad, n-1)
+				w := cmd.OutOrStdout()
+				if c.BadID != 0 {
+					fmt.Fprintf(w, "audit log BROKEN at entry %d (after %d entries checked): %s; it, or an entry before it, was changed or removed\n", c.BadID, c.Entries-1, c.Reason)
 					return exitError{1}
 				}
 				id, head, err := a.db.AuditHead(cmd.Context())
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "audit log intact: %d entries, every hash chains to the one before\n", n)
+				fmt.Fprintf(w, "audit log intact: %d entries, every hash chains to the one before\n", c.Entries)
+				fmt.Fprintf(w, "signed: %d entries with key %s (HMAC-SHA256)\n", c.Keyed, a.db.AuditKeyID())
+				if c.Unkeyed > 0 {
+					// Written before the key was set; the first signed entry covers them.
+					fmt.Fprintf(w, "unsigned: the first %d entries, from before the key (SHA-256 chain)\n", c.Unkeyed)
+				}
 				// Entries cut from the end leave a valid chain; comparing the head with one
 				// recorded elsewhere is what catches that.
-				fmt.Fprintf(cmd.OutOrStdout(), "head: entry %d, hash %s\n", id, head)
+				fmt.Fprintf(w, "head: entry %d, hash %s\n", id, head)
 				return nil
 			})
 		},

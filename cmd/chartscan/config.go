@@ -11,6 +11,7 @@ import (
 
 	"github.com/chartscan/chartscan/indexer"
 	"github.com/chartscan/chartscan/ocr"
+	"github.com/chartscan/chartscan/storage"
 	"github.com/chartscan/chartscan/web"
 	"github.com/chartscan/chartscan/worker"
 )
@@ -19,7 +20,11 @@ import (
 // the local stack that `make up` starts (deploy/env.sh), so nothing needs setting there.
 type config struct {
 	RedisURL        string
-	DatabaseURL     string
+	DatabaseURL     string // the schema owner's; every component's unless it has its own
+	ServeDBURL      string // serve's role (storage.RoleServe), or ""
+	WorkerDBURL     string // the workers' role (storage.RoleWorker), or ""
+	CLIDBURL        string // the other commands' role (storage.RoleCLI), or ""
+	AuditKey        []byte // keys the audit chain; serve and the CLI only
 	MinIOEndpoint   string
 	MinIOAccessKey  string
 	MinIOSecretKey  string
@@ -67,6 +72,42 @@ func intSetting(min int, dst func(c *config) *int) func(*config, string) error {
 	}
 }
 
+func dbURLSetting(dst func(c *config) *string) func(*config, string) error {
+	return func(c *config, v string) error {
+		if !strings.HasPrefix(v, "postgres://") && !strings.HasPrefix(v, "postgresql://") {
+			return fmt.Errorf("want postgres://user:password@host:port/db")
+		}
+		*dst(c) = v
+		return nil
+	}
+}
+
+// localAuditKey is the local stack's audit key, the default like its other secrets.
+const localAuditKey = "chartscan-local-audit-key-not-for-production"
+
+// secretSettings may hold a password or key: `chartscan config` says only that they are set.
+var secretSettings = map[string]bool{"MINIO_SECRET_KEY": true, "DATABASE_URL": true, "REDIS_URL": true, "CHARTSCAN_AUDIT_KEY": true,
+	"CHARTSCAN_SERVE_DATABASE_URL": true, "CHARTSCAN_WORKER_DATABASE_URL": true, "CHARTSCAN_CLI_DATABASE_URL": true}
+
+// databaseURL is the URL a command connects with: its component's role when it has one
+// (n names the component), the owner's DATABASE_URL otherwise and for migrate.
+func (c config) databaseURL(n need) string {
+	url := ""
+	switch {
+	case n&asOwner != 0:
+	case n&asServe != 0:
+		url = c.ServeDBURL
+	case n&asWorker != 0:
+		url = c.WorkerDBURL
+	default:
+		url = c.CLIDBURL
+	}
+	if url == "" {
+		return c.DatabaseURL
+	}
+	return url
+}
+
 var settings = []setting{
 	{"REDIS_URL", "redis://127.0.0.1:6390/0", "Redis for the task queues and progress", func(c *config, v string) error {
 		if _, err := url.Parse(v); err != nil || !strings.HasPrefix(v, "redis") {
@@ -75,11 +116,15 @@ var settings = []setting{
 		c.RedisURL = v
 		return nil
 	}},
-	{"DATABASE_URL", "postgres://chartscan:chartscan@127.0.0.1:5440/chartscan?sslmode=disable", "PostgreSQL, the system of record", func(c *config, v string) error {
-		if !strings.HasPrefix(v, "postgres://") && !strings.HasPrefix(v, "postgresql://") {
-			return fmt.Errorf("want postgres://user:password@host:port/db")
+	{"DATABASE_URL", "postgres://chartscan:chartscan@127.0.0.1:5440/chartscan?sslmode=disable", "PostgreSQL, the system of record, as the role that owns the schema (migrate)", dbURLSetting(func(c *config) *string { return &c.DatabaseURL })},
+	{"CHARTSCAN_SERVE_DATABASE_URL", "", "PostgreSQL as serve's own role (chartscan_serve); default DATABASE_URL", dbURLSetting(func(c *config) *string { return &c.ServeDBURL })},
+	{"CHARTSCAN_WORKER_DATABASE_URL", "", "PostgreSQL as the workers' role (chartscan_worker: no audit log, no users); default DATABASE_URL", dbURLSetting(func(c *config) *string { return &c.WorkerDBURL })},
+	{"CHARTSCAN_CLI_DATABASE_URL", "", "PostgreSQL as the CLI's role (chartscan_cli; migrate always uses DATABASE_URL); default DATABASE_URL", dbURLSetting(func(c *config) *string { return &c.CLIDBURL })},
+	{"CHARTSCAN_AUDIT_KEY", localAuditKey, "key (32+ characters) of the audit log's HMAC chain, for serve and the CLI only — never the workers; the default is the local stack's: set your own anywhere else", func(c *config, v string) error {
+		if len(v) < storage.MinAuditKeyLen {
+			return fmt.Errorf("want at least %d characters", storage.MinAuditKeyLen)
 		}
-		c.DatabaseURL = v
+		c.AuditKey = []byte(v)
 		return nil
 	}},
 	{"MINIO_ENDPOINT", "127.0.0.1:9010", "MinIO (or any S3) host:port for scans and page images", func(c *config, v string) error {

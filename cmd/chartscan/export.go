@@ -22,6 +22,10 @@ func newExportCmd() *cobra.Command {
 				return chartscan.Errorf(chartscan.EInvalid, "unknown export format %q (jsonl is supported)", format)
 			}
 			return withApp(cmd.Context(), needDB, func(a *app) error {
+				// Like the web's export: recorded before anything is written, or not done.
+				if err := a.db.Audit(cmd.Context(), auditCLI("export", "batch:"+batch, map[string]any{"format": format})); err != nil {
+					return err
+				}
 				out := cmd.OutOrStdout()
 				if output != "" && output != "-" {
 					f, err := os.Create(output)

@@ -75,6 +75,11 @@ const (
 	needDB need = 1 << iota
 	needObjects
 	needRedis
+	// Whose PostgreSQL role the command connects as (config.databaseURL); the CLI's when
+	// none is named. Workers hold no audit key: they never write the audit log.
+	asOwner
+	asServe
+	asWorker
 )
 
 func newApp(ctx context.Context, n need) (*app, error) {
@@ -84,9 +89,15 @@ func newApp(ctx context.Context, n need) (*app, error) {
 	}
 	a := &app{cfg: cfg, log: newLogger(cfg)}
 	if n&needDB != 0 {
-		if a.db, err = storage.Open(ctx, cfg.DatabaseURL); err != nil {
+		if a.db, err = storage.Open(ctx, cfg.databaseURL(n)); err != nil {
 			a.close()
 			return nil, err
+		}
+		if n&asWorker == 0 {
+			if err := a.db.SetAuditKey(cfg.AuditKey); err != nil {
+				a.close()
+				return nil, err
+			}
 		}
 		if err := a.db.Migrate(ctx); err != nil {
 			a.close()
@@ -153,7 +164,7 @@ func newMigrateCmd() *cobra.Command {
 		Short: "Bring the PostgreSQL schema up to date (every command that needs it does this too)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withApp(cmd.Context(), needDB, func(a *app) error {
+			return withApp(cmd.Context(), needDB|asOwner, func(a *app) error {
 				fmt.Fprintln(cmd.OutOrStdout(), "schema up to date")
 				return nil
 			})
@@ -175,7 +186,7 @@ func newConfigCmd() *cobra.Command {
 				cur := os.Getenv(s.name)
 				if cur == "" {
 					cur = "(default)"
-				} else if s.name == "MINIO_SECRET_KEY" || s.name == "DATABASE_URL" || s.name == "REDIS_URL" {
+				} else if secretSettings[s.name] {
 					cur = "(set)" // may hold a password
 				}
 				fmt.Fprintf(w, "%-28s default %-24q %s — %s\n", s.name, s.def, cur, s.help)

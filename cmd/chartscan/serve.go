@@ -52,7 +52,7 @@ func newServeCmd() *cobra.Command {
 }
 
 func serve(ctx context.Context, addr string, stdout io.Writer) error {
-	a, err := newApp(ctx, needDB|needObjects|needRedis)
+	a, err := newApp(ctx, needDB|needObjects|needRedis|asServe)
 	if err != nil {
 		return err
 	}
@@ -103,6 +103,9 @@ func serve(ctx context.Context, addr string, stdout io.Writer) error {
 		IdleTimeout:       2 * time.Minute,
 		// No read or write timeout: uploads of large scans and live event streams last.
 		ErrorLog: nil,
+	}
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() && string(a.cfg.AuditKey) == localAuditKey {
+		a.log.Warn("CHARTSCAN_AUDIT_KEY is the local stack's default: anyone with the source can forge the audit chain; set your own before exposing serve")
 	}
 	// The first line of stdout is the URL, for scripts and tests (the port may be :0).
 	fmt.Fprintf(stdout, "serving http://%s\n", ln.Addr())

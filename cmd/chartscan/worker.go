@@ -44,7 +44,7 @@ func ensureSingleThreadTesseract() error {
 }
 
 func runWorker(ctx context.Context) error {
-	a, err := newApp(ctx, needDB|needObjects|needRedis)
+	a, err := newApp(ctx, needDB|needObjects|needRedis|asWorker)
 	if err != nil {
 		return err
 	}

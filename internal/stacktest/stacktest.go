@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,6 +27,18 @@ type Env struct {
 	MinIO       string // host:port
 	AccessKey   string
 	SecretKey   string
+}
+
+// RoleURL returns the URL of the test's database for one of the component roles that
+// deploy/up.sh creates (storage.RoleWorker, …), with the local stack's password for it
+// (deploy/env.sh: the role name with dashes, then "-local").
+func (e Env) RoleURL(role string) string {
+	u, err := url.Parse(e.DatabaseURL)
+	if err != nil {
+		return ""
+	}
+	u.User = url.UserPassword(role, strings.ReplaceAll(role, "_", "-")+"-local")
+	return u.String()
 }
 
 // Vars returns the slice as NAME=value pairs for a subprocess's environment.
