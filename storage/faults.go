@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -17,7 +18,9 @@ import (
 // problem with what was asked. Work that fails with one is tried again later, never
 // given up on.
 func Transient(err error) bool {
-	if err == nil {
+	// A caller's deadline or cancellation is not the stores' fault (and context errors
+	// are net.Errors too).
+	if err == nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return false
 	}
 	var pgErr *pgconn.PgError
@@ -29,7 +32,7 @@ func Transient(err error) bool {
 		return s3.StatusCode >= 500 || s3.StatusCode == 429 || s3.StatusCode == 408 ||
 			s3.Code == "SlowDown" || s3.Code == "RequestTimeout" || strings.HasPrefix(s3.Code, "XMinioServerNotInitialized")
 	}
-	return networkFault(err) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) || errors.Is(err, pgconn.ErrConnClosed)
+	return networkFault(err) || pgconn.SafeToRetry(err) || errors.Is(err, pgconn.ErrConnClosed)
 }
 
 // transientSQLState is true of the SQLSTATE classes a server in trouble raises: a

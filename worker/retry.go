@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -35,7 +36,10 @@ func RetryDelay(n int, _ error, _ *asynq.Task) time.Duration {
 // PostgreSQL shutting down or starting up. MinIO's (a 503) are storage.Transient's,
 // which a Worker takes in its Config.
 func Transient(err error) bool {
-	if err == nil {
+	// A task's own deadline or cancellation is not the network's: a page that takes
+	// Tesseract past its task's timeout must not be tried for ever (context errors are
+	// net.Errors too).
+	if err == nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return false
 	}
 	var ne net.Error

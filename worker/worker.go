@@ -357,7 +357,7 @@ func (w *Worker) HandleOCR(ctx context.Context, t *asynq.Task) error {
 		start := time.Now()
 		res, err := w.reader.Read(ctx, img, page.DPI)
 		if err != nil {
-			return err
+			return permanent(err) // a page the reader calls bad input fails at once
 		}
 		if res.Blank {
 			// A duplex back: neither read further nor filed, but shown to the clerk.
