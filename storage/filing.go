@@ -195,6 +195,32 @@ func rerunFailedPages(ctx context.Context, tx pgx.Tx, documentID string) error {
 	return tx.Commit(ctx)
 }
 
+// FailedPage is a page that could not be read, and why.
+type FailedPage struct {
+	DocumentID string
+	FileName   string
+	Page       int
+	Reason     string
+}
+
+// FailedPages returns the failed pages of a batch's finished documents (a failed
+// document's are in Progress.FailedReasons), in file and page order.
+func (db *DB) FailedPages(ctx context.Context, batchID string) ([]FailedPage, error) {
+	rows, err := db.pool.Query(ctx, `
+		SELECT d.id::text, bd.file_name, p.page_no, p.reason
+		FROM batch_documents bd JOIN documents d ON d.id = bd.document_id JOIN pages p ON p.document_id = d.id
+		WHERE bd.batch_id::text = $1 AND d.status <> 'failed' AND p.status = 'failed'
+		ORDER BY bd.file_name, p.page_no`, batchID)
+	if err != nil {
+		return nil, fmt.Errorf("failed pages: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[FailedPage])
+	if err != nil {
+		return nil, fmt.Errorf("failed pages: %w", err)
+	}
+	return out, nil
+}
+
 // PageCandidates returns the ranked candidates stored with a page's filing.
 func (db *DB) PageCandidates(ctx context.Context, documentID string, n int) ([]chartscan.Candidate, error) {
 	rows, err := db.pool.Query(ctx, `

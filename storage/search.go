@@ -204,6 +204,7 @@ type BatchDocument struct {
 	chartscan.Document
 	PagesFinal int `json:"pages_final"`
 	Review     int `json:"pages_review"`
+	Failed     int `json:"pages_failed"` // pages that could not be read; a re-run reads them again
 }
 
 // BatchDocuments returns the documents a batch uploaded, under the names it gave them.
@@ -212,7 +213,8 @@ func (db *DB) BatchDocuments(ctx context.Context, batchID string) ([]BatchDocume
 		SELECT d.id::text, d.batch_id::text, d.sha256, bd.file_name, d.content_type, d.size, coalesce(d.page_count, 0),
 		       d.status, d.reason, d.created_at,
 		       (SELECT count(*) FROM pages p WHERE p.document_id = d.id AND p.status <> 'pending'),
-		       (SELECT count(*) FROM pages p WHERE p.document_id = d.id AND p.status = 'review')
+		       (SELECT count(*) FROM pages p WHERE p.document_id = d.id AND p.status = 'review'),
+		       (SELECT count(*) FROM pages p WHERE p.document_id = d.id AND p.status = 'failed')
 		FROM batch_documents bd JOIN documents d ON d.id = bd.document_id
 		WHERE bd.batch_id::text = $1 ORDER BY bd.file_name, d.id`, batchID)
 	if err != nil {
@@ -221,7 +223,7 @@ func (db *DB) BatchDocuments(ctx context.Context, batchID string) ([]BatchDocume
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (BatchDocument, error) {
 		var d BatchDocument
 		err := r.Scan(&d.ID, &d.BatchID, &d.SHA256, &d.FileName, &d.ContentType, &d.Size, &d.PageCount,
-			&d.Status, &d.Reason, &d.CreatedAt, &d.PagesFinal, &d.Review)
+			&d.Status, &d.Reason, &d.CreatedAt, &d.PagesFinal, &d.Review, &d.Failed)
 		return d, err
 	})
 }

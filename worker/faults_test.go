@@ -229,6 +229,9 @@ func TestRerunReadsFailedPagesAgain(t *testing.T) {
 		t.Fatalf("page 2 is %s, want failed", p.Status)
 	}
 	first := h.page(t, doc.ID, 1)
+	if docs, err := h.db.BatchDocuments(ctx, b.ID); err != nil || len(docs) != 1 || docs[0].Failed != 1 {
+		t.Errorf("the batch lists %+v (%v), want its document with 1 failed page (the Re-run button)", docs, err)
+	}
 
 	broken.Store(false)
 	if err := h.db.ResetDocument(ctx, doc.ID); err != nil {

@@ -37,6 +37,13 @@ func newStatusCmd() *cobra.Command {
 					}
 				}
 				printSummary(cmd.OutOrStdout(), p)
+				if p.PagesByStatus[chartscan.StatusFailed] > 0 {
+					failed, err := a.db.FailedPages(cmd.Context(), args[0])
+					if err != nil {
+						return err
+					}
+					printFailedPages(cmd.OutOrStdout(), failed)
+				}
 				if wait && (p.DocumentsFailed > 0 || p.PagesByStatus[chartscan.StatusFailed] > 0) {
 					return exitError{1}
 				}
@@ -69,5 +76,17 @@ func printSummary(w io.Writer, p storage.Progress) {
 	}
 	for _, f := range p.FailedReasons {
 		fmt.Fprintf(w, "failed: %s: %s\n", f.FileName, f.Reason)
+	}
+}
+
+// printFailedPages lists the pages of finished documents that could not be read, so a
+// batch with no failed document but failed pages says so; Re-run (the web's button,
+// POST /api/v1/documents/{id}/rerun) reads them again.
+func printFailedPages(w io.Writer, pages []storage.FailedPage) {
+	for _, f := range pages {
+		fmt.Fprintf(w, "failed: %s page %d: %s\n", f.FileName, f.Page, f.Reason)
+	}
+	if len(pages) > 0 {
+		fmt.Fprintf(w, "%d pages failed in documents that finished; Re-run reads them again\n", len(pages))
 	}
 }
