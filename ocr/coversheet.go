@@ -30,6 +30,9 @@ type CoversheetInfo struct {
 	BirthDate string // as it should be printed, e.g. 1961-04-02
 	DocType   string // optional: the document type the sheet files the pages under
 	DOS       string // optional: date of service, YYYY-MM-DD
+	// Prefix starts the barcode payload: the facility's CHARTSCAN_COVER_PREFIX, the one
+	// the reader looks for; CoverPrefix when empty.
+	Prefix string
 }
 
 // CoverInfo is what a cover sheet's barcode says.
@@ -48,8 +51,15 @@ var (
 )
 
 // Payload is the barcode payload of a cover sheet:
-// CHARTSCAN:MRN=<mrn>[;DOC=<type>][;DOS=<date>].
+// <prefix>MRN=<mrn>[;DOC=<type>][;DOS=<date>], the prefix CHARTSCAN: by default.
 func (c CoversheetInfo) Payload() (string, error) {
+	prefix := c.Prefix
+	if prefix == "" {
+		prefix = CoverPrefix
+	}
+	if !payloadValue.MatchString(prefix) {
+		return "", fmt.Errorf("%w: the cover sheet prefix must be printable ASCII without spaces", ErrCoverField)
+	}
 	check := func(name, v string, required bool) error {
 		if v == "" && !required {
 			return nil
@@ -68,7 +78,7 @@ func (c CoversheetInfo) Payload() (string, error) {
 	if c.DOS != "" && !isoDate.MatchString(c.DOS) {
 		return "", fmt.Errorf("%w: date of service must be YYYY-MM-DD", ErrCoverField)
 	}
-	p := CoverPrefix + "MRN=" + c.MRN
+	p := prefix + "MRN=" + c.MRN
 	if c.DocType != "" {
 		p += ";DOC=" + c.DocType
 	}

@@ -12,9 +12,11 @@ import (
 	"github.com/chartscan/chartscan/storage"
 )
 
-// coversheetInfo is what a cover sheet for p prints.
-func coversheetInfo(p chartscan.Patient, docType, dos string) ocr.CoversheetInfo {
-	return ocr.CoversheetInfo{MRN: p.MRN, Family: p.Family, Given: p.Given, BirthDate: p.BirthDate, DocType: docType, DOS: dos}
+// coversheetInfo is what a cover sheet for p prints: its barcode carries the facility's
+// cover prefix, the one the pipeline reads (CHARTSCAN_COVER_PREFIX).
+func coversheetInfo(cfg config, p chartscan.Patient, docType, dos string) ocr.CoversheetInfo {
+	return ocr.CoversheetInfo{MRN: p.MRN, Family: p.Family, Given: p.Given, BirthDate: p.BirthDate, DocType: docType, DOS: dos,
+		Prefix: cfg.Pages.CoverPrefix}
 }
 
 func newCoversheetCmd() *cobra.Command {
@@ -39,7 +41,7 @@ func newCoversheetCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if err := ocr.Coversheet(f, coversheetInfo(p, docType, dos)); err != nil {
+				if err := ocr.Coversheet(f, coversheetInfo(a.cfg, p, docType, dos)); err != nil {
 					f.Close()
 					os.Remove(out)
 					return chartscan.Errorf(chartscan.EInvalid, "the cover sheet could not be made: %s", chartscan.ErrorMessage(err))

@@ -80,7 +80,7 @@ func serve(ctx context.Context, addr string, stdout io.Writer) error {
 			return err
 		},
 		Coversheet: func(w io.Writer, p chartscan.Patient, docType, dos string) error {
-			return ocr.Coversheet(w, coversheetInfo(p, docType, dos))
+			return ocr.Coversheet(w, coversheetInfo(a.cfg, p, docType, dos))
 		},
 		Checks: map[string]func(context.Context) error{
 			"redis": func(ctx context.Context) error { return a.redis.Ping(ctx).Err() },

@@ -628,12 +628,14 @@ func TestWebReviewCollisionAndPHIFreeLogs(t *testing.T) {
 	checkNoPHIInLogs(t, s, admin, batch)
 }
 
-// checkNoPHIInLogs reads the names and MRNs found on the batch's pages (and the EMPI
-// records they were filed to) and fails if any appears in the logs of the test's processes.
+// checkNoPHIInLogs reads the names, MRNs and birth dates found on the batch's pages (and
+// of the EMPI records they were filed to) and the pages' OCR text, and fails if any
+// appears in the logs of the test's processes.
 func checkNoPHIInLogs(t *testing.T, s *stack, admin *client, batchID string) {
 	t.Helper()
 	_, body := admin.do("GET", "/api/v1/export?batch="+batchID, nil)
 	phi := map[string]bool{}
+	var dates, textLines []string
 	for _, line := range strings.Split(strings.TrimSpace(body), "\n") {
 		var row exportRow
 		decodeJSON(t, line, &row)
@@ -642,7 +644,10 @@ func checkNoPHIInLogs(t *testing.T, s *stack, admin *client, batchID string) {
 			Identifiers []struct{ Kind, Value, Raw string }
 			Candidates  []struct {
 				MRN     string
-				Patient struct{ Family, Given string }
+				Patient struct {
+					Family, Given string
+					BirthDate     string `json:"birth_date"`
+				}
 			}
 		}
 		decodeJSON(t, pbody, &pg)
@@ -654,10 +659,20 @@ func checkNoPHIInLogs(t *testing.T, s *stack, admin *client, batchID string) {
 				for _, w := range strings.FieldsFunc(id.Value, func(r rune) bool { return r == ',' || r == ' ' }) {
 					phi[w] = true
 				}
+			case "dob":
+				dates = append(dates, id.Value, strings.TrimSpace(id.Raw))
 			}
 		}
 		for _, c := range pg.Candidates {
 			phi[c.MRN], phi[c.Patient.Family], phi[c.Patient.Given] = true, true, true
+			dates = append(dates, c.Patient.BirthDate)
+		}
+		// The OCR text: every line long enough to be the page's own words.
+		_, text := admin.do("GET", fmt.Sprintf("/api/v1/pages/%s/%d/text", row.DocumentID, row.Page), nil)
+		for _, l := range strings.Split(text, "\n") {
+			if l = strings.Join(strings.Fields(l), " "); len(l) >= 12 {
+				textLines = append(textLines, l)
+			}
 		}
 	}
 	truth := readTruth(t, "../../testdata/charts/truth.json")
@@ -684,7 +699,32 @@ func checkNoPHIInLogs(t *testing.T, s *stack, admin *client, batchID string) {
 	if checked < 4 {
 		t.Errorf("only %d names and MRNs to look for; the scan proves nothing", checked)
 	}
-	t.Logf("scanned %d bytes of logs for %d names and MRNs", len(logs), checked)
+	// Birth dates as stored and as printed on the page (a log timestamp is of this year,
+	// never a birth date's).
+	nDates := 0
+	for _, d := range dates {
+		if len(d) < 6 {
+			continue
+		}
+		nDates++
+		if i := strings.Index(logs, d); i >= 0 {
+			t.Errorf("birth date %q appears in the logs: …%s…", d, logs[max(0, i-120):min(len(logs), i+len(d)+40)])
+		}
+	}
+	if nDates == 0 {
+		t.Errorf("no birth date to look for; the scan proves nothing about them")
+	}
+	// OCR text: a line of a page, whitespace as the log might have it.
+	for _, l := range textLines {
+		re := regexp.MustCompile(`(?i)` + strings.Join(strings.Split(regexp.QuoteMeta(l), " "), `\s+`))
+		if loc := re.FindStringIndex(logs); loc != nil {
+			t.Errorf("OCR text %q appears in the logs: …%s…", l, logs[max(0, loc[0]-120):min(len(logs), loc[1]+40)])
+		}
+	}
+	if len(textLines) < 3 {
+		t.Errorf("only %d lines of OCR text to look for; the scan proves nothing about them", len(textLines))
+	}
+	t.Logf("scanned %d bytes of logs for %d names and MRNs, %d birth dates and %d lines of OCR text", len(logs), checked, nDates, len(textLines))
 }
 
 func TestAuditVerifyCatchesTamperedEntry(t *testing.T) {
