@@ -55,7 +55,7 @@ func newRoot() *cobra.Command {
 	}
 	root.AddCommand(newWorkerCmd(), newIngestCmd(), newRecordsCmd(), newExportCmd(), newStatusCmd(),
 		newMigrateCmd(), newConfigCmd(), newSynthCmd(), newEvaluateCmd(), newBenchEMPICmd(),
-		newServeCmd(), newUsersCmd(), newAuditCmd(), newCoversheetCmd(), newRefileCmd(), newQACmd())
+		newServeCmd(), newUsersCmd(), newAuditCmd(), newCoversheetCmd(), newRefileCmd(), newQACmd(), newVerifyCmd())
 	return root
 }
 
