@@ -7,7 +7,7 @@ BIN := bin/chartscan
 # One thread per Tesseract: concurrency comes from worker slots.
 export OMP_THREAD_LIMIT := 1
 
-.PHONY: all deps up down build run test test-short vet bench-pipeline bench-match bench-empi clean
+.PHONY: all deps up down build run test test-short vet vuln bench-pipeline bench-match bench-empi clean
 
 all: build
 
@@ -30,8 +30,14 @@ vet:
 	go vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
+# Known vulnerabilities (govulncheck, with a database built offline from the
+# golang.org/x/vulndb module): a vulnerable module fails; the Go toolchain's own are
+# reported (VULN_STDLIB=fail to fail on them too).
+vuln:
+	deploy/vuln.sh
+
 # Integration tests fail (never skip) when a service is missing: `make test` starts them.
-test: up vet
+test: up vet vuln
 	. deploy/env.sh && CHARTSCAN_TEST_SERVICES=required go test -count=1 -timeout 75m ./...
 
 # Unit tests only: no services needed.
