@@ -27,3 +27,19 @@ if [ ! -x "$MINIO_BIN" ]; then
   mkdir -p "$(dirname "$MINIO_BIN")"
   GOBIN="$(dirname "$MINIO_BIN")" go install "github.com/minio/minio@$MINIO_VERSION"
 fi
+
+# --- HL7 peer (issue 12) ------------------------------------------------------------------
+# The ADT listener's test sends its messages with a real HL7 client, @medplum/hl7's MLLP
+# client, pinned by testdata/hl7peer/package-lock.json; `npm ci` installs exactly that
+# (again only when the lockfile changed). Node.js from Debian when there is none.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "install: apt-get install nodejs npm"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+hl7peer="$CHARTSCAN_ROOT/testdata/hl7peer"
+if [ ! -f "$hl7peer/node_modules/.package-lock.json" ] || [ "$hl7peer/package-lock.json" -nt "$hl7peer/node_modules/.package-lock.json" ]; then
+  echo "install: npm ci in testdata/hl7peer (the ADT test's HL7 client)"
+  (cd "$hl7peer" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+# --- end HL7 peer -------------------------------------------------------------------------

@@ -37,8 +37,8 @@ func (b BadRecord) String() string { return b.Where + ": " + b.Reason }
 // any order; others are ignored). Every patient is normalized the same way; a record
 // needs only an MRN: a family name, given name or birth date it lacks is left empty,
 // and a birth date known only to the year or month is kept as YYYY or YYYY-MM. HL7 v2
-// input is refused with an error wrapping ErrHL7: its merges (A40) are not patients, so
-// it is read with ReadHL7. The first bad record stops the import with a
+// input is refused with an error wrapping ErrHL7: its merges are not patients, so it is
+// read with ReadHL7. The first bad record stops the import with a
 // *chartscan.Error naming its line or entry, never its values; an error from fn is
 // returned as it is.
 func ReadRecords(r io.Reader, fn func(chartscan.Patient) error) error {
@@ -75,7 +75,7 @@ func ReadRecordsSkipping(r io.Reader, fn func(chartscan.Patient) error, skip fun
 			break
 		}
 	}
-	head, _ := br.Peek(5)
+	head, _ := br.Peek(4096) // comment lines may come before an HL7 message's MSH
 	switch {
 	case looksLikeHL7(head):
 		// Merges (A40) are not patients: a stream of patients would drop them silently.

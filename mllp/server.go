@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -56,8 +55,6 @@ type Server struct {
 	// OnConn, when set, is called when a connection opens and, with the number of
 	// messages it carried and why it ended (nil: the sender closed it), when it closes.
 	OnConn func(info *ConnInfo, open bool, messages int, err error)
-	// Log receives the errors of the listener itself; nil discards them.
-	Log *slog.Logger
 
 	mu     sync.Mutex
 	nextID uint64

@@ -2,7 +2,9 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,6 +21,9 @@ type ImportStats struct {
 	Updated   int // patients whose record changed
 	Unchanged int // patients already stored exactly so
 	Repeated  int // records overridden by a later record with the same MRN in the same file
+	// Merged counts the records of MRNs merged into another patient: not imported, as
+	// a merged MRN stays an alias and its record is not brought back.
+	Merged int
 	// Skipped counts the records of the file that could not be imported, and
 	// SkippedRecords lists them (the first of them, in a large file). The caller that
 	// reads the file fills both in: ImportPatients sees only the patients.
@@ -87,14 +92,15 @@ func (db *DB) ImportPatients(ctx context.Context, records func(yield func(charts
 				if ferr != nil {
 					continue
 				}
-				ins, upd, err := mergePatients(gctx, conn.Conn(), patientColumns, rows)
+				ins, upd, merged, err := mergePatients(gctx, conn.Conn(), patientColumns, rows)
 				if err != nil {
 					ferr = err
 					continue
 				}
 				w.stats.Inserted += ins
 				w.stats.Updated += upd
-				w.stats.Unchanged += len(rows) - ins - upd
+				w.stats.Merged += merged
+				w.stats.Unchanged += len(rows) - ins - upd - merged
 			}
 			return ferr
 		})
@@ -146,6 +152,7 @@ func (db *DB) ImportPatients(ctx context.Context, records func(yield func(charts
 		st.Inserted += w.stats.Inserted
 		st.Updated += w.stats.Updated
 		st.Unchanged += w.stats.Unchanged
+		st.Merged += w.stats.Merged
 	}
 	if err != nil {
 		return st, err
@@ -186,15 +193,22 @@ func fnv32(s string) uint32 {
 	return h
 }
 
-func mergePatients(ctx context.Context, conn *pgx.Conn, cols []string, rows [][]any) (inserted, updated int, err error) {
+func mergePatients(ctx context.Context, conn *pgx.Conn, cols []string, rows [][]any) (inserted, updated, merged int, err error) {
 	tx, err := conn.Begin(ctx)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer tx.Rollback(ctx)
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"patients_in"}, cols, pgx.CopyFromRows(rows)); err != nil {
-		return 0, 0, fmt.Errorf("import copy: %w", err)
+		return 0, 0, 0, fmt.Errorf("import copy: %w", err)
 	}
+	// A merged MRN stays an alias: a record of it in a file exported before the merge
+	// must not bring it back.
+	tag, err := tx.Exec(ctx, `DELETE FROM patients_in i USING patient_aliases a WHERE i.mrn = a.alias_mrn`)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("import aliases: %w", err)
+	}
+	merged = int(tag.RowsAffected())
 	// xmax = 0 tells an inserted row from an updated one.
 	r, err := tx.Query(ctx, `
 		INSERT INTO patients AS p (mrn, family, given, birth_date, birth_partial, sex, street, city, postcode, state, phone)
@@ -209,13 +223,13 @@ func mergePatients(ctx context.Context, conn *pgx.Conn, cols []string, rows [][]
 		       EXCLUDED.city, EXCLUDED.postcode, EXCLUDED.state, EXCLUDED.phone)
 		RETURNING (xmax = 0)`)
 	if err != nil {
-		return 0, 0, fmt.Errorf("import merge: %w", err)
+		return 0, 0, 0, fmt.Errorf("import merge: %w", err)
 	}
 	for r.Next() {
 		var ins bool
 		if err := r.Scan(&ins); err != nil {
 			r.Close()
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 		if ins {
 			inserted++
@@ -225,9 +239,9 @@ func mergePatients(ctx context.Context, conn *pgx.Conn, cols []string, rows [][]
 	}
 	r.Close()
 	if err := r.Err(); err != nil {
-		return 0, 0, fmt.Errorf("import merge: %w", err)
+		return 0, 0, 0, fmt.Errorf("import merge: %w", err)
 	}
-	return inserted, updated, tx.Commit(ctx)
+	return inserted, updated, merged, tx.Commit(ctx)
 }
 
 // Candidates returns the EMPI patients in the union of the blocks — exact MRN (or an
@@ -323,9 +337,10 @@ func (db *DB) refreshSurnameCounts(ctx context.Context) error {
 	return tx.Commit(ctx)
 }
 
-// MergePatients applies an EMPI merge (HL7 A40): the merged-away MRN becomes an alias of
-// the survivor, pages filed to it move to the survivor, and the move is written to the
-// audit log with the number of pages moved. It returns that number.
+// MergePatients applies an EMPI merge whose survivor is in the EMPI: the merged-away MRN
+// becomes an alias of the survivor, pages filed to it move to the survivor, and the move
+// is written to the audit log with the number of pages moved. It returns that number.
+// ApplyEMPIChanges applies the merges of an HL7 feed, whose survivor may be new.
 func (db *DB) MergePatients(ctx context.Context, survivor, merged, actor string) (int, error) {
 	if survivor == merged {
 		return 0, chartscan.Errorf(chartscan.EInvalid, "a patient cannot be merged into itself")
@@ -342,28 +357,431 @@ func (db *DB) MergePatients(ctx context.Context, survivor, merged, actor string)
 	if !ok {
 		return 0, chartscan.Errorf(chartscan.ENotFound, "the surviving patient of a merge is not in the EMPI")
 	}
-	tag, err := tx.Exec(ctx, `UPDATE pages SET mrn = $1, updated_at = now() WHERE mrn = $2`, survivor, merged)
+	moved, err := mergeInto(ctx, tx, survivor, merged, actor)
 	if err != nil {
-		return 0, fmt.Errorf("merge: move pages: %w", err)
-	}
-	moved := int(tag.RowsAffected())
-	batch := &pgx.Batch{}
-	batch.Queue(`UPDATE page_candidates SET mrn = $1 WHERE mrn = $2`, survivor, merged)
-	batch.Queue(`UPDATE patient_aliases SET mrn = $1 WHERE mrn = $2`, survivor, merged)
-	batch.Queue(`INSERT INTO patient_aliases (alias_mrn, mrn) VALUES ($2, $1)
-		ON CONFLICT (alias_mrn) DO UPDATE SET mrn = EXCLUDED.mrn, merged_at = now()`, survivor, merged)
-	batch.Queue(`DELETE FROM patients WHERE mrn = $1`, merged)
-	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
-		return 0, fmt.Errorf("merge: %w", err)
-	}
-	if err := appendAudit(ctx, tx, AuditEntry{Actor: actor, Action: "empi.merge", Object: "patient:" + survivor,
-		Outcome: "ok", Detail: map[string]any{"merged_mrn": merged, "pages_moved": moved}}); err != nil {
 		return 0, err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return 0, err
 	}
-	return moved, db.refreshSurnameCounts(ctx)
+	return moved, nil
+}
+
+// mergeInto merges the patient merged into survivor, who is in the EMPI, inside tx: pages
+// filed to merged and candidates naming it move to survivor, aliases of merged and merged
+// itself become aliases of survivor, its record goes (its surname count with it), and
+// the merge is audited. merged need not be in the EMPI: its alias is recorded all the
+// same, so that a late record of it cannot bring it back.
+func mergeInto(ctx context.Context, tx pgx.Tx, survivor, merged, actor string) (int, error) {
+	tag, err := tx.Exec(ctx, `UPDATE pages SET mrn = $1, updated_at = now() WHERE mrn = $2`, survivor, merged)
+	if err != nil {
+		return 0, fmt.Errorf("merge: move pages: %w", err)
+	}
+	moved := int(tag.RowsAffected())
+	var family *string
+	if err := tx.QueryRow(ctx, `DELETE FROM patients WHERE mrn = $1 RETURNING family`, merged).Scan(&family); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("merge: %w", err)
+	}
+	batch := &pgx.Batch{}
+	batch.Queue(`UPDATE page_candidates SET mrn = $1 WHERE mrn = $2`, survivor, merged)
+	batch.Queue(`UPDATE patient_aliases SET mrn = $1 WHERE mrn = $2`, survivor, merged)
+	batch.Queue(`INSERT INTO patient_aliases (alias_mrn, mrn) VALUES ($2, $1)
+		ON CONFLICT (alias_mrn) DO UPDATE SET mrn = EXCLUDED.mrn, merged_at = now()`, survivor, merged)
+	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		return 0, fmt.Errorf("merge: %w", err)
+	}
+	if family != nil {
+		if err := countSurname(ctx, tx, *family, -1); err != nil {
+			return 0, err
+		}
+	}
+	if err := appendAudit(ctx, tx, AuditEntry{Actor: actor, Action: "empi.merge", Object: "patient:" + survivor,
+		Outcome: "ok", Detail: map[string]any{"merged_mrn": merged, "pages_moved": moved, "merged_known": family != nil}}); err != nil {
+		return 0, err
+	}
+	return moved, nil
+}
+
+// countSurname adds delta patients to a surname's count and to the total, inside tx: a
+// change of one patient costs two rows, not a recount of the EMPI.
+func countSurname(ctx context.Context, tx pgx.Tx, family string, delta int) error {
+	f := strings.ToLower(family)
+	if f == "" {
+		return nil
+	}
+	batch := &pgx.Batch{}
+	batch.Queue(`INSERT INTO surname_counts (family, n) VALUES ($1, $2)
+		ON CONFLICT (family) DO UPDATE SET n = surname_counts.n + EXCLUDED.n`, f, delta)
+	batch.Queue(`DELETE FROM surname_counts WHERE family = $1 AND n <= 0`, f)
+	batch.Queue(`INSERT INTO empi_stats (key, value) VALUES ('surnames_total', greatest($1, 0))
+		ON CONFLICT (key) DO UPDATE SET value = greatest(empi_stats.value + $1, 0)`, delta)
+	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		return fmt.Errorf("surname counts: %w", err)
+	}
+	return nil
+}
+
+// EMPIChange is one change an HL7 v2 message asks of the EMPI.
+type EMPIChange struct {
+	Kind ChangeKind
+	// Patient is the patient to insert or update (ChangeUpsert), or the survivor of a
+	// merge as the message gives it, which may hold only its MRN.
+	Patient chartscan.Patient
+	// MergedMRN is the MRN merged into Patient.MRN (ChangeMerge, ChangeUnmerge).
+	MergedMRN string
+	// Demographics reports that Patient holds more than an MRN: a merge whose survivor is
+	// not in the EMPI creates it from Patient then.
+	Demographics bool
+}
+
+// ChangeKind is what an EMPIChange does.
+type ChangeKind string
+
+// The kinds of EMPIChange.
+const (
+	ChangeUpsert  ChangeKind = "upsert"
+	ChangeMerge   ChangeKind = "merge"
+	ChangeUnmerge ChangeKind = "unmerge"
+)
+
+// MessageKey names an HL7 message: who sent it (MSH-3^MSH-4), its control id (MSH-10),
+// its event, and the digest of its content.
+type MessageKey struct {
+	Sender, ControlID, Event string
+	Digest                   [32]byte
+}
+
+// ChangeResult is what ApplyEMPIChanges did.
+type ChangeResult struct {
+	// Duplicate reports a message applied before (the same sender, control id and
+	// content): nothing was applied again.
+	Duplicate                    bool
+	Inserted, Updated, Unchanged int
+	Merges                       int // merges applied; a merge applied before counts as unchanged
+	PagesMoved                   int
+	// Touched are the MRNs of the patients this message made or changed, or merged
+	// into: pages in review or unmatched may file to them now (DocumentsToRefile).
+	Touched []string
+}
+
+// Sentinel errors of ApplyEMPIChanges, wrapped in a *ChangeError.
+var (
+	// ErrMergedMRN: an upsert names an MRN that was merged into another patient. A
+	// merged MRN stays an alias for ever; its record is not brought back.
+	ErrMergedMRN = errors.New("the MRN was merged into another patient: send changes for the surviving MRN")
+	// ErrMergeConflict: the merged MRN was merged into another patient than this survivor.
+	ErrMergeConflict = errors.New("the merged MRN was already merged into another patient")
+	// ErrUnmerge: a merge cannot be undone by a message; a person must do it.
+	ErrUnmerge = errors.New("unmerge is not applied automatically: a person must undo the merge")
+)
+
+// ChangeError is the error of the change at Index of an ApplyEMPIChanges call: nothing of
+// the call was applied. Err is one of the sentinel errors; neither holds patient data.
+type ChangeError struct {
+	Index int
+	Err   error
+}
+
+func (e *ChangeError) Error() string { return e.Err.Error() }
+
+func (e *ChangeError) Unwrap() error { return e.Err }
+
+// ApplyEMPIChanges applies the changes of one HL7 message in one transaction, all or
+// none, and records key (when not nil) in it, so a message sent again unchanged is
+// reported Duplicate and not applied twice. Upserts insert a patient, or update the
+// fields the message gives (an empty field keeps the stored value, as HL7 means it); an
+// upsert of a merged MRN is refused (ErrMergedMRN). A merge resolves its survivor
+// through the aliases (a merge into an MRN merged since goes to the patient that holds
+// it now); a survivor not in the EMPI is created from the message's PID when it names
+// the patient, else from the merged patient's record, else with its MRN alone. A merge
+// applied before changes nothing. An unmerge is refused (ErrUnmerge) and audited for a
+// person to act on. actor names who applied it in the audit log.
+func (db *DB) ApplyEMPIChanges(ctx context.Context, key *MessageKey, changes []EMPIChange, actor string) (ChangeResult, error) {
+	var res ChangeResult
+	for i, c := range changes {
+		if c.Kind == ChangeUnmerge {
+			// Refused before anything is applied; the refusal is audited on its own, as the
+			// message's transaction is not committed.
+			err := db.Audit(ctx, AuditEntry{Actor: actor, Action: "empi.unmerge", Object: "patient:" + c.Patient.MRN,
+				Outcome: "refused", Detail: map[string]any{"merged_mrn": c.MergedMRN, "reason": "an unmerge needs a person"}})
+			if err != nil {
+				return res, err
+			}
+			return res, &ChangeError{Index: i, Err: ErrUnmerge}
+		}
+	}
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return res, fmt.Errorf("apply: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	if key != nil {
+		// One message at a time per control id: a resend racing the original waits for it.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 12))`, key.Sender+"\n"+key.ControlID); err != nil {
+			return res, fmt.Errorf("apply: %w", err)
+		}
+		var digest []byte
+		err := tx.QueryRow(ctx, `SELECT digest FROM hl7_messages WHERE sender = $1 AND control_id = $2`, key.Sender, key.ControlID).Scan(&digest)
+		if err == nil && string(digest) == string(key.Digest[:]) {
+			res.Duplicate = true
+			return res, nil
+		}
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return res, fmt.Errorf("apply: %w", err)
+		}
+	}
+	touched := map[string]bool{}
+	for i, c := range changes {
+		switch c.Kind {
+		case ChangeUpsert:
+			st, err := upsertPatient(ctx, tx, c.Patient)
+			if err != nil {
+				return ChangeResult{}, wrapChange(i, err)
+			}
+			switch st {
+			case upsertInserted:
+				res.Inserted++
+				touched[c.Patient.MRN] = true
+			case upsertUpdated:
+				res.Updated++
+				touched[c.Patient.MRN] = true
+			default:
+				res.Unchanged++
+			}
+		case ChangeMerge:
+			survivor, moved, applied, err := applyMerge(ctx, tx, c, actor)
+			if err != nil {
+				return ChangeResult{}, wrapChange(i, err)
+			}
+			if applied {
+				res.Merges++
+				res.PagesMoved += moved
+				touched[survivor] = true
+			} else {
+				res.Unchanged++
+			}
+		default:
+			return ChangeResult{}, fmt.Errorf("apply: unknown change %q", c.Kind)
+		}
+	}
+	if key != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO hl7_messages (sender, control_id, digest, event) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (sender, control_id) DO UPDATE SET digest = EXCLUDED.digest, event = EXCLUDED.event, applied_at = now()`,
+			key.Sender, key.ControlID, key.Digest[:], key.Event); err != nil {
+			return ChangeResult{}, fmt.Errorf("apply: %w", err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return ChangeResult{}, fmt.Errorf("apply: %w", err)
+	}
+	for mrn := range touched {
+		res.Touched = append(res.Touched, mrn)
+	}
+	slices.Sort(res.Touched)
+	return res, nil
+}
+
+// wrapChange names the change an error of one belongs to; a sentinel becomes a
+// *ChangeError, anything else stays internal.
+func wrapChange(i int, err error) error {
+	for _, s := range []error{ErrMergedMRN, ErrMergeConflict, ErrUnmerge} {
+		if errors.Is(err, s) {
+			return &ChangeError{Index: i, Err: s}
+		}
+	}
+	return err
+}
+
+type upsertStatus int
+
+const (
+	upsertUnchanged upsertStatus = iota
+	upsertInserted
+	upsertUpdated
+)
+
+// upsertPatient inserts p, or updates the stored patient with the fields p gives, inside
+// tx; it refuses an MRN merged into another patient.
+func upsertPatient(ctx context.Context, tx pgx.Tx, p chartscan.Patient) (upsertStatus, error) {
+	var alias bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM patient_aliases WHERE alias_mrn = $1)`, p.MRN).Scan(&alias); err != nil {
+		return 0, fmt.Errorf("upsert: %w", err)
+	}
+	if alias {
+		return 0, ErrMergedMRN
+	}
+	old, found, err := patientForUpdate(ctx, tx, p.MRN)
+	if err != nil {
+		return 0, err
+	}
+	if !found {
+		return upsertInserted, insertPatient(ctx, tx, p)
+	}
+	next := old
+	for _, f := range []struct {
+		dst *string
+		v   string
+	}{
+		{&next.Family, p.Family}, {&next.Given, p.Given}, {&next.BirthDate, p.BirthDate}, {&next.Street, p.Street},
+		{&next.City, p.City}, {&next.Postcode, p.Postcode}, {&next.State, p.State}, {&next.Phone, p.Phone},
+	} {
+		if f.v != "" {
+			*f.dst = f.v
+		}
+	}
+	if p.Sex != "" && p.Sex != "unknown" {
+		next.Sex = p.Sex
+	}
+	if next == old {
+		return upsertUnchanged, nil
+	}
+	dob, partial, ok := birthColumns(next.BirthDate)
+	if !ok {
+		return 0, fmt.Errorf("upsert: birth date is not YYYY-MM-DD, YYYY-MM or YYYY")
+	}
+	if _, err := tx.Exec(ctx, `UPDATE patients SET family = $2, given = $3, birth_date = $4, birth_partial = $5, sex = $6,
+		street = $7, city = $8, postcode = $9, state = $10, phone = $11, updated_at = now() WHERE mrn = $1`,
+		p.MRN, next.Family, next.Given, dob, partial, next.Sex, next.Street, next.City, next.Postcode, next.State, next.Phone); err != nil {
+		return 0, fmt.Errorf("upsert: %w", err)
+	}
+	if !strings.EqualFold(old.Family, next.Family) {
+		if err := countSurname(ctx, tx, old.Family, -1); err != nil {
+			return 0, err
+		}
+		if err := countSurname(ctx, tx, next.Family, 1); err != nil {
+			return 0, err
+		}
+	}
+	return upsertUpdated, nil
+}
+
+// patientForUpdate reads and locks one patient inside tx.
+func patientForUpdate(ctx context.Context, tx pgx.Tx, mrn string) (chartscan.Patient, bool, error) {
+	var p chartscan.Patient
+	err := tx.QueryRow(ctx, `SELECT p.mrn, p.family, p.given, `+birthDateSQL+`, p.sex, p.street, p.city, p.postcode, p.state, p.phone
+		FROM patients p WHERE p.mrn = $1 FOR UPDATE`, mrn).
+		Scan(&p.MRN, &p.Family, &p.Given, &p.BirthDate, &p.Sex, &p.Street, &p.City, &p.Postcode, &p.State, &p.Phone)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return p, false, nil
+	}
+	if err != nil {
+		return p, false, fmt.Errorf("patient: %w", err)
+	}
+	return p, true, nil
+}
+
+// insertPatient inserts a new patient inside tx and counts its surname.
+func insertPatient(ctx context.Context, tx pgx.Tx, p chartscan.Patient) error {
+	dob, partial, ok := birthColumns(p.BirthDate)
+	if !ok {
+		return fmt.Errorf("insert patient: birth date is not YYYY-MM-DD, YYYY-MM or YYYY")
+	}
+	if p.Sex == "" {
+		p.Sex = "unknown"
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO patients (mrn, family, given, birth_date, birth_partial, sex, street, city, postcode, state, phone)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		p.MRN, p.Family, p.Given, dob, partial, p.Sex, p.Street, p.City, p.Postcode, p.State, p.Phone); err != nil {
+		return fmt.Errorf("insert patient: %w", err)
+	}
+	return countSurname(ctx, tx, p.Family, 1)
+}
+
+// applyMerge applies one merge inside tx. It returns the survivor's MRN as it resolved
+// through the aliases, the pages moved, and whether anything changed (false for a merge
+// applied before).
+func applyMerge(ctx context.Context, tx pgx.Tx, c EMPIChange, actor string) (survivor string, moved int, applied bool, err error) {
+	survivor, merged := c.Patient.MRN, c.MergedMRN
+	resolve := func(mrn string) (string, error) {
+		var to string
+		err := tx.QueryRow(ctx, `SELECT mrn FROM patient_aliases WHERE alias_mrn = $1`, mrn).Scan(&to)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return "", nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("merge: %w", err)
+		}
+		return to, nil
+	}
+	if to, err := resolve(survivor); err != nil {
+		return "", 0, false, err
+	} else if to != "" {
+		survivor = to // merged into another since: the merge goes to the patient that holds it now
+	}
+	if survivor == merged {
+		return survivor, 0, false, nil // the survivor was merged into the merged patient since; nothing left to do
+	}
+	to, err := resolve(merged)
+	if err != nil {
+		return "", 0, false, err
+	}
+	switch to {
+	case survivor:
+		return survivor, 0, false, nil // applied before
+	case "":
+	default:
+		return "", 0, false, ErrMergeConflict
+	}
+	_, found, err := patientForUpdate(ctx, tx, survivor)
+	if err != nil {
+		return "", 0, false, err
+	}
+	if !found {
+		// A merge into a patient not yet registered: an unknown-patient record merged into
+		// the real identity, whose registration comes later or never.
+		p := c.Patient
+		p.MRN = survivor
+		if !c.Demographics {
+			if old, ok, err := patientForUpdate(ctx, tx, merged); err != nil {
+				return "", 0, false, err
+			} else if ok {
+				p = old
+				p.MRN = survivor
+			}
+		}
+		if err := insertPatient(ctx, tx, p); err != nil {
+			return "", 0, false, err
+		}
+	}
+	moved, err = mergeInto(ctx, tx, survivor, merged, actor)
+	if err != nil {
+		return "", 0, false, err
+	}
+	return survivor, moved, true, nil
+}
+
+// DocumentsToRefile returns the finished documents with pages in review or unmatched,
+// not decided by a reviewer, that the patients mrns (new, changed or merged into) could
+// resolve: a page that shows one of their MRNs (or an alias of one), their family name
+// or their birth date, or that names one of them among its candidates.
+func (db *DB) DocumentsToRefile(ctx context.Context, mrns []string) ([]string, error) {
+	if len(mrns) == 0 {
+		return nil, nil
+	}
+	rows, err := db.pool.Query(ctx, `
+		WITH pt AS (
+			SELECT p.mrn, lower(p.family) AS family, to_char(p.birth_date, 'YYYY-MM-DD') AS dob
+			FROM patients p WHERE p.mrn = ANY($1)
+		), ids AS (
+			SELECT mrn FROM pt UNION SELECT alias_mrn FROM patient_aliases WHERE mrn = ANY($1)
+		)
+		SELECT DISTINCT p.document_id::text FROM pages p JOIN documents d ON d.id = p.document_id
+		WHERE d.status = 'done' AND p.status IN ('review', 'unmatched') AND (
+			EXISTS (SELECT 1 FROM page_identifiers i WHERE i.document_id = p.document_id AND i.page_no = p.page_no AND (
+				(i.kind = 'mrn' AND i.value IN (SELECT mrn FROM ids))
+				OR (i.kind = 'dob' AND i.value IN (SELECT dob FROM pt WHERE dob IS NOT NULL))
+				OR (i.kind = 'name' AND lower(trim(split_part(i.value, ',', 1))) IN (SELECT family FROM pt WHERE family <> ''))))
+			OR EXISTS (SELECT 1 FROM page_candidates c WHERE c.document_id = p.document_id AND c.page_no = p.page_no
+				AND c.mrn = ANY($1)))
+		ORDER BY 1`, mrns)
+	if err != nil {
+		return nil, fmt.Errorf("documents to refile: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("documents to refile: %w", err)
+	}
+	return ids, nil
 }
 
 // PatientCount returns how many patients the EMPI holds.

@@ -32,6 +32,8 @@ type config struct {
 	MinIOUseSSL     bool
 	MinIOSSE        string
 	HTTPAddr        string
+	ADTAddr         string // where `chartscan adt` listens for HL7 v2 over MLLP
+	MRNSystem       string // the assigning authority (HL7) or identifier system (FHIR) of the facility's MRNs
 	SessionIdle     time.Duration
 	Concurrency     int
 	OCRLanguage     string
@@ -186,6 +188,14 @@ var settings = []setting{
 		c.HTTPAddr = v
 		return nil
 	}},
+	{"CHARTSCAN_ADT_ADDR", "127.0.0.1:2575", "where `chartscan adt` listens for HL7 v2 ADT over MLLP, host:port (--addr overrides)", func(c *config, v string) error {
+		if err := checkHostPort(v); err != nil {
+			return err
+		}
+		c.ADTAddr = v
+		return nil
+	}},
+	{"CHARTSCAN_MRN_SYSTEM", "", "the facility's MRN system: HL7 assigning authority (CX-4) or FHIR identifier.system; identifiers of others are not MRNs (default: the one typed MR)", func(c *config, v string) error { c.MRNSystem = strings.TrimSpace(v); return nil }},
 	{"CHARTSCAN_SESSION_IDLE", "15m", "a web session without a request this long is over (HIPAA automatic logoff), e.g. 15m or 1h; at most 12h", func(c *config, v string) error {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < time.Second || d > web.MaxSessionIdle {

@@ -56,6 +56,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(newWorkerCmd(), newIngestCmd(), newRecordsCmd(), newExportCmd(), newStatusCmd(),
 		newMigrateCmd(), newConfigCmd(), newSynthCmd(), newEvaluateCmd(), newBenchEMPICmd(),
 		newServeCmd(), newUsersCmd(), newAuditCmd(), newCoversheetCmd(), newRefileCmd(), newQACmd(), newVerifyCmd())
+	root.AddCommand(newADTCmd()) // HL7 v2 ADT over MLLP: cmd/chartscan/adt.go
 	return root
 }
 

@@ -35,7 +35,7 @@ refused, and nothing changes: every file is checked before any is imported.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withApp(cmd.Context(), needDB, func(a *app) error {
 				if strict {
-					if err := checkRecordFiles(cmd.OutOrStdout(), args); err != nil {
+					if err := checkRecordFiles(cmd.OutOrStdout(), args, indexer.HL7Options{MRNSystem: a.cfg.MRNSystem}); err != nil {
 						return err
 					}
 				}
@@ -108,10 +108,10 @@ func nothingImported(st storage.ImportStats) error {
 
 // checkRecordFiles reads every file without importing anything and fails, listing them,
 // if any holds a record that cannot be imported: --strict imports all or nothing.
-func checkRecordFiles(w io.Writer, paths []string) error {
+func checkRecordFiles(w io.Writer, paths []string, opts indexer.HL7Options) error {
 	bad, files := 0, 0
 	for _, path := range paths {
-		n, err := checkRecordFile(w, path)
+		n, err := checkRecordFile(w, path, opts)
 		if err != nil {
 			return err
 		}
@@ -127,7 +127,7 @@ func checkRecordFiles(w io.Writer, paths []string) error {
 }
 
 // checkRecordFile lists the records of one file that cannot be imported and counts them.
-func checkRecordFile(w io.Writer, path string) (int, error) {
+func checkRecordFile(w io.Writer, path string, opts indexer.HL7Options) (int, error) {
 	f, err := openRecords(path)
 	if err != nil {
 		return 0, err
@@ -148,16 +148,17 @@ func checkRecordFile(w io.Writer, path string) (int, error) {
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return 0, fmt.Errorf("%s: %w", path, err)
 		}
-		// A bad ADT message stops the HL7 import where it is: refuse it whole.
-		err = indexer.ReadHL7(bufio.NewReaderSize(f, 1<<20), func(indexer.ADTEvent) error { return nil })
-		if chartscan.ErrorCode(err) == chartscan.EInvalid {
-			fmt.Fprintf(w, "%s: %s\n", path, chartscan.ErrorMessage(err))
-			return 1, nil
-		}
-		if err != nil {
-			return 0, fileError(path, err)
-		}
-		return 0, nil
+		read, n = 0, 0
+		err = indexer.ReadHL7(bufio.NewReaderSize(f, 1<<20), opts, func(*indexer.HL7Message) error {
+			read++
+			return nil
+		}, func(b indexer.BadRecord) error {
+			n++
+			if n <= maxListedSkips {
+				fmt.Fprintf(w, "%s: %s\n", path, b)
+			}
+			return nil
+		})
 	}
 	if err != nil {
 		return 0, fileError(path, err)
@@ -196,6 +197,9 @@ func importRecords(ctx context.Context, a *app, w io.Writer, path string) error 
 	if st.Read > 0 || st.Skipped > 0 {
 		fmt.Fprintf(w, "%s: %d records: %d new, %d updated, %d unchanged, %d repeated in the file; %d skipped\n",
 			path, st.Read, st.Inserted, st.Updated, st.Unchanged, st.Repeated, st.Skipped)
+		if st.Merged > 0 {
+			fmt.Fprintf(w, "  %d records of MRNs merged into another patient were not applied (the survivor keeps its record)\n", st.Merged)
+		}
 		for _, s := range st.SkippedRecords {
 			fmt.Fprintf(w, "  %s\n", s)
 		}
@@ -211,60 +215,68 @@ func importRecords(ctx context.Context, a *app, w io.Writer, path string) error 
 		Detail: map[string]any{"records": st.Read, "inserted": st.Inserted, "updated": st.Updated, "skipped": st.Skipped}})
 }
 
-// importHL7 applies ADT messages in order: upserts (A01, A04, A08, A28, A31) are imported
-// in runs, and each merge (A40) after the upserts before it, so a message stream that
-// registers a patient and then merges a duplicate into them works in one file.
+// importHL7 applies the ADT messages of a file in order, each in its own transaction as
+// the live listener (chartscan adt) applies them: a message that cannot be read or
+// applied is skipped and listed by its number with the reason, and a message applied
+// before (the same sender, control id and content) is not applied again, so importing a
+// file twice, or a file the listener already took, changes nothing.
 func importHL7(ctx context.Context, a *app, w io.Writer, path string, r io.Reader) error {
-	var total storage.ImportStats
-	var run []chartscan.Patient
-	merges, moved := 0, 0
-	flush := func() error {
-		if len(run) == 0 {
-			return nil
+	ap := hl7Applier{db: a.db, actor: "cli:hl7-import"}
+	var total storage.ChangeResult
+	var skipped []storage.SkippedRecord
+	messages, patientMsgs, duplicates, nskipped := 0, 0, 0, 0
+	skip := func(where, reason string) {
+		nskipped++
+		if len(skipped) < maxListedSkips {
+			skipped = append(skipped, storage.SkippedRecord{Where: where, Reason: reason})
 		}
-		st, err := a.db.ImportPatients(ctx, func(yield func(chartscan.Patient) error) error {
-			for _, p := range run {
-				if err := yield(p); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		total.Read += st.Read
-		total.Inserted += st.Inserted
-		total.Updated += st.Updated
-		total.Unchanged += st.Unchanged
-		total.Repeated += st.Repeated
-		run = run[:0]
-		return err
 	}
-	err := indexer.ReadHL7(bufio.NewReaderSize(r, 1<<20), func(ev indexer.ADTEvent) error {
-		if ev.Type != indexer.ADTMergePatientID {
-			run = append(run, ev.Patient)
+	err := indexer.ReadHL7(bufio.NewReaderSize(r, 1<<20), indexer.HL7Options{MRNSystem: a.cfg.MRNSystem}, func(m *indexer.HL7Message) error {
+		messages++
+		if len(m.Events) == 0 {
+			return nil // not ADT, or an event that changes no patient
+		}
+		res, err := ap.apply(ctx, m)
+		if he, ok := hl7Refusal(err); ok {
+			skip(fmt.Sprintf("message %d", messages), he.Error())
 			return nil
 		}
-		if err := flush(); err != nil {
-			return err
-		}
-		n, err := a.db.MergePatients(ctx, ev.Patient.MRN, ev.MergedMRN, "cli:hl7-import")
 		if err != nil {
 			return err
 		}
-		merges++
-		moved += n
+		patientMsgs++
+		if res.Duplicate {
+			duplicates++
+			return nil
+		}
+		total.Inserted += res.Inserted
+		total.Updated += res.Updated
+		total.Unchanged += res.Unchanged
+		total.Merges += res.Merges
+		total.PagesMoved += res.PagesMoved
+		return nil
+	}, func(b indexer.BadRecord) error {
+		messages++
+		skip(b.Where, b.Reason)
 		return nil
 	})
-	if err == nil {
-		err = flush()
+	if err != nil {
+		return fileError(path, err)
 	}
-	if chartscan.ErrorCode(err) == chartscan.EInternal && err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	} else if err != nil {
-		return chartscan.Errorf(chartscan.EInvalid, "%s: %s", path, chartscan.ErrorMessage(err))
+	fmt.Fprintf(w, "%s: %d patient messages: %d new, %d updated, %d unchanged; %d merges moved %d filed pages; %d applied before; %d skipped\n",
+		path, patientMsgs, total.Inserted, total.Updated, total.Unchanged, total.Merges, total.PagesMoved, duplicates, nskipped)
+	for _, s := range skipped {
+		fmt.Fprintf(w, "  %s\n", s)
 	}
-	fmt.Fprintf(w, "%s: %d patient messages: %d new, %d updated, %d unchanged; %d merges moved %d filed pages\n",
-		path, total.Read, total.Inserted, total.Updated, total.Unchanged, merges, moved)
-	a.log.Info("empi import (hl7)", "records", total.Read, "merges", merges, "pages_moved", moved)
+	if more := nskipped - len(skipped); more > 0 {
+		fmt.Fprintf(w, "  … and %d more\n", more)
+	}
+	if patientMsgs == 0 {
+		return fileError(path, nothingImported(storage.ImportStats{Skipped: nskipped, SkippedRecords: skipped}))
+	}
+	a.log.Info("empi import (hl7)", "messages", messages, "inserted", total.Inserted, "updated", total.Updated,
+		"merges", total.Merges, "pages_moved", total.PagesMoved, "duplicates", duplicates, "skipped", nskipped)
 	return a.db.Audit(ctx, storage.AuditEntry{Actor: "cli", Action: "empi.import", Object: "empi", Outcome: "ok",
-		Detail: map[string]any{"records": total.Read, "inserted": total.Inserted, "updated": total.Updated, "merges": merges}})
+		Detail: map[string]any{"records": patientMsgs, "inserted": total.Inserted, "updated": total.Updated, "merges": total.Merges,
+			"duplicates": duplicates, "skipped": nskipped}})
 }

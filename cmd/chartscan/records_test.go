@@ -295,7 +295,7 @@ func TestRecordsImportBrokenRecordAndStrict(t *testing.T) {
 	before = s.dbCount(`SELECT count(*) FROM patients`)
 	fresh := writeEMPI(t, "csv", incompleteEMPI(60)[55:57])
 	if stdout, stderr, code := s.run("records", "import", "--strict", fresh, adt("PID|1||^^^X^MR||DOE^JANE||19750314|F")); code == 0 ||
-		!strings.Contains(stdout, "message 1: PID: no MRN") || !strings.Contains(stderr, "refused (--strict)") {
+		!strings.Contains(stdout, "message 1: PID-3: no MRN") || !strings.Contains(stderr, "refused (--strict)") {
 		t.Errorf("import --strict of a bad HL7 file: exit %d\n%s%s", code, stdout, stderr)
 	}
 	if after := s.dbCount(`SELECT count(*) FROM patients`); after != before {
