@@ -30,10 +30,11 @@ type Limits struct {
 	MaxPixels       int // a page image above this many pixels fails its document
 	RasterDPI       int // resolution pages are rasterized at (300)
 	RasterMaxPixels int // a rasterized page is scaled down to at most this many pixels
+	MaxPages        int // a file of more pages fails its document before any is stored (0: no limit)
 }
 
 // DefaultLimits are the limits used when none are configured.
-var DefaultLimits = Limits{MaxPixels: 100_000_000, RasterDPI: 300, RasterMaxPixels: 25_000_000}
+var DefaultLimits = Limits{MaxPixels: 100_000_000, RasterDPI: 300, RasterMaxPixels: 25_000_000, MaxPages: 2000}
 
 // PageImage is one page of a scan as an encoded image ready for Tesseract.
 type PageImage struct {
@@ -118,6 +119,16 @@ func checkPixels(n, w, h int, lim Limits) error {
 	return nil
 }
 
+// checkPages refuses a file of more pages than one upload may hold, before any is stored
+// or read: one clerk's 50,000-page file would otherwise hold every worker for a day.
+func checkPages(n int, lim Limits) error {
+	if lim.MaxPages > 0 && n > lim.MaxPages {
+		return invalid("the file has %d pages, more than the limit of %d for one file; split it into files of at most %d pages and upload those",
+			n, lim.MaxPages, lim.MaxPages)
+	}
+	return nil
+}
+
 // pdfReadError turns pdfcpu's reasons into a sentence for a clerk.
 func pdfReadError(err error) error {
 	msg := strings.ToLower(err.Error())
@@ -148,6 +159,9 @@ func splitPDF(ctx context.Context, f *os.File, path string, lim Limits, emit fun
 	}
 	if pctx.PageCount == 0 {
 		return 0, invalid("the PDF has no pages")
+	}
+	if err := checkPages(pctx.PageCount, lim); err != nil {
+		return 0, err
 	}
 	dims, err := pctx.XRefTable.PageDims()
 	if err != nil {
@@ -312,6 +326,9 @@ func splitTIFF(ctx context.Context, path string, lim Limits, emit func(PageImage
 	sort.Strings(files) // tiffsplit names pages paaa, paab, … in order
 	if len(files) == 0 {
 		return 0, invalid("the TIFF has no pages")
+	}
+	if err := checkPages(len(files), lim); err != nil {
+		return 0, err
 	}
 	for i, fn := range files {
 		b, err := os.ReadFile(fn)

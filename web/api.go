@@ -247,6 +247,7 @@ type uploadResult struct {
 // spooled to a temporary file first, because MinIO's client buffers hundreds of MiB in
 // memory for an upload of unknown length. Any other body is one file named by ?name=.
 func (s *Server) apiUpload(w http.ResponseWriter, r *http.Request, u *storage.User) error {
+	w = s.rolling(w, r) // a large scan takes as long as it takes, while it moves
 	b, err := s.batchFor(r.Context(), u, r.PathValue("id"))
 	if err != nil {
 		return err
@@ -270,6 +271,12 @@ func (s *Server) upload(r *http.Request, batchID string) ([]uploadResult, error)
 	r.Body = http.MaxBytesReader(nil, r.Body, maxUpload)
 	var out []uploadResult
 	ingest := func(name string, body io.Reader, size int64) {
+		if size < 0 {
+			// Spooled to disk: counted against the server's spool quota while it is there.
+			q := s.spool.reader(body, s.limits.SpoolBytes)
+			defer q.release()
+			body = q
+		}
 		res := uploadResult{FileName: name}
 		doc, created, err := s.ingestSized(ctx, batchID, name, body, size)
 		if err != nil {
@@ -370,6 +377,9 @@ func (s *Server) ingestSized(ctx context.Context, batchID, name string, body io.
 }
 
 func uploadCut(err error) error {
+	if errors.Is(err, errSpoolFull) {
+		return &chartscan.Error{Code: eBusy, Message: "the server is holding too many uploads of unknown size; send each file's size before it (the upload page does), or try again later", Err: err}
+	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return chartscan.Errorf(eTooLarge, "the upload is larger than %d GiB; use the command line for it", maxUpload>>30)
@@ -771,6 +781,7 @@ func firstFile(r *http.Request) (*multipart.Part, error) {
 }
 
 func (s *Server) apiImport(w http.ResponseWriter, r *http.Request, u *storage.User) error {
+	w = s.rolling(w, r)
 	r.Body = http.MaxBytesReader(nil, r.Body, maxUpload)
 	var body io.Reader = r.Body
 	name := r.URL.Query().Get("name")
@@ -804,6 +815,7 @@ func (s *Server) apiExport(w http.ResponseWriter, r *http.Request, u *storage.Us
 	if err := s.audit(r.Context(), u.Name, "export", "batch:"+batch, "ok", map[string]any{"format": "jsonl"}); err != nil {
 		return err
 	}
+	w = s.rolling(w, r)
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Content-Disposition", `attachment; filename="chartscan-export.jsonl"`)
 	enc := json.NewEncoder(w)

@@ -27,6 +27,14 @@ func (s *Server) apiBatchEvents(w http.ResponseWriter, r *http.Request, u *stora
 	if err != nil {
 		return err
 	}
+	release, err := s.streams.acquire(u.ID, s.limits.StreamsPerUser)
+	if err != nil {
+		return err
+	}
+	defer release()
+	// Exempt from the server's fixed timeouts: each event (a keep-alive at least every
+	// poll) moves the deadlines on, and a client that stops reading is cut.
+	w = s.streaming(w)
 	ctx := r.Context()
 	var moved <-chan string
 	if s.cfg.Progress != nil {

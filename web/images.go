@@ -34,6 +34,7 @@ func (s *Server) servePageImage(w http.ResponseWriter, r *http.Request, d storag
 	}
 	defer rc.Close()
 	w.Header().Set("Cache-Control", "private, no-store")
+	w = s.rolling(w, r)
 	if width == 0 && browserImage(d.ImageType) {
 		w.Header().Set("Content-Type", d.ImageType)
 		_, err := io.Copy(w, rc)
@@ -42,7 +43,18 @@ func (s *Server) servePageImage(w http.ResponseWriter, r *http.Request, d storag
 		}
 		return nil
 	}
-	img, _, err := image.Decode(bufio.NewReaderSize(rc, 1<<16))
+	// The header first: a small file can claim a huge image (a 16-bit PNG of 800 MB),
+	// refused before a pixel is decoded. What the header read is replayed for Decode.
+	br := bufio.NewReaderSize(rc, 1<<16)
+	var head bytes.Buffer
+	cfg, _, err := image.DecodeConfig(io.TeeReader(br, &head))
+	if err != nil {
+		return &chartscan.Error{Code: chartscan.EInternal, Message: "the page image cannot be shown", Err: err}
+	}
+	if err := checkDecodable(cfg, s.limits.DecodeBytes); err != nil {
+		return err
+	}
+	img, _, err := image.Decode(io.MultiReader(&head, br))
 	if err != nil {
 		return &chartscan.Error{Code: chartscan.EInternal, Message: "the page image cannot be shown", Err: err}
 	}

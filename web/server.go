@@ -112,6 +112,9 @@ type Config struct {
 	Log         *slog.Logger
 	// Registry receives the server's metrics; a fresh one is made when nil.
 	Registry *prometheus.Registry
+	// Limits bound requests and users (timeouts, image decoding, streams, spooling);
+	// zero fields take DefaultLimits'.
+	Limits Limits
 }
 
 // Server is chartscan's HTTP API and web UI.
@@ -125,6 +128,9 @@ type Server struct {
 	covers  *limiter // cover-sheet lookups, by user
 	metrics *metrics
 	static  http.Handler
+	limits  Limits
+	streams streams // open event streams per user
+	spool   spool   // bytes of uploads of unknown length on disk
 
 	idle        time.Duration // a session without a request this long is over
 	streamCheck time.Duration // how often an event stream asks whether its session lives
@@ -180,7 +186,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Log, mux: http.NewServeMux(), limiter: newLoginLimiter(), covers: newCoverLimiter(),
 		idle: cfg.SessionIdle, streamCheck: min(10*time.Second, cfg.SessionIdle/3),
-		hashSlots: make(chan struct{}, signInSlots), hashWait: signInWait, checkPassword: CheckPassword}
+		hashSlots: make(chan struct{}, signInSlots), hashWait: signInWait, checkPassword: CheckPassword,
+		limits: cfg.Limits.withDefaults()}
 	var err error
 	if s.pages, err = parseTemplates(); err != nil {
 		return nil, err

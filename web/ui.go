@@ -483,6 +483,7 @@ func (s *Server) uiEMPI(w http.ResponseWriter, r *http.Request, u *storage.User)
 }
 
 func (s *Server) uiEMPIPost(w http.ResponseWriter, r *http.Request, u *storage.User) error {
+	w = s.rolling(w, r)
 	r.Body = http.MaxBytesReader(nil, r.Body, maxUpload)
 	p, err := firstFile(r)
 	if err == nil {

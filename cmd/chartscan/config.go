@@ -43,6 +43,10 @@ type config struct {
 	ReconcileMinute int
 	Model           indexer.Model
 	Pages           worker.PagePolicy
+	// What serve lets one request or user cost (web.Limits; timeouts keep their defaults).
+	StreamsPerUser int
+	SpoolBytes     int
+	DecodeBytes    int
 }
 
 // setting is one environment variable with its default and what it is for; the table
@@ -212,6 +216,10 @@ var settings = []setting{
 		c.LogFormat = v
 		return nil
 	}},
+	{"CHARTSCAN_MAX_PAGES", "2000", "a file of more pages fails its document before any page is stored", intSetting(1, func(c *config) *int { return &c.Limits.MaxPages })},
+	{"CHARTSCAN_STREAMS_PER_USER", "8", "live views (event streams) one user may hold open at once in serve", intSetting(1, func(c *config) *int { return &c.StreamsPerUser })},
+	{"CHARTSCAN_UPLOAD_SPOOL_BYTES", "4294967296", "bytes of uploads of unknown size serve spools to disk at once, all users together", intSetting(1<<20, func(c *config) *int { return &c.SpoolBytes })},
+	{"CHARTSCAN_IMAGE_DECODE_BYTES", "268435456", "memory a page image may decode to in serve (thumbnails, TIFF to PNG); checked from its header first", intSetting(1<<20, func(c *config) *int { return &c.DecodeBytes })},
 }
 
 // loadConfig reads the configuration through getenv, failing on the first bad variable

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"strconv"
 	"time"
 
@@ -89,6 +88,8 @@ func serve(ctx context.Context, addr string, stdout io.Writer) error {
 		NameKey:     indexer.NormalizeName,
 		SessionIdle: a.cfg.SessionIdle,
 		Log:         a.log,
+		Limits: web.Limits{StreamsPerUser: a.cfg.StreamsPerUser, SpoolBytes: int64(a.cfg.SpoolBytes),
+			DecodeBytes: int64(a.cfg.DecodeBytes)},
 	})
 	if err != nil {
 		return err
@@ -97,13 +98,9 @@ func serve(ctx context.Context, addr string, stdout io.Writer) error {
 	if err != nil {
 		return chartscan.Errorf(chartscan.EInvalid, "cannot listen on %s: %v", addr, errorsCause(err))
 	}
-	hs := &http.Server{
-		Handler:           srv,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		// No read or write timeout: uploads of large scans and live event streams last.
-		ErrorLog: nil,
-	}
+	// Read-header, read, write and idle timeouts (web.DefaultLimits); uploads, exports
+	// and event streams move their own deadlines on while they move.
+	hs := srv.HTTPServer()
 	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() && string(a.cfg.AuditKey) == localAuditKey {
 		a.log.Warn("CHARTSCAN_AUDIT_KEY is the local stack's default: anyone with the source can forge the audit chain; set your own before exposing serve")
 	}
