@@ -37,6 +37,9 @@ func TestExtractMRN(t *testing.T) {
 		{"Unit No. 778899", kv{mrn: "778899"}},
 		{"Unit Number: 778899", kv{mrn: "778899"}},
 		{"Chart # 5544", kv{mrn: "5544"}},
+		{"MR Number: 823160361", kv{mrn: "823160361"}},
+		{"Hospital No: 637324682", kv{mrn: "637324682"}},
+		{"UR No. 637324", kv{mrn: "637324"}},
 		{"MRN: 123 456 789", kv{mrn: "123456789"}},
 		{"MRN: #123456,", kv{mrn: "123456"}},
 		// OCR noise in the label.

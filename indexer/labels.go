@@ -37,7 +37,9 @@ func def(kind chartscan.IdentifierKind, weak bool, factor float64, phrases ...st
 var labels = slices.Concat(
 	def(chartscan.KindMRN, false, 1, "MRN", "Med Rec", "Med Rec No", "Med Rec Number",
 		"Medical Record Number", "Medical Record No", "Medical Record", "Med Record No", "Med Record Number"),
-	def(chartscan.KindMRN, false, 0.9, "Patient ID", "Pt ID", "Patient ID No", "Unit No", "Unit Number", "Chart No", "Chart Number"),
+	def(chartscan.KindMRN, false, 1, "MR Number", "MR No", "MRN No", "MRN Number", "Medical Record ID"),
+	def(chartscan.KindMRN, false, 0.9, "Patient ID", "Pt ID", "Patient ID No", "Unit No", "Unit Number", "Chart No", "Chart Number",
+		"Hospital No", "Hospital Number", "Hosp No", "UR No", "UR Number", "URN", "Patient No", "Patient Number", "Record No", "Record Number"),
 	// "MR" is also "Mr." and "Chart" a common word: they need their '#' or ':'.
 	def(chartscan.KindMRN, true, 0.95, "MR"),
 	def(chartscan.KindMRN, true, 0.85, "Chart"),
