@@ -40,11 +40,27 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	for q := range worker.Queues {
+		// The ocr queue is the sum of its shards (fairqueue.go), its latency the longest.
+		parts := []string{q}
+		if q == worker.QueueOCR {
+			parts = ocrQueues()
+		}
 		info := &asynq.QueueInfo{} // a queue no task was ever put on is empty
-		if slices.Contains(known, q) {
-			info, err = c.insp.GetQueueInfo(q)
+		for _, part := range parts {
+			if !slices.Contains(known, part) {
+				continue
+			}
+			pi, perr := c.insp.GetQueueInfo(part)
+			if perr != nil {
+				err = perr
+				break
+			}
+			info.Pending, info.Active, info.Scheduled = info.Pending+pi.Pending, info.Active+pi.Active, info.Scheduled+pi.Scheduled
+			info.Retry, info.Archived = info.Retry+pi.Retry, info.Archived+pi.Archived
+			info.Latency = max(info.Latency, pi.Latency)
 		}
 		if err != nil {
+			err = nil
 			continue
 		}
 		for state, n := range map[string]int{"pending": info.Pending, "active": info.Active, "scheduled": info.Scheduled,

@@ -167,5 +167,5 @@ func (a *app) rerun(ctx context.Context, documentID string) error {
 	if err != nil {
 		return err
 	}
-	return worker.RerunPages(ctx, a.queue, asynq.NewInspectorFromRedisClient(a.redis), a.redis, documentID, d.PageCount)
+	return worker.RerunPages(ctx, a.queue, fairInspector{asynq.NewInspectorFromRedisClient(a.redis)}, a.redis, documentID, d.PageCount)
 }

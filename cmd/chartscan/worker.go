@@ -51,9 +51,12 @@ func runWorker(ctx context.Context) error {
 	defer a.close()
 	engine := ocr.NewEngine(a.cfg.Concurrency, a.cfg.OCRLanguage)
 	defer engine.Close()
+	// OCR tasks fair by batch (fairqueue.go): the worker's enqueues and look-ups go
+	// through the shards.
+	insp := asynq.NewInspectorFromRedisClient(a.redis)
 	w, err := worker.New(worker.Config{
-		Store: a.db, Objects: a.objects, Reader: engine, Queue: a.queue, Redis: a.redis,
-		Inspect: asynq.NewInspectorFromRedisClient(a.redis),
+		Store: a.db, Objects: a.objects, Reader: engine, Queue: newFairQueue(a.queue, insp, a.redis, a.db.DocumentBatch), Redis: a.redis,
+		Inspect: fairInspector{insp},
 		Keys:    worker.Keys{Original: storage.OriginalKey, PageImage: storage.PageImageKey, Words: storage.WordsKey},
 		Limits:  a.cfg.Limits, Model: a.cfg.Model, Pages: a.cfg.Pages, Transient: storage.Transient, Log: a.log,
 	})
@@ -62,7 +65,7 @@ func runWorker(ctx context.Context) error {
 	}
 	srv := asynq.NewServerFromRedisClient(a.redis, asynq.Config{
 		Concurrency: a.cfg.Concurrency,
-		Queues:      worker.Queues,
+		Queues:      serverQueues(),
 		Logger:      asynqLogger{a.log},
 		LogLevel:    asynq.WarnLevel,
 		// Backoff: 2, 4, 8 … seconds, capped at 5 minutes, over hours of attempts: a
@@ -81,7 +84,7 @@ func runWorker(ctx context.Context) error {
 	if err := srv.Start(mux); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
-	a.log.Info("worker started", "concurrency", a.cfg.Concurrency, "queues", worker.Queues)
+	a.log.Info("worker started", "concurrency", a.cfg.Concurrency, "queues", serverQueues())
 
 	every := time.Duration(a.cfg.ReconcileMinute) * time.Minute
 	tick := time.NewTicker(every)
