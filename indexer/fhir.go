@@ -37,6 +37,23 @@ type fhirPatient struct {
 		System string `json:"system"`
 		Value  string `json:"value"`
 	} `json:"telecom"`
+	ID   string `json:"id"`
+	Link []struct {
+		Other struct {
+			Reference  string `json:"reference"`
+			Identifier struct {
+				System string `json:"system"`
+				Value  string `json:"value"`
+			} `json:"identifier"`
+		} `json:"other"`
+		Type string `json:"type"`
+	} `json:"link"`
+}
+
+// fhirLink is a Patient.link of type replaced-by, waiting for the file's end to name the
+// patient it points to by MRN.
+type fhirLink struct {
+	merged, reference, mrn, where string
 }
 
 // fhirName is a FHIR HumanName.
@@ -56,6 +73,7 @@ type fhirHead struct {
 type fhirBundle struct {
 	ResourceType string `json:"resourceType"`
 	Entry        []struct {
+		FullURL  string          `json:"fullUrl"`
 		Resource json.RawMessage `json:"resource"`
 	} `json:"entry"`
 }
@@ -77,14 +95,25 @@ func (rr *recordReader) readJSON(br *bufio.Reader, skipped int) error {
 		}
 	}
 	dec := json.NewDecoder(io.MultiReader(bytes.NewReader(first), br))
-	var b fhirBundle
-	if err := dec.Decode(&b); err != nil {
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
 		return invalid("bundle", "%s", jsonReason(err))
 	}
-	if b.ResourceType != "Bundle" {
-		return chartscan.Errorf(chartscan.EInvalid, "json: not a FHIR Bundle or NDJSON")
+	var head fhirHead
+	if err := json.Unmarshal(raw, &head); err != nil {
+		return invalid("bundle", "%s", jsonReason(err))
 	}
-	return rr.readBundle(b, "")
+	switch head.ResourceType {
+	case "Patient":
+		return rr.readPatient(raw, "resource", "")
+	case "Bundle":
+		var b fhirBundle
+		if err := json.Unmarshal(raw, &b); err != nil {
+			return invalid("bundle", "%s", jsonReason(err))
+		}
+		return rr.readBundle(b, "")
+	}
+	return chartscan.Errorf(chartscan.EInvalid, "json: not a FHIR Patient, Bundle or NDJSON")
 }
 
 // readNDJSON reads one resource per line, starting with first, which was already read.
@@ -119,7 +148,7 @@ func (rr *recordReader) readResource(raw []byte, where string) error {
 	}
 	switch head.ResourceType {
 	case "Patient":
-		return rr.readPatient(raw, where)
+		return rr.readPatient(raw, where, "")
 	case "Bundle":
 		var b fhirBundle
 		if err := json.Unmarshal(raw, &b); err != nil {
@@ -132,8 +161,11 @@ func (rr *recordReader) readResource(raw []byte, where string) error {
 	return nil
 }
 
-// readBundle reads the Patient entries of a Bundle; bad ones are named by the entry's
-// index, as FHIRPath does (entry[0] is the first).
+// readBundle reads the Patient entries of a Bundle, of any type: a collection, a
+// searchset, a transaction or batch (its POST and PUT entries carry the resource; a
+// DELETE carries none) and the Bundles inside one (a document or message in a
+// searchset). Bad entries are named by the entry's index, as FHIRPath does (entry[0] is
+// the first).
 func (rr *recordReader) readBundle(b fhirBundle, prefix string) error {
 	for i, e := range b.Entry {
 		where := fmt.Sprintf("%sentry[%d]", prefix, i)
@@ -150,7 +182,18 @@ func (rr *recordReader) readBundle(b fhirBundle, prefix string) error {
 		var err error
 		switch head.ResourceType {
 		case "Patient":
-			err = rr.readPatient(e.Resource, where)
+			err = rr.readPatient(e.Resource, where, e.FullURL)
+		case "Bundle":
+			if strings.Count(prefix, "entry[") >= 8 {
+				err = rr.bad(where, "Bundles nested too deep")
+				break
+			}
+			var inner fhirBundle
+			if jerr := json.Unmarshal(e.Resource, &inner); jerr != nil {
+				err = rr.bad(where, jsonReason(jerr))
+				break
+			}
+			err = rr.readBundle(inner, where+".resource.")
 		case "":
 			err = rr.bad(where, "not a FHIR resource")
 		}
@@ -161,12 +204,69 @@ func (rr *recordReader) readBundle(b fhirBundle, prefix string) error {
 	return nil
 }
 
-func (rr *recordReader) readPatient(raw []byte, where string) error {
+// readPatient reads one Patient resource; fullURL is its Bundle entry's, which a link
+// elsewhere in the file may use to name it.
+func (rr *recordReader) readPatient(raw []byte, where, fullURL string) error {
 	var fp fhirPatient
 	if err := json.Unmarshal(raw, &fp); err != nil {
 		return rr.bad(where, jsonReason(err))
 	}
-	return rr.patient(fp.patient(), where, parseBirthDate(func(s string) (string, bool) { return s, isISODate(s) }))
+	p := fp.patient(rr.opts.MRNSystem)
+	if p.MRN == "" && rr.opts.MRNSystem != "" && len(fp.Identifier) > 0 {
+		return rr.bad(where, "no identifier of the facility's MRN system")
+	}
+	if mrn := NormalizeMRN(strings.TrimSpace(p.MRN)); mrn != "" {
+		if fp.ID != "" {
+			rr.ids["Patient/"+fp.ID] = mrn
+		}
+		if fullURL != "" {
+			rr.ids[fullURL] = mrn
+		}
+		for _, l := range fp.Link {
+			if l.Type != "replaced-by" {
+				continue
+			}
+			lk := fhirLink{merged: mrn, reference: l.Other.Reference, where: where}
+			if v := l.Other.Identifier.Value; v != "" && (rr.opts.MRNSystem == "" || strings.EqualFold(l.Other.Identifier.System, rr.opts.MRNSystem)) {
+				lk.mrn = NormalizeMRN(v)
+			}
+			rr.links = append(rr.links, lk)
+		}
+	}
+	return rr.patient(p, where, parseBirthDate(func(s string) (string, bool) { return s, isISODate(s) }))
+}
+
+// resolveLinks hands each replaced-by link, its patient named by MRN, to Replaced.
+func (rr *recordReader) resolveLinks() error {
+	if rr.opts.Replaced == nil {
+		return nil
+	}
+	for _, l := range rr.links {
+		survivor := l.mrn
+		if survivor == "" {
+			ref := l.reference
+			if i := strings.Index(ref, "Patient/"); i > 0 {
+				ref = ref[i:] // an absolute URL of the resource
+			}
+			if h, _, ok := strings.Cut(ref, "/_history/"); ok {
+				ref = h
+			}
+			if survivor = rr.ids[ref]; survivor == "" {
+				survivor = rr.ids[l.reference]
+			}
+		}
+		switch {
+		case survivor == "":
+			if err := rr.bad(l.where, "Patient.link names a patient this file does not hold"); err != nil {
+				return err
+			}
+		case survivor != l.merged:
+			if err := rr.opts.Replaced(l.merged, survivor); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // jsonReason says what is wrong with a JSON value without the decoder's message, which
@@ -182,10 +282,11 @@ func jsonReason(err error) string {
 	return "not valid JSON"
 }
 
-// patient maps a FHIR Patient to the EMPI's patient, before normalization.
-func (fp fhirPatient) patient() chartscan.Patient {
+// patient maps a FHIR Patient to the EMPI's patient, before normalization; system, when
+// set, is the identifier system of the facility's MRNs.
+func (fp fhirPatient) patient(system string) chartscan.Patient {
 	p := chartscan.Patient{BirthDate: fp.BirthDate, Sex: fp.Gender}
-	p.MRN = fp.mrn()
+	p.MRN = fp.mrn(system)
 	if n, ok := fp.name(); ok {
 		p.Family, p.Given = n.Family, strings.Join(n.Given, " ")
 		if strings.TrimSpace(p.Family) == "" && strings.TrimSpace(p.Given) == "" {
@@ -282,9 +383,18 @@ func isCJK(r rune) bool {
 	return unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul)
 }
 
-// mrn picks the medical record number: the identifier typed "MR" (HL7 v2 table 0203),
-// else the one whose system names an MRN, else the first.
-func (fp fhirPatient) mrn() string {
+// mrn picks the medical record number: with a system, the identifier of that system
+// (an urn:oid: prefix is ignored); otherwise the identifier typed "MR" (HL7 v2 table
+// 0203), else the one whose system names an MRN, else the first.
+func (fp fhirPatient) mrn(system string) string {
+	if system = strings.TrimPrefix(strings.TrimSpace(system), "urn:oid:"); system != "" {
+		for _, id := range fp.Identifier {
+			if strings.EqualFold(strings.TrimPrefix(id.System, "urn:oid:"), system) && id.Value != "" {
+				return id.Value
+			}
+		}
+		return ""
+	}
 	for _, id := range fp.Identifier {
 		for _, c := range id.Type.Coding {
 			if c.Code == "MR" && id.Value != "" {

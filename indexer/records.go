@@ -8,6 +8,11 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/text/encoding/charmap"
+	"golang.org/x/text/encoding/ianaindex"
+	"golang.org/x/text/transform"
 
 	"github.com/chartscan/chartscan"
 )
@@ -52,7 +57,43 @@ func ReadRecords(r io.Reader, fn func(chartscan.Patient) error) error {
 // returned as it is. What spoils the whole file still stops it: a format it cannot
 // read, a CSV header without a required column, a Bundle that is not valid JSON.
 func ReadRecordsSkipping(r io.Reader, fn func(chartscan.Patient) error, skip func(BadRecord) error) error {
-	rr := &recordReader{fn: fn, skip: skip}
+	return ReadRecordsWith(r, RecordOptions{}, fn, skip)
+}
+
+// RecordOptions are what an import may say about its file.
+type RecordOptions struct {
+	// Encoding names the text encoding of the file (an IANA name or alias: latin1,
+	// ISO-8859-15, windows-1252, utf-8). Empty reads UTF-8, and a byte that is not part
+	// of valid UTF-8 as Windows-1252, which Latin-1 files read as too.
+	Encoding string
+	// Columns maps the import's CSV columns (mrn, family, given, birth_date, sex, street,
+	// city, postcode, state, phone) to the file's own headers; see ParseColumnMap. With a
+	// mapping only mrn is a required column.
+	Columns map[string]string
+	// MRNSystem is the FHIR identifier.system of the facility's MRNs: the identifier of
+	// that system is the MRN, and a Patient without one is a bad record. Empty: the
+	// identifier typed MR, else one whose system names an MRN, else the first.
+	MRNSystem string
+	// Replaced, when set, is called after every record was read, for each FHIR
+	// Patient.link of type replaced-by: the patient merged was replaced by survivor, both
+	// by MRN. A link to a patient the file does not hold is a bad record.
+	Replaced func(merged, survivor string) error
+}
+
+// ReadRecordsWith is ReadRecordsSkipping for a file the options describe.
+func ReadRecordsWith(r io.Reader, opts RecordOptions, fn func(chartscan.Patient) error, skip func(BadRecord) error) error {
+	r, err := decodingReader(r, opts.Encoding)
+	if err != nil {
+		return err
+	}
+	rr := &recordReader{fn: fn, skip: skip, opts: opts, ids: map[string]string{}}
+	if err := rr.read(r); err != nil {
+		return err
+	}
+	return rr.resolveLinks()
+}
+
+func (rr *recordReader) read(r io.Reader) error {
 	br := bufio.NewReaderSize(r, 64<<10)
 	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte{0xEF, 0xBB, 0xBF}) {
 		br.Discard(3)
@@ -96,6 +137,11 @@ func ReadRecordsSkipping(r io.Reader, fn func(chartscan.Patient) error, skip fun
 type recordReader struct {
 	fn   func(chartscan.Patient) error
 	skip func(BadRecord) error
+	opts RecordOptions
+	// ids maps the references a Patient.link may use (Patient/id, a Bundle entry's
+	// fullUrl) to the MRN of the patient read under them; links waits for them.
+	ids   map[string]string
+	links []fhirLink
 }
 
 // bad reports a bad record: to skip, or as the error that ends the read.
@@ -170,18 +216,34 @@ func (rr *recordReader) readCSV(br *bufio.Reader, skipped int) error {
 			col[h] = i
 		}
 	}
-	for _, name := range csvColumns[:4] {
-		if _, ok := col[name]; !ok {
-			return chartscan.Errorf(chartscan.EInvalid, "csv header: missing column %q", name)
+	headerOf := func(name string) string {
+		if h, ok := rr.opts.Columns[name]; ok {
+			return strings.ToLower(strings.TrimSpace(h))
+		}
+		return name
+	}
+	required := csvColumns[:4]
+	if len(rr.opts.Columns) > 0 {
+		required = csvColumns[:1]
+	}
+	for _, name := range required {
+		if _, ok := col[headerOf(name)]; !ok {
+			return chartscan.Errorf(chartscan.EInvalid, "csv header: missing column %q", headerOf(name))
 		}
 	}
 	get := func(rec []string, name string) string {
-		if i, ok := col[name]; ok && i < len(rec) {
+		if i, ok := col[headerOf(name)]; ok && i < len(rec) {
 			return rec[i]
 		}
 		return ""
 	}
-	parseBirth := parseBirthDate(ParseDate)
+	parseDay := parseBirthDate(ParseDate)
+	parseBirth := func(s string) (string, bool) {
+		if len(s) == 8 && onlyDigits(s) {
+			return parseHL7Date(s) // YYYYMMDD, as FEBRL and many exports write it
+		}
+		return parseDay(s)
+	}
 	for {
 		rec, err := cr.Read()
 		if err == io.EOF {
@@ -239,4 +301,109 @@ func csvError(err error, skipped int) error {
 		return nil // a file of blank lines holds no records
 	}
 	return fmt.Errorf("read csv: %w", err)
+}
+
+// CSVLayouts are the column mappings of other tools' CSV exports, named for --map:
+// Synthea's patients.csv (its Id is the MRN) and FEBRL's generated data sets.
+var CSVLayouts = map[string]map[string]string{
+	"synthea": {"mrn": "Id", "family": "LAST", "given": "FIRST", "birth_date": "BIRTHDATE", "sex": "GENDER",
+		"street": "ADDRESS", "city": "CITY", "state": "STATE", "postcode": "ZIP"},
+	"febrl": {"mrn": "rec_id", "family": "surname", "given": "given_name", "birth_date": "date_of_birth",
+		"street": "address_1", "city": "suburb", "postcode": "postcode", "state": "state", "phone": "phone_number"},
+}
+
+// ParseColumnMap reads a column mapping: the name of a layout in CSVLayouts, or pairs
+// "column=HEADER" separated by commas or new lines (a mapping file's content; lines
+// starting with # are comments), column one of the import's CSV columns.
+func ParseColumnMap(s string) (map[string]string, error) {
+	if l, ok := CSVLayouts[strings.ToLower(strings.TrimSpace(s))]; ok {
+		return l, nil
+	}
+	known := map[string]bool{}
+	for _, c := range csvColumns {
+		known[c] = true
+	}
+	out := map[string]string{}
+	for _, pair := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '\n' || r == '\r' }) {
+		pair = strings.TrimSpace(pair)
+		if pair == "" || strings.HasPrefix(pair, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(pair, "=")
+		k, v = strings.ToLower(strings.TrimSpace(k)), strings.TrimSpace(v)
+		if !ok || v == "" {
+			return nil, chartscan.Errorf(chartscan.EInvalid, "column map: want column=HEADER, got %q", pair)
+		}
+		if !known[k] {
+			return nil, chartscan.Errorf(chartscan.EInvalid, "column map: %q is not a column (want one of %s)", k, strings.Join(csvColumns, ", "))
+		}
+		out[k] = v
+	}
+	if _, ok := out["mrn"]; !ok {
+		return nil, chartscan.Errorf(chartscan.EInvalid, "column map: no mrn=HEADER")
+	}
+	return out, nil
+}
+
+// decodingReader returns r decoded from the named encoding to UTF-8; with no name, bytes
+// that are not valid UTF-8 are read as Windows-1252.
+func decodingReader(r io.Reader, name string) (io.Reader, error) {
+	if strings.TrimSpace(name) == "" {
+		return &fallbackReader{r: r}, nil
+	}
+	enc, err := ianaindex.IANA.Encoding(strings.TrimSpace(name))
+	if err != nil || enc == nil {
+		if n := strings.ToLower(strings.TrimSpace(name)); n == "latin1" || n == "latin-1" {
+			enc = charmap.ISO8859_1
+		} else {
+			return nil, chartscan.Errorf(chartscan.EInvalid, "unknown encoding %q (want e.g. utf-8, latin1, windows-1252, iso-8859-15)", name)
+		}
+	}
+	return transform.NewReader(r, enc.NewDecoder()), nil
+}
+
+// fallbackReader passes valid UTF-8 through and reads every other byte as Windows-1252:
+// a CSV saved by a spreadsheet in a Western locale, Latin-1 or Windows-1252, imports
+// with its accents, and a UTF-8 file is unchanged.
+type fallbackReader struct {
+	r   io.Reader
+	in  []byte // read, not yet converted: at most an incomplete rune at the end
+	out []byte // converted, not yet returned
+	err error
+	buf [32 << 10]byte
+}
+
+func (f *fallbackReader) Read(p []byte) (int, error) {
+	for len(f.out) == 0 {
+		if f.err != nil && len(f.in) == 0 {
+			return 0, f.err
+		}
+		if f.err == nil {
+			n, err := f.r.Read(f.buf[:])
+			f.in = append(f.in, f.buf[:n]...)
+			f.err = err
+		}
+		in := f.in
+		for len(in) > 0 {
+			r, size := utf8.DecodeRune(in)
+			if r == utf8.RuneError && size <= 1 {
+				if !utf8.FullRune(in) && f.err == nil {
+					break // may complete with the next read
+				}
+				dec, _ := charmap.Windows1252.NewDecoder().Bytes(in[:1])
+				f.out = append(f.out, dec...)
+				in = in[1:]
+				continue
+			}
+			f.out = append(f.out, in[:size]...)
+			in = in[size:]
+		}
+		f.in = append(f.in[:0], in...)
+		if f.err != nil && len(f.in) > 0 && len(f.out) == 0 {
+			continue
+		}
+	}
+	n := copy(p, f.out)
+	f.out = f.out[n:]
+	return n, nil
 }

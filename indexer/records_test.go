@@ -195,9 +195,14 @@ func TestReadRecordsErrors(t *testing.T) {
 			want: "entry[0]: invalid birth date",
 		},
 		{
-			name: "json that is not a bundle",
+			name: "a single Patient without an MRN",
 			in:   "{\n \"resourceType\": \"Patient\",\n \"name\": [{\"family\": \"Doe\"}]\n}\n",
-			want: "json: not a FHIR Bundle or NDJSON",
+			want: "resource: no MRN",
+		},
+		{
+			name: "json that is no Patient nor Bundle",
+			in:   "{\n \"resourceType\": \"Observation\",\n \"status\": \"final\"\n}\n",
+			want: "json: not a FHIR Patient, Bundle or NDJSON",
 		},
 	}
 	for _, tt := range tests {

@@ -19,28 +19,48 @@ import (
 func newRecordsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "records", Short: "Manage the EMPI (master patient index)"}
 	var strict bool
+	var encoding, columns string
 	imp := &cobra.Command{
-		Use:   "import [--strict] FILE…",
-		Short: "Load EMPI patients from FHIR R4 Bundle JSON, FHIR NDJSON, CSV or HL7 v2 ADT (merges too); importing twice changes nothing",
-		Long: `Load EMPI patients from FHIR R4 Bundle JSON, FHIR NDJSON, CSV or HL7 v2 ADT (merges too);
-importing twice changes nothing.
+		Use:   "import [--strict] [--encoding ENC] [--map MAPPING] FILE…",
+		Short: "Load EMPI patients from FHIR R4 (Patient, Bundles, NDJSON), CSV or HL7 v2 ADT (merges too); importing twice changes nothing",
+		Long: `Load EMPI patients from FHIR R4 JSON (a Patient, a Bundle of any type, Bundles in a
+Bundle, NDJSON), CSV or HL7 v2 ADT (merges too); importing twice changes nothing.
 
 A record needs only its MRN: a missing name or birth date stays missing, and a birth date
 known only to the year or month (1975, 1974-12) is kept so. A record that cannot be
 imported (no MRN, an impossible birth date, a line that is no record) is skipped and
 listed by its line, or its entry in a Bundle, with the reason; the command fails only
 when a file holds nothing to import. With --strict a file holding any such record is
-refused, and nothing changes: every file is checked before any is imported.`,
+refused, and nothing changes: every file is checked before any is imported.
+
+A FHIR Patient.link of type replaced-by merges the patient into the one it names. A CSV
+in another tool's layout is read with --map: synthea (its patients.csv), febrl, or
+column=HEADER pairs (mrn=Id,family=LAST,given=FIRST,birth_date=BIRTHDATE), or a file
+of such lines. Text that is not UTF-8 is read as Windows-1252 (Latin-1 too); --encoding
+names another (ISO-8859-15, …). A record of an MRN merged into another patient is not
+imported: the merged MRN stays an alias of the survivor. CHARTSCAN_MRN_SYSTEM picks the
+MRN among a record's identifiers by its system (FHIR) or assigning authority (HL7).`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withApp(cmd.Context(), needDB, func(a *app) error {
+				opts := indexer.RecordOptions{Encoding: encoding, MRNSystem: a.cfg.MRNSystem}
+				if columns != "" {
+					m := columns
+					if b, err := os.ReadFile(columns); err == nil {
+						m = string(b) // a mapping file
+					}
+					var err error
+					if opts.Columns, err = indexer.ParseColumnMap(m); err != nil {
+						return err
+					}
+				}
 				if strict {
-					if err := checkRecordFiles(cmd.OutOrStdout(), args, indexer.HL7Options{MRNSystem: a.cfg.MRNSystem}); err != nil {
+					if err := checkRecordFiles(cmd.OutOrStdout(), args, opts); err != nil {
 						return err
 					}
 				}
 				for _, path := range args {
-					if err := importRecords(cmd.Context(), a, cmd.OutOrStdout(), path); err != nil {
+					if err := importRecords(cmd.Context(), a, cmd.OutOrStdout(), path, opts); err != nil {
 						return err
 					}
 				}
@@ -49,6 +69,8 @@ refused, and nothing changes: every file is checked before any is imported.`,
 		},
 	}
 	imp.Flags().BoolVar(&strict, "strict", false, "refuse a file holding any record that cannot be imported; nothing changes")
+	imp.Flags().StringVar(&encoding, "encoding", "", "the files' text encoding, e.g. latin1, windows-1252, ISO-8859-15 (default: UTF-8, else Windows-1252)")
+	imp.Flags().StringVar(&columns, "map", "", "CSV columns: synthea, febrl, column=HEADER pairs, or a file of them")
 	cmd.AddCommand(imp)
 	return cmd
 }
@@ -70,10 +92,23 @@ func openRecords(path string) (*os.File, error) {
 // It fails when the file holds no patient it can import. The CLI and the web's import
 // both use it, so both report the same.
 func importEMPI(ctx context.Context, db *storage.DB, r io.Reader) (storage.ImportStats, error) {
+	st, _, err := importEMPIWith(ctx, db, r, indexer.RecordOptions{})
+	return st, err
+}
+
+// importEMPIWith is importEMPI for a file opts describe. After the patients, it applies
+// the file's FHIR replaced-by links as merges and returns how many it applied.
+func importEMPIWith(ctx context.Context, db *storage.DB, r io.Reader, opts indexer.RecordOptions) (storage.ImportStats, int, error) {
 	var skipped []storage.SkippedRecord
+	type link struct{ merged, survivor string }
+	var links []link
+	opts.Replaced = func(merged, survivor string) error {
+		links = append(links, link{merged, survivor})
+		return nil
+	}
 	n := 0
 	st, err := db.ImportPatients(ctx, func(yield func(chartscan.Patient) error) error {
-		return indexer.ReadRecordsSkipping(bufio.NewReaderSize(r, 1<<20), yield, func(b indexer.BadRecord) error {
+		return indexer.ReadRecordsWith(bufio.NewReaderSize(r, 1<<20), opts, yield, func(b indexer.BadRecord) error {
 			n++
 			if len(skipped) < maxListedSkips {
 				skipped = append(skipped, storage.SkippedRecord(b))
@@ -85,7 +120,27 @@ func importEMPI(ctx context.Context, db *storage.DB, r io.Reader) (storage.Impor
 	if err == nil && st.Read == 0 {
 		err = nothingImported(st)
 	}
-	return st, err
+	merges := 0
+	for _, l := range links {
+		if err != nil {
+			break
+		}
+		res, merr := db.ApplyEMPIChanges(ctx, nil, []storage.EMPIChange{{Kind: storage.ChangeMerge,
+			Patient: chartscan.Patient{MRN: l.survivor}, MergedMRN: l.merged}}, "cli:empi-import")
+		var ce *storage.ChangeError
+		switch {
+		case errors.As(merr, &ce):
+			st.Skipped++
+			if len(st.SkippedRecords) < maxListedSkips {
+				st.SkippedRecords = append(st.SkippedRecords, storage.SkippedRecord{Where: "Patient.link", Reason: ce.Error()})
+			}
+		case merr != nil:
+			err = merr
+		default:
+			merges += res.Merges
+		}
+	}
+	return st, merges, err
 }
 
 // nothingImported is the error of a file without a record to import; it names the first
@@ -108,7 +163,7 @@ func nothingImported(st storage.ImportStats) error {
 
 // checkRecordFiles reads every file without importing anything and fails, listing them,
 // if any holds a record that cannot be imported: --strict imports all or nothing.
-func checkRecordFiles(w io.Writer, paths []string, opts indexer.HL7Options) error {
+func checkRecordFiles(w io.Writer, paths []string, opts indexer.RecordOptions) error {
 	bad, files := 0, 0
 	for _, path := range paths {
 		n, err := checkRecordFile(w, path, opts)
@@ -127,14 +182,14 @@ func checkRecordFiles(w io.Writer, paths []string, opts indexer.HL7Options) erro
 }
 
 // checkRecordFile lists the records of one file that cannot be imported and counts them.
-func checkRecordFile(w io.Writer, path string, opts indexer.HL7Options) (int, error) {
+func checkRecordFile(w io.Writer, path string, opts indexer.RecordOptions) (int, error) {
 	f, err := openRecords(path)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
 	n, read := 0, 0
-	err = indexer.ReadRecordsSkipping(bufio.NewReaderSize(f, 1<<20), func(chartscan.Patient) error {
+	err = indexer.ReadRecordsWith(bufio.NewReaderSize(f, 1<<20), opts, func(chartscan.Patient) error {
 		read++
 		return nil
 	}, func(b indexer.BadRecord) error {
@@ -149,7 +204,7 @@ func checkRecordFile(w io.Writer, path string, opts indexer.HL7Options) (int, er
 			return 0, fmt.Errorf("%s: %w", path, err)
 		}
 		read, n = 0, 0
-		err = indexer.ReadHL7(bufio.NewReaderSize(f, 1<<20), opts, func(*indexer.HL7Message) error {
+		err = indexer.ReadHL7(bufio.NewReaderSize(f, 1<<20), indexer.HL7Options{MRNSystem: opts.MRNSystem}, func(*indexer.HL7Message) error {
 			read++
 			return nil
 		}, func(b indexer.BadRecord) error {
@@ -180,12 +235,12 @@ func fileError(path string, err error) error {
 	return chartscan.Errorf(chartscan.EInvalid, "%s: %s", path, chartscan.ErrorMessage(err))
 }
 
-func importRecords(ctx context.Context, a *app, w io.Writer, path string) error {
+func importRecords(ctx context.Context, a *app, w io.Writer, path string, opts indexer.RecordOptions) error {
 	f, err := openRecords(path)
 	if err != nil {
 		return err
 	}
-	st, err := importEMPI(ctx, a.db, f)
+	st, merges, err := importEMPIWith(ctx, a.db, f, opts)
 	f.Close()
 	if errors.Is(err, indexer.ErrHL7) && st.Read == 0 {
 		if f, err = openRecords(path); err != nil {
@@ -200,6 +255,9 @@ func importRecords(ctx context.Context, a *app, w io.Writer, path string) error 
 		if st.Merged > 0 {
 			fmt.Fprintf(w, "  %d records of MRNs merged into another patient were not applied (the survivor keeps its record)\n", st.Merged)
 		}
+		if merges > 0 {
+			fmt.Fprintf(w, "  %d patients merged into the patient their replaced-by link names\n", merges)
+		}
 		for _, s := range st.SkippedRecords {
 			fmt.Fprintf(w, "  %s\n", s)
 		}
@@ -210,9 +268,10 @@ func importRecords(ctx context.Context, a *app, w io.Writer, path string) error 
 	if err != nil {
 		return fileError(path, err)
 	}
-	a.log.Info("empi import", "records", st.Read, "inserted", st.Inserted, "updated", st.Updated, "skipped", st.Skipped)
+	a.log.Info("empi import", "records", st.Read, "inserted", st.Inserted, "updated", st.Updated, "skipped", st.Skipped, "merges", merges)
 	return a.db.Audit(ctx, storage.AuditEntry{Actor: "cli", Action: "empi.import", Object: "empi", Outcome: "ok",
-		Detail: map[string]any{"records": st.Read, "inserted": st.Inserted, "updated": st.Updated, "skipped": st.Skipped}})
+		Detail: map[string]any{"records": st.Read, "inserted": st.Inserted, "updated": st.Updated, "skipped": st.Skipped,
+			"merged_mrns_not_applied": st.Merged, "merges": merges}})
 }
 
 // importHL7 applies the ADT messages of a file in order, each in its own transaction as
