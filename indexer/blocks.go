@@ -85,6 +85,16 @@ var notNameWords = map[string]bool{
 // "Given Family" in mixed case, which any heading also looks like. It returns the
 // KindName value.
 func blockName(toks []token) (string, bool, bool) {
+	// Specks inside the line ("RHODES _ DARCY") and quotes OCR adds are not the name.
+	var clean []token
+	for _, t := range toks {
+		if t.key == "" && !strings.Contains(t.text, ",") {
+			continue
+		}
+		t.text = strings.TrimRight(t.text, "’'`\"")
+		clean = append(clean, t)
+	}
+	toks = clean
 	if len(toks) < 2 || len(toks) > 4 {
 		return "", false, false
 	}
@@ -123,6 +133,9 @@ func blockName(toks []token) (string, bool, bool) {
 func blockNumber(toks []token) (string, bool) {
 	if _, _, _, ok := parseDateTokens(toks); ok {
 		return "", false // "1994-10-01" is a date, however MRN-shaped its digits
+	}
+	if len(toks) == 2 && len(toks[0].key) <= 1 && !digitGroup(toks[0].text) {
+		toks = toks[1:] // a speck or a stamp's corner read as a letter: "l; 868550104"
 	}
 	v, n, _, ok := parseMRN(toks)
 	if !ok || n != len(toks) {
@@ -250,7 +263,7 @@ func rowNames(rows []row) []chartscan.Identifier {
 				r.toks[j].gapBefore = true
 			}
 			k := j
-			for k > 0 && j-k < 4 && nameShaped(strings.Trim(r.toks[k-1].text, ",.")) {
+			for k > 0 && j-k < 4 && nameShaped(strings.Trim(r.toks[k-1].text, ",.’'`\"")) {
 				k--
 				if r.toks[k].gapBefore {
 					break

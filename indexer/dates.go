@@ -55,8 +55,8 @@ func parseDate(s string) (string, float64, bool) {
 
 // digitMisreads are the characters OCR reads for digits in numbers ("Q7/09/2005",
 // "@1/04/2021", "O3/l4/1962").
-var digitMisreads = map[rune]rune{'O': '0', 'o': '0', 'Q': '0', 'D': '0', '@': '0', 'l': '1', 'I': '1',
-	'|': '1', 'i': '1', 'S': '5', 's': '5', 'B': '8', 'Z': '2', 'G': '6'}
+var digitMisreads = map[rune]rune{'O': '0', 'o': '0', 'Q': '0', 'q': '0', 'D': '0', '@': '0', 'l': '1', 'I': '1',
+	'|': '1', 'i': '1', 'S': '5', 's': '5', 'B': '8', 'b': '8', 'Z': '2', 'z': '2', 'G': '6'}
 
 // foldDigitMisreads reads the digit misreads of a numeric date as the digits, when the
 // date has at least six real digits and at most two misreads; ok is false otherwise.

@@ -115,7 +115,8 @@ func scanLine(toks []token) []field {
 			for _, t := range toks[i : end+1] {
 				punct = punct || strings.ContainsAny(t.text, ":;#")
 			}
-			accepted := !d.weak || punct || i == 0 || toks[i].gapBefore
+			// A weak label also starts a field after a separator: "… - Born July 6, 2009".
+			accepted := !d.weak || punct || i == 0 || toks[i].gapBefore || toks[i-1].key == "" && !strings.Contains(toks[i-1].text, ",")
 			if d.key == "name" && i > 0 && notPatientName[toks[i-1].key] {
 				accepted = false
 			}

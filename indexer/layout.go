@@ -3,6 +3,7 @@ package indexer
 import (
 	"cmp"
 	"slices"
+	"strings"
 
 	"github.com/chartscan/chartscan"
 )
@@ -27,26 +28,30 @@ func pageRows(lines []line) []row {
 	var all []token
 	for _, ln := range lines {
 		for _, t := range ln.toks {
-			if t.box != (chartscan.Box{}) {
+			// Specks and marks ("=", "}", a stamp's corner) would pull rows together.
+			if t.box != (chartscan.Box{}) && (t.key != "" || strings.Contains(t.text, ",")) {
 				all = append(all, t)
 			}
 		}
 	}
 	slices.SortStableFunc(all, func(a, b token) int { return cmp.Compare(a.box.Y0+a.box.Y1, b.box.Y0+b.box.Y1) })
 	var rows []row
+	var sumCY []int // per row, the sum of its tokens' centres: rows are compared by their mean
 	for _, t := range all {
 		cy := (t.box.Y0 + t.box.Y1) / 2
 		if n := len(rows); n > 0 {
 			r := &rows[n-1]
-			rcy := (r.box.Y0 + r.box.Y1) / 2
+			rcy := sumCY[n-1] / len(r.toks)
 			h := max(r.h, t.box.Y1-t.box.Y0, 1)
 			if abs(cy-rcy)*2 < h {
 				r.toks = append(r.toks, t)
 				r.box = r.box.Union(t.box)
+				sumCY[n-1] += cy
 				continue
 			}
 		}
 		rows = append(rows, row{toks: []token{t}, box: t.box, h: t.box.Y1 - t.box.Y0})
+		sumCY = append(sumCY, cy)
 	}
 	for i := range rows {
 		r := &rows[i]
