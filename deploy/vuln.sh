@@ -23,12 +23,18 @@ if [ ! -x "$govulncheck" ]; then
   mv "$tmp/govulncheck" "$govulncheck"
 fi
 
-# The module, outside this one so go.mod is left alone.
-info=$(cd "$tmp" && go mod download -json "golang.org/x/vulndb@$VULNDB_VERSION")
-field() { sed -n "s/^[[:space:]]*\"$1\": \"\(.*\)\",\{0,1\}$/\1/p" <<<"$info" | head -n 1; }
-version=$(field Version); src=$(field Dir); infofile=$(field Info)
-[ -n "$version" ] && [ -d "$src/data/osv" ] || { echo "vuln: golang.org/x/vulndb@$VULNDB_VERSION has no data/osv: $info" >&2; exit 1; }
-db=$CACHE_DIR/vulndb-$version
+# The module, outside this one so go.mod is left alone. Without the proxy, the newest
+# database built before is used, and said so.
+if info=$(cd "$tmp" && go mod download -json "golang.org/x/vulndb@$VULNDB_VERSION" 2>"$tmp/err"); then
+  field() { sed -n "s/^[[:space:]]*\"$1\": \"\(.*\)\",\{0,1\}$/\1/p" <<<"$info" | head -n 1; }
+  version=$(field Version); src=$(field Dir); infofile=$(field Info)
+  [ -n "$version" ] && [ -d "$src/data/osv" ] || { echo "vuln: golang.org/x/vulndb@$VULNDB_VERSION has no data/osv: $info" >&2; exit 1; }
+  db=$CACHE_DIR/vulndb-$version
+else
+  db=$(ls -d "$CACHE_DIR"/vulndb-v* 2>/dev/null | grep -v "\.tmp$" | sort | tail -n 1)
+  [ -n "$db" ] || { echo "vuln: cannot fetch golang.org/x/vulndb and no database was built before:" >&2; cat "$tmp/err" >&2; exit 1; }
+  echo "vuln: cannot fetch golang.org/x/vulndb@$VULNDB_VERSION; using the database built before, $(basename "$db")" >&2
+fi
 if [ ! -s "$db/index/db.json" ]; then
   indexdb=$bin/indexdb-$version
   if [ ! -x "$indexdb" ]; then
