@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/chartscan/chartscan"
 )
@@ -51,7 +52,7 @@ func TestParseHL7Merges(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseHL7: %v", err)
 			}
-			if diff := cmp.Diff(tt.want, m.Events); diff != "" {
+			if diff := cmp.Diff(tt.want, m.Events, cmpopts.IgnoreFields(ADTEvent{}, "MRNSystem", "IDs")); diff != "" {
 				t.Errorf("events (-want +got):\n%s", diff)
 			}
 		})
@@ -89,6 +90,17 @@ func TestParseHL7MRNSystem(t *testing.T) {
 		if got := m.Events[0]; got.Patient.MRN != tt.survivor || got.MergedMRN != tt.merged {
 			t.Errorf("system %q: survivor %q merged %q, want %q and %q", tt.system, got.Patient.MRN, got.MergedMRN, tt.survivor, tt.merged)
 		}
+	}
+	// An upsert carries the MRN's authority and the other identifiers by theirs.
+	m, err := parse(t, "MSH|^~\\&|A|B|C|D|2024||ADT^A04|1|P|2.5\r"+
+		"PID|1||12345^^^OTHERHOSP^MR~555-12^^^SSA^SS~777^^^MAIN&1.2.3.4&ISO^MR~88^^^^PI||DOE^JANE\r", HL7Options{MRNSystem: "MAIN"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := m.Events[0]
+	want := []SystemID{{System: "OTHERHOSP", Value: "12345"}, {System: "SSA", Value: "55512"}, {System: "PI", Value: "88"}}
+	if e.Patient.MRN != "777" || e.MRNSystem != "MAIN" || !cmp.Equal(want, e.IDs) {
+		t.Errorf("upsert: MRN %q of %q, others %v; want 777 of MAIN and %v", e.Patient.MRN, e.MRNSystem, e.IDs, want)
 	}
 }
 

@@ -211,7 +211,8 @@ func (rr *recordReader) readPatient(raw []byte, where, fullURL string) error {
 	if err := json.Unmarshal(raw, &fp); err != nil {
 		return rr.bad(where, jsonReason(err))
 	}
-	p := fp.patient(rr.opts.MRNSystem)
+	rec := fp.record(rr.opts.MRNSystem)
+	p := rec.Patient
 	if p.MRN == "" && rr.opts.MRNSystem != "" && len(fp.Identifier) > 0 {
 		return rr.bad(where, "no identifier of the facility's MRN system")
 	}
@@ -233,7 +234,7 @@ func (rr *recordReader) readPatient(raw []byte, where, fullURL string) error {
 			rr.links = append(rr.links, lk)
 		}
 	}
-	return rr.patient(p, where, parseBirthDate(func(s string) (string, bool) { return s, isISODate(s) }))
+	return rr.patient(rec, where, parseBirthDate(func(s string) (string, bool) { return s, isISODate(s) }))
 }
 
 // resolveLinks hands each replaced-by link, its patient named by MRN, to Replaced.
@@ -280,6 +281,33 @@ func jsonReason(err error) string {
 		return fmt.Sprintf("field %s has the wrong JSON type", te.Field)
 	}
 	return "not valid JSON"
+}
+
+// record maps a FHIR Patient to an EMPI record: the patient, its MRN's system and its
+// other identifiers; system, when set, is the identifier system of the facility's MRNs.
+func (fp fhirPatient) record(system string) Record {
+	rec := Record{Patient: fp.patient(system)}
+	picked := false
+	for _, id := range fp.Identifier {
+		if id.Value == "" {
+			continue
+		}
+		sys := id.System
+		if sys == "" {
+			for _, c := range id.Type.Coding {
+				if c.Code != "" {
+					sys = c.Code
+					break
+				}
+			}
+		}
+		if !picked && id.Value == rec.MRN {
+			rec.MRNSystem, picked = id.System, true
+			continue
+		}
+		rec.IDs = append(rec.IDs, SystemID{System: sys, Value: id.Value})
+	}
+	return rec
 }
 
 // patient maps a FHIR Patient to the EMPI's patient, before normalization; system, when

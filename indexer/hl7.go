@@ -76,6 +76,11 @@ type ADTEvent struct {
 	// PID is the position of the message's PID segment this event came from (1 for the
 	// first), for errors that must name it.
 	PID int
+	// MRNSystem is the assigning authority of Patient.MRN ("" when the message names
+	// none), and IDs the patient's other identifiers in PID-3 (other facilities' MRNs,
+	// a national id), each by its assigning authority, else its type.
+	MRNSystem string
+	IDs       []SystemID
 }
 
 // HL7Options are what a facility configures about its HL7 feed.
@@ -117,6 +122,8 @@ type HL7Error struct {
 	Code    int    // HL7 table 0357: 100 segment sequence, 101 required field missing, …
 	Reason  string
 	Reject  bool
+	// Warning marks a note on a message that was applied (ERR-4 W, with an AA).
+	Warning bool
 }
 
 // HL7 table 0357 codes the reader uses.
@@ -410,7 +417,8 @@ func (m *HL7Message) readEvents(segs []string, kind ADTKind, opts HL7Options) er
 				if err != nil {
 					return err
 				}
-				m.Events = append(m.Events, ADTEvent{Type: m.Event, Kind: kind, Patient: p, Demographics: demo, PID: pids})
+				sys, ids := d.systems(pid, p.MRN)
+				m.Events = append(m.Events, ADTEvent{Type: m.Event, Kind: kind, Patient: p, Demographics: demo, PID: pids, MRNSystem: sys, IDs: ids})
 				continue
 			}
 			pending = true
@@ -437,7 +445,8 @@ func (m *HL7Message) readEvents(segs []string, kind ADTKind, opts HL7Options) er
 			if merged == p.MRN {
 				return hl7Err("MRG", mrgs, 1, 205, "the merged identifier is the survivor's")
 			}
-			m.Events = append(m.Events, ADTEvent{Type: m.Event, Kind: kind, Patient: p, MergedMRN: merged, Demographics: demo, PID: pids})
+			sys, _ := d.systems(pid, p.MRN)
+			m.Events = append(m.Events, ADTEvent{Type: m.Event, Kind: kind, Patient: p, MergedMRN: merged, Demographics: demo, PID: pids, MRNSystem: sys})
 		}
 	}
 	if len(m.Events) > 0 {
@@ -647,6 +656,42 @@ func (d hl7Delims) identifier(f string, opts HL7Options) string {
 	return firstID
 }
 
+// systems returns, for a PID whose MRN is mrn, the MRN's assigning authority and the
+// other identifiers of PID-3 (and PID-2, PID-4), each by its system.
+func (d hl7Delims) systems(pid []string, mrn string) (string, []SystemID) {
+	sys, found := "", false
+	var ids []SystemID
+	for _, f := range []int{3, 2, 4} {
+		for _, cx := range d.rawReps(hl7Field(pid, f)) {
+			id := NormalizeMRN(d.value(part(cx, 0)))
+			if id == "" {
+				continue
+			}
+			s := d.cxSystem(cx)
+			if !found && id == mrn {
+				sys, found = s, true
+				continue
+			}
+			ids = append(ids, SystemID{System: s, Value: id})
+		}
+	}
+	return sys, normalizeIDs(ids, mrn, sys)
+}
+
+// cxSystem names the system of a CX (components still escaped): its assigning
+// authority's namespace or universal id (CX-4, CX-9, CX-10) or its facility (CX-6), else
+// its identifier type (CX-5).
+func (d hl7Delims) cxSystem(cx []string) string {
+	for _, i := range []int{3, 8, 9, 5} {
+		for j, s := range d.subcomponents(part(cx, i)) {
+			if j < 2 && s != "" {
+				return s
+			}
+		}
+	}
+	return d.value(part(cx, 4))
+}
+
 // rawReps splits a field into repetitions of components, still escaped, so that a
 // component's subcomponents (an HD's namespace&universal id&type) can be read.
 func (d hl7Delims) rawReps(f string) [][]string {
@@ -844,7 +889,11 @@ func HL7Ack(m *HL7Message, code string, reason error, controlID string, now time
 		sub := string(d.sub)
 		// ERR-1 (v2.3's location and code) and ERR-2 to ERR-4 (v2.5's), so both read it.
 		err1 := loc + strings.Repeat(string(d.comp), 3-strings.Count(loc, string(d.comp))) + strconv.Itoa(code) + sub + esc(text) + sub + "HL70357"
-		b.WriteString("ERR" + f + err1 + f + loc + f + strconv.Itoa(code) + string(d.comp) + esc(text) + string(d.comp) + "HL70357" + f + "E\r")
+		severity := "E"
+		if he != nil && he.Warning {
+			severity = "W"
+		}
+		b.WriteString("ERR" + f + err1 + f + loc + f + strconv.Itoa(code) + string(d.comp) + esc(text) + string(d.comp) + "HL70357" + f + severity + "\r")
 	}
 	return []byte(b.String())
 }

@@ -82,6 +82,26 @@ type RecordOptions struct {
 
 // ReadRecordsWith is ReadRecordsSkipping for a file the options describe.
 func ReadRecordsWith(r io.Reader, opts RecordOptions, fn func(chartscan.Patient) error, skip func(BadRecord) error) error {
+	return ReadEMPIRecords(r, opts, func(rec Record) error { return fn(rec.Patient) }, skip)
+}
+
+// SystemID is an identifier by the system or assigning authority that issued it (FHIR
+// identifier.system, HL7 CX-4; else its type, CX-5 or identifier.type).
+type SystemID struct {
+	System, Value string
+}
+
+// Record is a patient as an EMPI file gives it: the patient, the system of its MRN (""
+// when the file names none) and its other identifiers, normalized as MRNs are.
+type Record struct {
+	chartscan.Patient
+	MRNSystem string
+	IDs       []SystemID
+}
+
+// ReadEMPIRecords is ReadRecordsWith that hands over each patient with its MRN's system
+// and its other identifiers.
+func ReadEMPIRecords(r io.Reader, opts RecordOptions, fn func(Record) error, skip func(BadRecord) error) error {
 	r, err := decodingReader(r, opts.Encoding)
 	if err != nil {
 		return err
@@ -135,7 +155,7 @@ func (rr *recordReader) read(r io.Reader) error {
 
 // recordReader hands the records of one file to fn and the bad ones to skip.
 type recordReader struct {
-	fn   func(chartscan.Patient) error
+	fn   func(Record) error
 	skip func(BadRecord) error
 	opts RecordOptions
 	// ids maps the references a Patient.link may use (Patient/id, a Bundle entry's
@@ -153,12 +173,14 @@ func (rr *recordReader) bad(where, reason string) error {
 }
 
 // patient normalizes a record and hands it over, or reports it as bad.
-func (rr *recordReader) patient(p chartscan.Patient, where string, parseBirth func(string) (string, bool)) error {
-	p, err := normalizePatient(p, parseBirth)
+func (rr *recordReader) patient(rec Record, where string, parseBirth func(string) (string, bool)) error {
+	p, err := normalizePatient(rec.Patient, parseBirth)
 	if err != nil {
 		return rr.bad(where, err.Error())
 	}
-	return rr.fn(p)
+	rec.Patient = p
+	rec.IDs = normalizeIDs(rec.IDs, p.MRN, rec.MRNSystem)
+	return rr.fn(rec)
 }
 
 // invalid returns the user-safe error for a bad record; where says which one.
@@ -262,12 +284,12 @@ func (rr *recordReader) readCSV(br *bufio.Reader, skipped int) error {
 			return fmt.Errorf("read csv: %w", err)
 		}
 		lineNo, _ := cr.FieldPos(0)
-		err = rr.patient(chartscan.Patient{
+		err = rr.patient(Record{Patient: chartscan.Patient{
 			MRN: get(rec, "mrn"), Family: get(rec, "family"), Given: get(rec, "given"),
 			BirthDate: get(rec, "birth_date"), Sex: get(rec, "sex"), Street: get(rec, "street"),
 			City: get(rec, "city"), Postcode: get(rec, "postcode"), State: get(rec, "state"),
 			Phone: get(rec, "phone"),
-		}, fmt.Sprintf("line %d", lineNo+skipped), parseBirth)
+		}}, fmt.Sprintf("line %d", lineNo+skipped), parseBirth)
 		if err != nil {
 			return err
 		}
@@ -406,4 +428,20 @@ func (f *fallbackReader) Read(p []byte) (int, error) {
 	n := copy(p, f.out)
 	f.out = f.out[n:]
 	return n, nil
+}
+
+// normalizeIDs normalizes other identifiers as MRNs are and drops the empty ones, the
+// repeats and the MRN itself.
+func normalizeIDs(ids []SystemID, mrn, mrnSystem string) []SystemID {
+	var out []SystemID
+	seen := map[SystemID]bool{}
+	for _, id := range ids {
+		id = SystemID{System: strings.TrimSpace(id.System), Value: NormalizeMRN(strings.TrimSpace(id.Value))}
+		if id.Value == "" || seen[id] || (id.Value == mrn && strings.EqualFold(id.System, mrnSystem)) {
+			continue
+		}
+		seen[id] = true
+		out = append(out, id)
+	}
+	return out
 }

@@ -241,3 +241,67 @@ var cmpSorted = cmp.Transformer("sort", func(in []string) []string {
 	}
 	return out
 })
+
+// TestIdentifierSystems: the same MRN from another system is refused, never merged, in
+// a bulk import and a live message alike; other identifiers are linked, found by the
+// candidate search, kept by the patient that holds them first, and follow a merge.
+func TestIdentifierSystems(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	rec := func(mrn, system, family string, ids ...PatientID) Record {
+		return Record{Patient: chartscan.Patient{MRN: mrn, Family: family, Sex: "unknown"}, MRNSystem: system, IDs: ids}
+	}
+	importRecs := func(rs ...Record) ImportStats {
+		t.Helper()
+		st, err := db.ImportRecords(ctx, func(yield func(Record) error) error {
+			for _, r := range rs {
+				if err := yield(r); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	st := importRecs(rec("12345", "NORTH", "Northerner", PatientID{"SSA", "999001"}), rec("200", "", "Plain"))
+	if st.Inserted != 2 {
+		t.Fatalf("first import: %+v", st)
+	}
+	// 12345 from SOUTH is another patient: refused. A file without systems updates as before.
+	st = importRecs(rec("12345", "SOUTH", "Southerner", PatientID{"SSA", "999002"}), rec("200", "", "Plainer"))
+	if st.SystemConflicts != 1 || st.Updated != 1 {
+		t.Errorf("second import: %+v, want 1 system conflict and 1 update", st)
+	}
+	if p, _ := patient(t, db, "12345"); p.Family != "Northerner" {
+		t.Errorf("the other facility's record overwrote the patient: %+v", p)
+	}
+	// The MRN stored without a system takes the first one named.
+	importRecs(rec("200", "EAST", "Plainer"))
+	if _, err := db.ApplyEMPIChanges(ctx, nil, []EMPIChange{{Kind: ChangeUpsert, Patient: chartscan.Patient{MRN: "200", Family: "West"}, MRNSystem: "WEST"}}, "system:test"); !errors.Is(err, ErrSystemConflict) {
+		t.Errorf("live upsert of another system's MRN: %v, want ErrSystemConflict", err)
+	}
+	// An identifier another patient holds stays with it, reported.
+	res, err := db.ApplyEMPIChanges(ctx, nil, []EMPIChange{{Kind: ChangeUpsert, Patient: chartscan.Patient{MRN: "300", Family: "Third"},
+		IDs: []PatientID{{"SSA", "999001"}, {"PAYER", "P-77"}}}}, "system:test")
+	if err != nil || res.IDConflicts != 1 {
+		t.Errorf("upsert with a held identifier: %+v, %v; want 1 conflict", res, err)
+	}
+	found, err := db.Candidates(ctx, chartscan.CandidateQuery{MRNs: []string{"999001"}}, 20)
+	if err != nil || !cmp.Equal(mrns(found), []string{"12345"}) {
+		t.Errorf("candidates by another identifier: %v, %v", mrns(found), err)
+	}
+	// A merge carries the merged patient's identifiers to the survivor.
+	if _, err := db.ApplyEMPIChanges(ctx, nil, []EMPIChange{{Kind: ChangeMerge, Patient: chartscan.Patient{MRN: "12345"}, MergedMRN: "300"}}, "system:test"); err != nil {
+		t.Fatal(err)
+	}
+	found, _ = db.Candidates(ctx, chartscan.CandidateQuery{MRNs: []string{"P-77"}}, 20)
+	if !cmp.Equal(mrns(found), []string{"12345"}) {
+		t.Errorf("after the merge, the merged patient's identifier finds %v, want the survivor", mrns(found))
+	}
+	if again := importRecs(rec("12345", "NORTH", "Northerner", PatientID{"SSA", "999001"})); again.Unchanged != 1 || again.IDConflicts != 0 {
+		t.Errorf("re-import: %+v, want unchanged", again)
+	}
+}

@@ -24,6 +24,11 @@ type ImportStats struct {
 	// Merged counts the records of MRNs merged into another patient: not imported, as
 	// a merged MRN stays an alias and its record is not brought back.
 	Merged int
+	// SystemConflicts counts the records whose MRN is stored for a patient of another
+	// system or assigning authority: not imported, as the same number from another
+	// facility is another patient. IDConflicts counts other identifiers not linked
+	// because another patient holds them already.
+	SystemConflicts, IDConflicts int
 	// Skipped counts the records of the file that could not be imported, and
 	// SkippedRecords lists them (the first of them, in a large file). The caller that
 	// reads the file fills both in: ImportPatients sees only the patients.
@@ -49,14 +54,35 @@ const importChunk = 20000
 // PostgreSQL backend busy, so two use both cores of a small server.
 const importWorkers = 2
 
-var patientColumns = []string{"mrn", "family", "given", "birth_date", "birth_partial", "sex", "street", "city", "postcode", "state", "phone"}
+var patientColumns = []string{"mrn", "family", "given", "birth_date", "birth_partial", "sex", "street", "city", "postcode", "state", "phone", "mrn_system"}
+
+// Record is a patient as an import file gives it: the patient, the system or assigning
+// authority of its MRN (” when the file names none) and its other identifiers.
+type Record struct {
+	chartscan.Patient
+	MRNSystem string
+	IDs       []PatientID
+}
+
+// PatientID is an identifier of a patient other than its MRN, by the system that issued
+// it: another facility's MRN, a national or a payer's id. The candidate search finds a
+// patient by its value too.
+type PatientID struct {
+	System, Value string
+}
 
 // importer is one merge worker: the chunk it is filling, and the MRNs in it.
 type importer struct {
 	rows  [][]any
+	ids   [][]any
 	seen  map[string]int
-	ch    chan [][]any
+	ch    chan importChunkRows
 	stats ImportStats
+}
+
+// importChunkRows is one chunk of patients and their other identifiers.
+type importChunkRows struct {
+	rows, ids [][]any
 }
 
 // ImportPatients upserts by MRN the patients that records yields. A patient's BirthDate
@@ -67,11 +93,21 @@ type importer struct {
 // importWorkers connections at once; an MRN always goes to the same worker, in file
 // order, so the last record of an MRN wins as it would one by one.
 func (db *DB) ImportPatients(ctx context.Context, records func(yield func(chartscan.Patient) error) error) (ImportStats, error) {
+	return db.ImportRecords(ctx, func(yield func(Record) error) error {
+		return records(func(p chartscan.Patient) error { return yield(Record{Patient: p}) })
+	})
+}
+
+// ImportRecords is ImportPatients for records with their MRN's system and other
+// identifiers. A record whose MRN is stored with another system is not imported
+// (SystemConflicts); an MRN stored without one takes the record's. Other identifiers
+// are linked to their patient unless another patient holds them (IDConflicts).
+func (db *DB) ImportRecords(ctx context.Context, records func(yield func(Record) error) error) (ImportStats, error) {
 	var st ImportStats
 	g, gctx := errgroup.WithContext(ctx)
 	workers := make([]*importer, importWorkers)
 	for i := range workers {
-		w := &importer{seen: make(map[string]int, importChunk), ch: make(chan [][]any, 1)}
+		w := &importer{seen: make(map[string]int, importChunk), ch: make(chan importChunkRows, 1)}
 		workers[i] = w
 		g.Go(func() error {
 			conn, err := db.pool.Acquire(gctx)
@@ -82,25 +118,28 @@ func (db *DB) ImportPatients(ctx context.Context, records func(yield func(charts
 			}
 			defer conn.Release()
 			if _, err := conn.Exec(gctx, `
-				CREATE TEMP TABLE IF NOT EXISTS patients_in (LIKE patients INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`); err != nil {
+				CREATE TEMP TABLE IF NOT EXISTS patients_in (LIKE patients INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
+				CREATE TEMP TABLE IF NOT EXISTS ids_in (system text, value text, mrn text) ON COMMIT DELETE ROWS`); err != nil {
 				for range w.ch {
 				}
 				return fmt.Errorf("import: %w", err)
 			}
 			var ferr error
-			for rows := range w.ch {
+			for c := range w.ch {
 				if ferr != nil {
 					continue
 				}
-				ins, upd, merged, err := mergePatients(gctx, conn.Conn(), patientColumns, rows)
+				ms, err := mergePatients(gctx, conn.Conn(), patientColumns, c.rows, c.ids)
 				if err != nil {
 					ferr = err
 					continue
 				}
-				w.stats.Inserted += ins
-				w.stats.Updated += upd
-				w.stats.Merged += merged
-				w.stats.Unchanged += len(rows) - ins - upd - merged
+				w.stats.Inserted += ms.Inserted
+				w.stats.Updated += ms.Updated
+				w.stats.Merged += ms.Merged
+				w.stats.SystemConflicts += ms.SystemConflicts
+				w.stats.IDConflicts += ms.IDConflicts
+				w.stats.Unchanged += len(c.rows) - ms.Inserted - ms.Updated - ms.Merged - ms.SystemConflicts
 			}
 			return ferr
 		})
@@ -110,22 +149,28 @@ func (db *DB) ImportPatients(ctx context.Context, records func(yield func(charts
 			return nil
 		}
 		select {
-		case w.ch <- w.rows:
+		case w.ch <- importChunkRows{w.rows, w.ids}:
 		case <-gctx.Done():
 			return gctx.Err()
 		}
-		w.rows = make([][]any, 0, importChunk)
+		w.rows, w.ids = make([][]any, 0, importChunk), nil
 		clear(w.seen)
 		return nil
 	}
-	err := records(func(p chartscan.Patient) error {
+	err := records(func(r Record) error {
 		st.Read++
+		p := r.Patient
 		dob, partial, ok := birthColumns(p.BirthDate)
 		if !ok {
 			return fmt.Errorf("record %d: birth date is not YYYY-MM-DD, YYYY-MM or YYYY", st.Read)
 		}
-		row := []any{p.MRN, p.Family, p.Given, dob, partial, p.Sex, p.Street, p.City, p.Postcode, p.State, p.Phone}
+		row := []any{p.MRN, p.Family, p.Given, dob, partial, p.Sex, p.Street, p.City, p.Postcode, p.State, p.Phone, r.MRNSystem}
 		w := workers[fnv32(p.MRN)%importWorkers]
+		for _, id := range r.IDs {
+			if id.Value != "" {
+				w.ids = append(w.ids, []any{id.System, id.Value, p.MRN})
+			}
+		}
 		// The last record of an MRN wins, within a chunk as across chunks.
 		if i, dup := w.seen[p.MRN]; dup {
 			w.rows[i] = row
@@ -153,6 +198,8 @@ func (db *DB) ImportPatients(ctx context.Context, records func(yield func(charts
 		st.Updated += w.stats.Updated
 		st.Unchanged += w.stats.Unchanged
 		st.Merged += w.stats.Merged
+		st.SystemConflicts += w.stats.SystemConflicts
+		st.IDConflicts += w.stats.IDConflicts
 	}
 	if err != nil {
 		return st, err
@@ -193,59 +240,99 @@ func fnv32(s string) uint32 {
 	return h
 }
 
-func mergePatients(ctx context.Context, conn *pgx.Conn, cols []string, rows [][]any) (inserted, updated, merged int, err error) {
+func mergePatients(ctx context.Context, conn *pgx.Conn, cols []string, rows, ids [][]any) (st ImportStats, err error) {
 	tx, err := conn.Begin(ctx)
 	if err != nil {
-		return 0, 0, 0, err
+		return st, err
 	}
 	defer tx.Rollback(ctx)
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"patients_in"}, cols, pgx.CopyFromRows(rows)); err != nil {
-		return 0, 0, 0, fmt.Errorf("import copy: %w", err)
+		return st, fmt.Errorf("import copy: %w", err)
 	}
 	// A merged MRN stays an alias: a record of it in a file exported before the merge
 	// must not bring it back.
 	tag, err := tx.Exec(ctx, `DELETE FROM patients_in i USING patient_aliases a WHERE i.mrn = a.alias_mrn`)
 	if err != nil {
-		return 0, 0, 0, fmt.Errorf("import aliases: %w", err)
+		return st, fmt.Errorf("import aliases: %w", err)
 	}
-	merged = int(tag.RowsAffected())
+	st.Merged = int(tag.RowsAffected())
+	// The same number from another system is another patient: refused, not merged.
+	tag, err = tx.Exec(ctx, `DELETE FROM patients_in i USING patients p
+		WHERE p.mrn = i.mrn AND p.mrn_system <> '' AND i.mrn_system <> '' AND lower(p.mrn_system) <> lower(i.mrn_system)`)
+	if err != nil {
+		return st, fmt.Errorf("import systems: %w", err)
+	}
+	st.SystemConflicts = int(tag.RowsAffected())
 	// xmax = 0 tells an inserted row from an updated one.
 	r, err := tx.Query(ctx, `
-		INSERT INTO patients AS p (mrn, family, given, birth_date, birth_partial, sex, street, city, postcode, state, phone)
-		SELECT mrn, family, given, birth_date, birth_partial, sex, street, city, postcode, state, phone FROM patients_in
+		INSERT INTO patients AS p (mrn, family, given, birth_date, birth_partial, sex, street, city, postcode, state, phone, mrn_system)
+		SELECT mrn, family, given, birth_date, birth_partial, sex, street, city, postcode, state, phone, mrn_system FROM patients_in
 		ON CONFLICT (mrn) DO UPDATE SET
 			family = EXCLUDED.family, given = EXCLUDED.given, birth_date = EXCLUDED.birth_date,
 			birth_partial = EXCLUDED.birth_partial, sex = EXCLUDED.sex, street = EXCLUDED.street, city = EXCLUDED.city,
-			postcode = EXCLUDED.postcode, state = EXCLUDED.state, phone = EXCLUDED.phone, updated_at = now()
+			postcode = EXCLUDED.postcode, state = EXCLUDED.state, phone = EXCLUDED.phone,
+			mrn_system = CASE WHEN p.mrn_system = '' THEN EXCLUDED.mrn_system ELSE p.mrn_system END, updated_at = now()
 		WHERE (p.family, p.given, p.birth_date, p.birth_partial, p.sex, p.street, p.city, p.postcode, p.state, p.phone)
 		      IS DISTINCT FROM
 		      (EXCLUDED.family, EXCLUDED.given, EXCLUDED.birth_date, EXCLUDED.birth_partial, EXCLUDED.sex, EXCLUDED.street,
 		       EXCLUDED.city, EXCLUDED.postcode, EXCLUDED.state, EXCLUDED.phone)
+		   OR (p.mrn_system = '' AND EXCLUDED.mrn_system <> '')
 		RETURNING (xmax = 0)`)
 	if err != nil {
-		return 0, 0, 0, fmt.Errorf("import merge: %w", err)
+		return st, fmt.Errorf("import merge: %w", err)
 	}
 	for r.Next() {
 		var ins bool
 		if err := r.Scan(&ins); err != nil {
 			r.Close()
-			return 0, 0, 0, err
+			return st, err
 		}
 		if ins {
-			inserted++
+			st.Inserted++
 		} else {
-			updated++
+			st.Updated++
 		}
 	}
 	r.Close()
 	if err := r.Err(); err != nil {
-		return 0, 0, 0, fmt.Errorf("import merge: %w", err)
+		return st, fmt.Errorf("import merge: %w", err)
 	}
-	return inserted, updated, merged, tx.Commit(ctx)
+	if len(ids) > 0 {
+		if st.IDConflicts, err = linkIdentifiers(ctx, tx, ids); err != nil {
+			return st, err
+		}
+	}
+	return st, tx.Commit(ctx)
+}
+
+// linkIdentifiers links other identifiers (system, value, mrn rows) to their patients
+// inside tx, skipping those of patients not imported; it returns how many another
+// patient holds already, which stay with that patient.
+func linkIdentifiers(ctx context.Context, tx pgx.Tx, ids [][]any) (int, error) {
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ids_in"}, []string{"system", "value", "mrn"}, pgx.CopyFromRows(ids)); err != nil {
+		return 0, fmt.Errorf("import identifiers: %w", err)
+	}
+	var conflicts int
+	err := tx.QueryRow(ctx, `
+		WITH wanted AS (
+			SELECT DISTINCT i.system, i.value, i.mrn FROM ids_in i JOIN patients p ON p.mrn = i.mrn
+		), linked AS (
+			INSERT INTO patient_identifiers (system, value, mrn)
+			SELECT DISTINCT ON (system, value) system, value, mrn FROM wanted ORDER BY system, value, mrn
+			ON CONFLICT (system, value) DO NOTHING
+			RETURNING system, value, mrn
+		)
+		SELECT count(*) FROM wanted w
+		WHERE NOT EXISTS (SELECT 1 FROM linked l WHERE l.system = w.system AND l.value = w.value AND l.mrn = w.mrn)
+		  AND NOT EXISTS (SELECT 1 FROM patient_identifiers x WHERE x.system = w.system AND x.value = w.value AND x.mrn = w.mrn)`).Scan(&conflicts)
+	if err != nil {
+		return 0, fmt.Errorf("import identifiers: %w", err)
+	}
+	return conflicts, nil
 }
 
 // Candidates returns the EMPI patients in the union of the blocks — exact MRN (or an
-// alias a merge left), phonetic surname with birth year, exact birth date, trigram-similar
+// alias a merge left, or another identifier of the patient), phonetic surname with birth year, exact birth date, trigram-similar
 // full name within the birth year — each patient once, at most limit per block. Every
 // block has an index.
 func (db *DB) Candidates(ctx context.Context, q chartscan.CandidateQuery, limit int) ([]chartscan.Patient, error) {
@@ -265,6 +352,8 @@ func (db *DB) Candidates(ctx context.Context, q chartscan.CandidateQuery, limit 
 			(SELECT mrn FROM patients WHERE mrn = ANY($1::text[]) LIMIT $6)
 			UNION
 			(SELECT mrn FROM patient_aliases WHERE alias_mrn = ANY($1::text[]) LIMIT $6)
+			UNION
+			(SELECT mrn FROM patient_identifiers WHERE value = ANY($1::text[]) LIMIT $6)
 			UNION
 			(SELECT mrn FROM patients WHERE $2 <> '' AND $4 > 0 AND family_key = dmetaphone($2) AND birth_year = $4 LIMIT $6)
 			UNION
@@ -378,12 +467,23 @@ func mergeInto(ctx context.Context, tx pgx.Tx, survivor, merged, actor string) (
 		return 0, fmt.Errorf("merge: move pages: %w", err)
 	}
 	moved := int(tag.RowsAffected())
+	// The merged patient's other identifiers go to the survivor (those the survivor's
+	// system holds otherwise stay where they are).
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS merged_ids (system text, value text) ON COMMIT DROP;
+		DELETE FROM merged_ids`); err != nil {
+		return 0, fmt.Errorf("merge: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO merged_ids SELECT system, value FROM patient_identifiers WHERE mrn = $1`, merged); err != nil {
+		return 0, fmt.Errorf("merge: %w", err)
+	}
 	var family *string
 	if err := tx.QueryRow(ctx, `DELETE FROM patients WHERE mrn = $1 RETURNING family`, merged).Scan(&family); err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return 0, fmt.Errorf("merge: %w", err)
 	}
 	batch := &pgx.Batch{}
 	batch.Queue(`UPDATE page_candidates SET mrn = $1 WHERE mrn = $2`, survivor, merged)
+	batch.Queue(`INSERT INTO patient_identifiers (system, value, mrn) SELECT system, value, $1 FROM merged_ids
+		ON CONFLICT (system, value) DO NOTHING`, survivor)
 	batch.Queue(`UPDATE patient_aliases SET mrn = $1 WHERE mrn = $2`, survivor, merged)
 	batch.Queue(`INSERT INTO patient_aliases (alias_mrn, mrn) VALUES ($2, $1)
 		ON CONFLICT (alias_mrn) DO UPDATE SET mrn = EXCLUDED.mrn, merged_at = now()`, survivor, merged)
@@ -432,6 +532,10 @@ type EMPIChange struct {
 	// Demographics reports that Patient holds more than an MRN: a merge whose survivor is
 	// not in the EMPI creates it from Patient then.
 	Demographics bool
+	// MRNSystem is the system or assigning authority of Patient.MRN ('' unnamed), and
+	// IDs the patient's other identifiers (an upsert's).
+	MRNSystem string
+	IDs       []PatientID
 }
 
 // ChangeKind is what an EMPIChange does.
@@ -462,6 +566,8 @@ type ChangeResult struct {
 	// Touched are the MRNs of the patients this message made or changed, or merged
 	// into: pages in review or unmatched may file to them now (DocumentsToRefile).
 	Touched []string
+	// IDConflicts counts other identifiers not linked: another patient holds them.
+	IDConflicts int
 }
 
 // Sentinel errors of ApplyEMPIChanges, wrapped in a *ChangeError.
@@ -473,6 +579,9 @@ var (
 	ErrMergeConflict = errors.New("the merged MRN was already merged into another patient")
 	// ErrUnmerge: a merge cannot be undone by a message; a person must do it.
 	ErrUnmerge = errors.New("unmerge is not applied automatically: a person must undo the merge")
+	// ErrSystemConflict: the MRN is stored for a patient of another system or assigning
+	// authority; the same number from another facility is another patient.
+	ErrSystemConflict = errors.New("the MRN belongs to a patient of another assigning authority")
 )
 
 // ChangeError is the error of the change at Index of an ApplyEMPIChanges call: nothing of
@@ -534,9 +643,16 @@ func (db *DB) ApplyEMPIChanges(ctx context.Context, key *MessageKey, changes []E
 	for i, c := range changes {
 		switch c.Kind {
 		case ChangeUpsert:
-			st, err := upsertPatient(ctx, tx, c.Patient)
+			st, err := upsertPatient(ctx, tx, c.Patient, c.MRNSystem)
 			if err != nil {
 				return ChangeResult{}, wrapChange(i, err)
+			}
+			if len(c.IDs) > 0 {
+				n, err := linkPatientIDs(ctx, tx, c.Patient.MRN, c.IDs)
+				if err != nil {
+					return ChangeResult{}, err
+				}
+				res.IDConflicts += n
 			}
 			switch st {
 			case upsertInserted:
@@ -584,7 +700,7 @@ func (db *DB) ApplyEMPIChanges(ctx context.Context, key *MessageKey, changes []E
 // wrapChange names the change an error of one belongs to; a sentinel becomes a
 // *ChangeError, anything else stays internal.
 func wrapChange(i int, err error) error {
-	for _, s := range []error{ErrMergedMRN, ErrMergeConflict, ErrUnmerge} {
+	for _, s := range []error{ErrMergedMRN, ErrMergeConflict, ErrUnmerge, ErrSystemConflict} {
 		if errors.Is(err, s) {
 			return &ChangeError{Index: i, Err: s}
 		}
@@ -601,8 +717,8 @@ const (
 )
 
 // upsertPatient inserts p, or updates the stored patient with the fields p gives, inside
-// tx; it refuses an MRN merged into another patient.
-func upsertPatient(ctx context.Context, tx pgx.Tx, p chartscan.Patient) (upsertStatus, error) {
+// tx; it refuses an MRN merged into another patient, and one stored for another system.
+func upsertPatient(ctx context.Context, tx pgx.Tx, p chartscan.Patient, system string) (upsertStatus, error) {
 	var alias bool
 	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM patient_aliases WHERE alias_mrn = $1)`, p.MRN).Scan(&alias); err != nil {
 		return 0, fmt.Errorf("upsert: %w", err)
@@ -615,7 +731,19 @@ func upsertPatient(ctx context.Context, tx pgx.Tx, p chartscan.Patient) (upsertS
 		return 0, err
 	}
 	if !found {
-		return upsertInserted, insertPatient(ctx, tx, p)
+		return upsertInserted, insertPatient(ctx, tx, p, system)
+	}
+	var stored string
+	if err := tx.QueryRow(ctx, `SELECT mrn_system FROM patients WHERE mrn = $1`, p.MRN).Scan(&stored); err != nil {
+		return 0, fmt.Errorf("upsert: %w", err)
+	}
+	switch {
+	case stored != "" && system != "" && !strings.EqualFold(stored, system):
+		return 0, ErrSystemConflict
+	case stored == "" && system != "":
+		if _, err := tx.Exec(ctx, `UPDATE patients SET mrn_system = $2 WHERE mrn = $1`, p.MRN, system); err != nil {
+			return 0, fmt.Errorf("upsert: %w", err)
+		}
 	}
 	next := old
 	for _, f := range []struct {
@@ -655,6 +783,30 @@ func upsertPatient(ctx context.Context, tx pgx.Tx, p chartscan.Patient) (upsertS
 	return upsertUpdated, nil
 }
 
+// linkPatientIDs links other identifiers to the patient mrn inside tx and returns how
+// many another patient holds already: those stay with it, never merged silently.
+func linkPatientIDs(ctx context.Context, tx pgx.Tx, mrn string, ids []PatientID) (int, error) {
+	conflicts := 0
+	for _, id := range ids {
+		if id.Value == "" {
+			continue
+		}
+		var holder string
+		err := tx.QueryRow(ctx, `WITH ins AS (
+				INSERT INTO patient_identifiers (system, value, mrn) VALUES ($1, $2, $3)
+				ON CONFLICT (system, value) DO NOTHING RETURNING mrn)
+			SELECT mrn FROM ins UNION ALL SELECT mrn FROM patient_identifiers WHERE system = $1 AND value = $2`,
+			id.System, id.Value, mrn).Scan(&holder)
+		if err != nil {
+			return 0, fmt.Errorf("identifiers: %w", err)
+		}
+		if holder != mrn {
+			conflicts++
+		}
+	}
+	return conflicts, nil
+}
+
 // patientForUpdate reads and locks one patient inside tx.
 func patientForUpdate(ctx context.Context, tx pgx.Tx, mrn string) (chartscan.Patient, bool, error) {
 	var p chartscan.Patient
@@ -670,8 +822,9 @@ func patientForUpdate(ctx context.Context, tx pgx.Tx, mrn string) (chartscan.Pat
 	return p, true, nil
 }
 
-// insertPatient inserts a new patient inside tx and counts its surname.
-func insertPatient(ctx context.Context, tx pgx.Tx, p chartscan.Patient) error {
+// insertPatient inserts a new patient inside tx and counts its surname; system is its
+// MRN's (” unnamed).
+func insertPatient(ctx context.Context, tx pgx.Tx, p chartscan.Patient, system string) error {
 	dob, partial, ok := birthColumns(p.BirthDate)
 	if !ok {
 		return fmt.Errorf("insert patient: birth date is not YYYY-MM-DD, YYYY-MM or YYYY")
@@ -679,9 +832,9 @@ func insertPatient(ctx context.Context, tx pgx.Tx, p chartscan.Patient) error {
 	if p.Sex == "" {
 		p.Sex = "unknown"
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO patients (mrn, family, given, birth_date, birth_partial, sex, street, city, postcode, state, phone)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		p.MRN, p.Family, p.Given, dob, partial, p.Sex, p.Street, p.City, p.Postcode, p.State, p.Phone); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO patients (mrn, family, given, birth_date, birth_partial, sex, street, city, postcode, state, phone, mrn_system)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		p.MRN, p.Family, p.Given, dob, partial, p.Sex, p.Street, p.City, p.Postcode, p.State, p.Phone, system); err != nil {
 		return fmt.Errorf("insert patient: %w", err)
 	}
 	return countSurname(ctx, tx, p.Family, 1)
@@ -739,7 +892,7 @@ func applyMerge(ctx context.Context, tx pgx.Tx, c EMPIChange, actor string) (sur
 				p.MRN = survivor
 			}
 		}
-		if err := insertPatient(ctx, tx, p); err != nil {
+		if err := insertPatient(ctx, tx, p, c.MRNSystem); err != nil {
 			return "", 0, false, err
 		}
 	}

@@ -139,7 +139,8 @@ type hl7Applier struct {
 func (h hl7Applier) apply(ctx context.Context, m *indexer.HL7Message) (storage.ChangeResult, error) {
 	changes := make([]storage.EMPIChange, len(m.Events))
 	for i, e := range m.Events {
-		changes[i] = storage.EMPIChange{Kind: storage.ChangeKind(e.Kind), Patient: e.Patient, MergedMRN: e.MergedMRN, Demographics: e.Demographics}
+		changes[i] = storage.EMPIChange{Kind: storage.ChangeKind(e.Kind), Patient: e.Patient, MergedMRN: e.MergedMRN,
+			Demographics: e.Demographics, MRNSystem: e.MRNSystem, IDs: patientIDs(e.IDs)}
 	}
 	var key *storage.MessageKey
 	if m.ControlID != "" {
@@ -162,10 +163,21 @@ func (h hl7Applier) apply(ctx context.Context, m *indexer.HL7Message) (storage.C
 		return res, &indexer.HL7Error{Segment: "PID", Seq: e.PID, Field: 3, Code: 204, Reason: "MRN merged into another patient; send changes for the survivor"}
 	case errors.Is(err, storage.ErrMergeConflict):
 		return res, &indexer.HL7Error{Segment: "MRG", Seq: mrg, Field: 1, Code: 205, Reason: "merged MRN already merged into another patient"}
+	case errors.Is(err, storage.ErrSystemConflict):
+		return res, &indexer.HL7Error{Segment: "PID", Seq: e.PID, Field: 3, Code: 205, Reason: "MRN belongs to a patient of another assigning authority"}
 	case errors.Is(err, storage.ErrUnmerge):
 		return res, &indexer.HL7Error{Segment: "MSH", Seq: 1, Field: 9, Code: 201, Reason: "unmerge needs a person to undo the merge; refusal audited"}
 	}
 	return res, err
+}
+
+// patientIDs converts a reader's identifiers for storage.
+func patientIDs(ids []indexer.SystemID) []storage.PatientID {
+	out := make([]storage.PatientID, len(ids))
+	for i, id := range ids {
+		out[i] = storage.PatientID(id)
+	}
+	return out
 }
 
 // hl7Refusal reports whether err is a refusal of the message (user-safe), not a fault.
@@ -275,6 +287,13 @@ func (l *adtListener) ServeMLLP(ctx context.Context, conn *mllp.ConnInfo, raw []
 		"merges", res.Merges, "pages_moved", res.PagesMoved)
 	if len(res.Touched) > 0 {
 		l.queueRefile(ctx, res.Touched)
+	}
+	if res.IDConflicts > 0 {
+		// Applied; the identifiers another patient holds stay with it, and the sender is
+		// told so in a warning it can route to a person.
+		log.Warn("hl7 identifiers held by another patient, not linked", "identifiers", res.IDConflicts)
+		return indexer.HL7Ack(m, indexer.AckAccept, &indexer.HL7Error{Segment: "PID", Seq: 1, Field: 3, Code: 205,
+			Reason: fmt.Sprintf("applied; %d identifiers of other systems belong to another patient: not linked", res.IDConflicts), Warning: true}, l.ackID(), time.Now())
 	}
 	return indexer.HL7Ack(m, indexer.AckAccept, nil, l.ackID(), time.Now())
 }

@@ -109,3 +109,30 @@ func TestRecordsImportIssue12Files(t *testing.T) {
 		t.Error("a late update brought a merged MRN back")
 	}
 }
+
+// TestRecordsImportTwoFacilities imports MRN 12345 from two facilities without a
+// configured MRN system: the second facility's patient is refused as a conflict and
+// reported, never merged into the first; the first facility's other identifiers are
+// linked, and a page showing one of them finds the patient.
+func TestRecordsImportTwoFacilities(t *testing.T) {
+	s := newStack(t)
+	north := writeFile(t, "north.ndjson", `{"resourceType": "Patient", "identifier": [{"system": "urn:oid:1.1", "type": {"coding": [{"code": "MR"}]}, "value": "12345"}, {"system": "http://hl7.org/fhir/sid/us-ssn", "value": "999-00-1234"}], "name": [{"family": "Northrop"}]}`+"\n")
+	south := writeFile(t, "south.hl7", "MSH|^~\\&|ADT|SOUTH|CS|MAIN|2026||ADT^A04|S1|P|2.5\rPID|1||12345^^^urn:oid:2.2^MR||SOUTHWORTH^SAM\r")
+	s.mustRun("records", "import", north)
+	out, stderr, code := s.run("records", "import", south)
+	if code == 0 || !strings.Contains(out+stderr, "message 1: PID-3: MRN belongs to a patient of another assigning authority") {
+		t.Errorf("the other facility's 12345: exit %d\n%s%s", code, out, stderr)
+	}
+	if n := s.dbCount(`SELECT count(*) FROM patients WHERE mrn = '12345' AND family = 'Northrop' AND mrn_system = 'urn:oid:1.1'`); n != 1 {
+		t.Error("the first facility's patient changed")
+	}
+	if n := s.dbCount(`SELECT count(*) FROM patient_identifiers WHERE value = '999001234' AND mrn = '12345'`); n != 1 {
+		t.Error("the other identifier was not linked")
+	}
+	csv := writeFile(t, "south.ndjson", `{"resourceType": "Patient", "identifier": [{"system": "urn:oid:2.2", "type": {"coding": [{"code": "MR"}]}, "value": "12345"}], "name": [{"family": "Southworth"}]}`+"\n"+
+		`{"resourceType": "Patient", "identifier": [{"system": "urn:oid:2.2", "type": {"coding": [{"code": "MR"}]}, "value": "67890"}], "name": [{"family": "Other"}]}`+"\n")
+	out = s.mustRun("records", "import", csv)
+	if !strings.Contains(out, "1 records not imported: their MRN belongs to a patient of another system or assigning authority") || !strings.Contains(out, "1 new") {
+		t.Errorf("bulk import from the other facility:\n%s", out)
+	}
+}

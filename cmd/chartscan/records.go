@@ -107,8 +107,10 @@ func importEMPIWith(ctx context.Context, db *storage.DB, r io.Reader, opts index
 		return nil
 	}
 	n := 0
-	st, err := db.ImportPatients(ctx, func(yield func(chartscan.Patient) error) error {
-		return indexer.ReadRecordsWith(bufio.NewReaderSize(r, 1<<20), opts, yield, func(b indexer.BadRecord) error {
+	st, err := db.ImportRecords(ctx, func(yield func(storage.Record) error) error {
+		return indexer.ReadEMPIRecords(bufio.NewReaderSize(r, 1<<20), opts, func(rec indexer.Record) error {
+			return yield(storage.Record{Patient: rec.Patient, MRNSystem: rec.MRNSystem, IDs: patientIDs(rec.IDs)})
+		}, func(b indexer.BadRecord) error {
 			n++
 			if len(skipped) < maxListedSkips {
 				skipped = append(skipped, storage.SkippedRecord(b))
@@ -258,6 +260,12 @@ func importRecords(ctx context.Context, a *app, w io.Writer, path string, opts i
 		if merges > 0 {
 			fmt.Fprintf(w, "  %d patients merged into the patient their replaced-by link names\n", merges)
 		}
+		if st.SystemConflicts > 0 {
+			fmt.Fprintf(w, "  %d records not imported: their MRN belongs to a patient of another system or assigning authority\n", st.SystemConflicts)
+		}
+		if st.IDConflicts > 0 {
+			fmt.Fprintf(w, "  %d identifiers of other systems not linked: another patient holds them\n", st.IDConflicts)
+		}
 		for _, s := range st.SkippedRecords {
 			fmt.Fprintf(w, "  %s\n", s)
 		}
@@ -271,7 +279,7 @@ func importRecords(ctx context.Context, a *app, w io.Writer, path string, opts i
 	a.log.Info("empi import", "records", st.Read, "inserted", st.Inserted, "updated", st.Updated, "skipped", st.Skipped, "merges", merges)
 	return a.db.Audit(ctx, storage.AuditEntry{Actor: "cli", Action: "empi.import", Object: "empi", Outcome: "ok",
 		Detail: map[string]any{"records": st.Read, "inserted": st.Inserted, "updated": st.Updated, "skipped": st.Skipped,
-			"merged_mrns_not_applied": st.Merged, "merges": merges}})
+			"merged_mrns_not_applied": st.Merged, "merges": merges, "system_conflicts": st.SystemConflicts, "id_conflicts": st.IDConflicts}})
 }
 
 // importHL7 applies the ADT messages of a file in order, each in its own transaction as
@@ -313,6 +321,7 @@ func importHL7(ctx context.Context, a *app, w io.Writer, path string, r io.Reade
 		total.Unchanged += res.Unchanged
 		total.Merges += res.Merges
 		total.PagesMoved += res.PagesMoved
+		total.IDConflicts += res.IDConflicts
 		return nil
 	}, func(b indexer.BadRecord) error {
 		messages++
@@ -326,6 +335,9 @@ func importHL7(ctx context.Context, a *app, w io.Writer, path string, r io.Reade
 		path, patientMsgs, total.Inserted, total.Updated, total.Unchanged, total.Merges, total.PagesMoved, duplicates, nskipped)
 	for _, s := range skipped {
 		fmt.Fprintf(w, "  %s\n", s)
+	}
+	if total.IDConflicts > 0 {
+		fmt.Fprintf(w, "  %d identifiers of other systems not linked: another patient holds them\n", total.IDConflicts)
 	}
 	if more := nskipped - len(skipped); more > 0 {
 		fmt.Fprintf(w, "  … and %d more\n", more)
