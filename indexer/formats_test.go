@@ -215,3 +215,12 @@ func TestReadRecordsCSVLayouts(t *testing.T) {
 		}
 	}
 }
+
+// TestReadRecordsDropsBytesTheDatabaseRefuses: a NUL or a broken UTF-8 sequence in a
+// field (which PostgreSQL would refuse, quoting the record) is dropped or replaced.
+func TestReadRecordsDropsBytesTheDatabaseRefuses(t *testing.T) {
+	ps, bad, _ := readWith(t, strings.NewReader("{\"resourceType\": \"Patient\", \"identifier\": [{\"value\": \"1\\u0000\"}], \"name\": [{\"family\": \"Nu\\u0000ll\"}]}\n"), RecordOptions{})
+	if len(bad) != 0 || len(ps) != 1 || ps[0].Family != "Null" || ps[0].MRN != "1" {
+		t.Errorf("NUL in a record: %+v, bad %v", ps, bad)
+	}
+}

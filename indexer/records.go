@@ -194,8 +194,13 @@ func invalid(where string, format string, args ...any) error {
 // a record lacks stays empty for matching to treat as missing. The error names the
 // field, never its value.
 func normalizePatient(p chartscan.Patient, parseBirth func(string) (string, bool)) (chartscan.Patient, error) {
-	clean := func(s string) string { return strings.Join(strings.Fields(s), " ") }
-	p.MRN = NormalizeMRN(strings.TrimSpace(p.MRN))
+	// PostgreSQL text holds neither NUL nor invalid UTF-8: such bytes would fail the whole
+	// import with a database error quoting the record.
+	clean := func(s string) string {
+		s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+		return strings.Join(strings.Fields(s), " ")
+	}
+	p.MRN = NormalizeMRN(clean(p.MRN))
 	p.Family = clean(p.Family)
 	p.Given = clean(p.Given)
 	p.Street, p.City, p.Postcode, p.State, p.Phone = clean(p.Street), clean(p.City), clean(p.Postcode), clean(p.State), clean(p.Phone)

@@ -232,7 +232,9 @@ func checkRecordFile(w io.Writer, path string, opts indexer.RecordOptions) (int,
 // fileError names the file in an import error, keeping internal errors internal.
 func fileError(path string, err error) error {
 	if chartscan.ErrorCode(err) == chartscan.EInternal {
-		return fmt.Errorf("%s: %w", path, err)
+		// A database error's text can quote a record: the user sees its SQLSTATE only.
+		return &chartscan.Error{Code: chartscan.EInternal,
+			Message: fmt.Sprintf("%s: the import stopped on an internal error (%s); what was imported before it stays", path, safeError(err))}
 	}
 	return chartscan.Errorf(chartscan.EInvalid, "%s: %s", path, chartscan.ErrorMessage(err))
 }
