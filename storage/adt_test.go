@@ -216,15 +216,17 @@ func TestDocumentsToRefile(t *testing.T) {
 		return chartscan.Identifier{Kind: k, Value: v, Raw: v, Confidence: 0.9}
 	}
 	byMRN := doc(chartscan.StatusUnmatched, id(chartscan.KindMRN, "100000002"))
-	byName := doc(chartscan.StatusReview, id(chartscan.KindName, "SCHMIDT, Anna"))
-	byDOB := doc(chartscan.StatusUnmatched, id(chartscan.KindDOB, "1970-01-01"))
-	doc(chartscan.StatusAuto, id(chartscan.KindMRN, "100000002"))      // filed: nothing to resolve
-	doc(chartscan.StatusUnmatched, id(chartscan.KindMRN, "555555555")) // someone else
+	byNameAndDOB := doc(chartscan.StatusReview, id(chartscan.KindName, "SCHMIDT, Anna"), id(chartscan.KindDOB, "1962-03-14"))
+	doc(chartscan.StatusReview, id(chartscan.KindName, "SMITH, Someone"))                                        // a name alone
+	doc(chartscan.StatusUnmatched, id(chartscan.KindDOB, "1970-01-01"))                                          // a birth date alone
+	doc(chartscan.StatusUnmatched, id(chartscan.KindName, "SCHMIDT, Anna"), id(chartscan.KindDOB, "1970-01-01")) // name of one, birth of another
+	doc(chartscan.StatusAuto, id(chartscan.KindMRN, "100000002"))                                                // filed: nothing to resolve
+	doc(chartscan.StatusUnmatched, id(chartscan.KindMRN, "555555555"))                                           // someone else
 	got, err := db.DocumentsToRefile(ctx, []string{"100000002", "100000001"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{byMRN, byName, byDOB}
+	want := []string{byMRN, byNameAndDOB}
 	if diff := cmp.Diff(want, got, cmpSorted); diff != "" {
 		t.Errorf("documents (-want +got):\n%s", diff)
 	}

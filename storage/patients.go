@@ -903,10 +903,11 @@ func applyMerge(ctx context.Context, tx pgx.Tx, c EMPIChange, actor string) (sur
 	return survivor, moved, true, nil
 }
 
-// DocumentsToRefile returns the finished documents with pages in review or unmatched,
-// not decided by a reviewer, that the patients mrns (new, changed or merged into) could
-// resolve: a page that shows one of their MRNs (or an alias of one), their family name
-// or their birth date, or that names one of them among its candidates.
+// DocumentsToRefile returns the finished documents with pages in review or unmatched
+// that the patients mrns (new, changed or merged into) could resolve: a page that shows
+// one of their MRNs (or an alias of one), or both the family name and the birth date of
+// one of them, or that names one of them among its candidates. A name alone is not
+// enough: registering a Smith must not re-file every Smith's pages.
 func (db *DB) DocumentsToRefile(ctx context.Context, mrns []string) ([]string, error) {
 	if len(mrns) == 0 {
 		return nil, nil
@@ -920,10 +921,12 @@ func (db *DB) DocumentsToRefile(ctx context.Context, mrns []string) ([]string, e
 		)
 		SELECT DISTINCT p.document_id::text FROM pages p JOIN documents d ON d.id = p.document_id
 		WHERE d.status = 'done' AND p.status IN ('review', 'unmatched') AND (
-			EXISTS (SELECT 1 FROM page_identifiers i WHERE i.document_id = p.document_id AND i.page_no = p.page_no AND (
-				(i.kind = 'mrn' AND i.value IN (SELECT mrn FROM ids))
-				OR (i.kind = 'dob' AND i.value IN (SELECT dob FROM pt WHERE dob IS NOT NULL))
-				OR (i.kind = 'name' AND lower(trim(split_part(i.value, ',', 1))) IN (SELECT family FROM pt WHERE family <> ''))))
+			EXISTS (SELECT 1 FROM page_identifiers i WHERE i.document_id = p.document_id AND i.page_no = p.page_no
+				AND i.kind = 'mrn' AND i.value IN (SELECT mrn FROM ids))
+			OR EXISTS (SELECT 1 FROM pt, page_identifiers n, page_identifiers b
+				WHERE n.document_id = p.document_id AND n.page_no = p.page_no AND n.kind = 'name'
+				  AND b.document_id = p.document_id AND b.page_no = p.page_no AND b.kind = 'dob'
+				  AND pt.family <> '' AND lower(trim(split_part(n.value, ',', 1))) = pt.family AND b.value = pt.dob)
 			OR EXISTS (SELECT 1 FROM page_candidates c WHERE c.document_id = p.document_id AND c.page_no = p.page_no
 				AND c.mrn = ANY($1)))
 		ORDER BY 1`, mrns)

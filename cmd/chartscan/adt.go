@@ -211,10 +211,9 @@ type adtListener struct {
 	seq   atomic.Uint64 // numbers the acknowledgements
 	start string        // the process's start, in their control ids
 
-	mu     sync.Mutex
-	conns  map[uint64]*adtConnStats
-	queued map[string]bool // documents waiting to be re-filed
-	refile chan string
+	mu      sync.Mutex
+	conns   map[uint64]*adtConnStats
+	touched chan []string // MRNs whose patients a message made, changed or merged into
 }
 
 // adtConnStats counts one connection's messages by acknowledgement.
@@ -225,7 +224,7 @@ type adtConnStats struct {
 func newADTListener(db *storage.DB, w *worker.Worker, log *slog.Logger, opts indexer.HL7Options) *adtListener {
 	return &adtListener{apply: hl7Applier{db: db, actor: "system:adt"}, db: db, opts: opts, log: log, w: w,
 		start: strconv.FormatInt(time.Now().Unix(), 36), conns: map[uint64]*adtConnStats{},
-		queued: map[string]bool{}, refile: make(chan string, 4096)}
+		touched: make(chan []string, 4096)}
 }
 
 // ackID returns a control id for an acknowledgement, unique to this process.
@@ -286,7 +285,11 @@ func (l *adtListener) ServeMLLP(ctx context.Context, conn *mllp.ConnInfo, raw []
 	log.Info("hl7 message applied", "duplicate", res.Duplicate, "inserted", res.Inserted, "updated", res.Updated,
 		"merges", res.Merges, "pages_moved", res.PagesMoved)
 	if len(res.Touched) > 0 {
-		l.queueRefile(ctx, res.Touched)
+		select {
+		case l.touched <- res.Touched:
+		default:
+			log.Warn("refile queue full: run chartscan refile for the batches waiting for these patients")
+		}
 	}
 	if res.IDConflicts > 0 {
 		// Applied; the identifiers another patient holds stay with it, and the sender is
@@ -298,49 +301,46 @@ func (l *adtListener) ServeMLLP(ctx context.Context, conn *mllp.ConnInfo, raw []
 	return indexer.HL7Ack(m, indexer.AckAccept, nil, l.ackID(), time.Now())
 }
 
-// queueRefile queues the documents the patients mrns could resolve for re-filing. The
-// message is acknowledged already when it is committed; re-filing follows in the
-// background, one document at a time, each once however many messages name it.
-func (l *adtListener) queueRefile(ctx context.Context, mrns []string) {
-	docs, err := l.db.DocumentsToRefile(ctx, mrns)
-	if err != nil {
-		l.log.Error("documents to refile", "error", safeError(err))
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, d := range docs {
-		if l.queued[d] {
-			continue
-		}
-		select {
-		case l.refile <- d:
-			l.queued[d] = true
-		default:
-			l.log.Warn("refile queue full: run chartscan refile for the batch", "document_id", d)
-		}
-	}
-}
-
-// refileLoop files the queued documents again until ctx is done.
+// refileLoop files again, until ctx is done, the documents the patients of committed
+// messages could resolve. Messages are acknowledged when committed; re-filing follows
+// here, in the background, one document at a time, each once however many of the
+// messages waiting name it.
 func (l *adtListener) refileLoop(ctx context.Context) {
 	for {
+		var mrns []string
 		select {
 		case <-ctx.Done():
 			return
-		case d := <-l.refile:
-			l.mu.Lock()
-			delete(l.queued, d)
-			l.mu.Unlock()
+		case m := <-l.touched:
+			mrns = append(mrns, m...)
+		}
+	more:
+		for {
+			select {
+			case m := <-l.touched:
+				mrns = append(mrns, m...)
+			default:
+				break more
+			}
+		}
+		docs, err := l.db.DocumentsToRefile(ctx, mrns)
+		if err != nil {
+			if ctx.Err() == nil {
+				l.log.Error("documents to refile", "error", safeError(err))
+			}
+			continue
+		}
+		for _, d := range docs {
 			counts, err := l.w.Refile(ctx, d, false)
 			switch {
 			case chartscan.ErrorCode(err) == chartscan.EConflict || chartscan.ErrorCode(err) == chartscan.EInvalid:
 				// Still being read (its match task files it) or failed: nothing to re-file.
 				l.log.Debug("document not re-filed", "document_id", d, "reason", chartscan.ErrorMessage(err))
 			case err != nil:
-				if ctx.Err() == nil {
-					l.log.Error("refile after an EMPI change", "document_id", d, "error", safeError(err))
+				if ctx.Err() != nil {
+					return
 				}
+				l.log.Error("refile after an EMPI change", "document_id", d, "error", safeError(err))
 			default:
 				l.log.Info("refiled after an EMPI change", "document_id", d, "auto", counts[chartscan.StatusAuto],
 					"review", counts[chartscan.StatusReview], "unmatched", counts[chartscan.StatusUnmatched])
