@@ -39,6 +39,9 @@ func TestAIRA(t *testing.T) {
 				t.Errorf("\"Not a Match\" pairs filed automatically = %v, want %v", got, want)
 			}
 			t.Logf("\"Match\" pairs rejected outright (unmatched): %d of %d", len(rep.MatchUnmatched), total(rep.Counts[AIRAMatch]))
+			if len(rep.MatchUnmatched) > 0 {
+				t.Errorf("\"Match\" pairs rejected outright: %v", rep.MatchUnmatched)
+			}
 			if rep.Cases < 2800 {
 				t.Errorf("RunAIRA read %d cases, want the whole file", rep.Cases)
 			}
