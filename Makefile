@@ -7,7 +7,7 @@ BIN := bin/chartscan
 # One thread per Tesseract: concurrency comes from worker slots.
 export OMP_THREAD_LIMIT := 1
 
-.PHONY: all deps up down build run test test-short vet vuln bench-pipeline bench-match bench-empi clean
+.PHONY: all deps up down build run test test-short test-faults vet vuln bench-pipeline bench-match bench-empi clean
 
 all: build
 
@@ -39,6 +39,13 @@ vuln:
 # Integration tests fail (never skip) when a service is missing: `make test` starts them.
 test: up vet vuln
 	. deploy/env.sh && CHARTSCAN_TEST_SERVICES=required go test -count=1 -timeout 75m ./...
+
+# A batch read while Redis, MinIO and PostgreSQL are killed and restarted and workers are
+# killed, and an upload MinIO dies under; on servers of its own, never the local stack's.
+# Prints "pages lost = 0, duplicated = 0, failed = 0". CHARTSCAN_FAULT_PAGES and
+# CHARTSCAN_FAULT_OUTAGE size it (deploy/test-faults.sh).
+test-faults: deps
+	deploy/test-faults.sh
 
 # Unit tests only: no services needed.
 test-short:

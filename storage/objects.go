@@ -108,7 +108,11 @@ func WordsKey(documentID string, page int) string {
 func (o *Objects) PutOriginal(ctx context.Context, r io.Reader, size int64, contentType string) (sha string, n int64, err error) {
 	h := sha256.New()
 	tmp := "incoming/" + uuid.NewString()
-	info, err := o.mc.PutObject(ctx, o.bucket, tmp, io.TeeReader(r, h), size, minio.PutObjectOptions{ContentType: contentType})
+	// One PUT, not parts, up to 5 GiB (the most S3 takes in one): a MinIO that dies under
+	// a multipart upload keeps the parts it took for a day, where no listing finds them;
+	// a PUT cut off leaves nothing.
+	info, err := o.mc.PutObject(ctx, o.bucket, tmp, io.TeeReader(r, h), size,
+		minio.PutObjectOptions{ContentType: contentType, DisableMultipart: size >= 0 && size <= maxSinglePut})
 	if err != nil {
 		return "", 0, fmt.Errorf("upload: %w", err)
 	}
@@ -132,6 +136,9 @@ func (o *Objects) PutOriginal(ctx context.Context, r io.Reader, size int64, cont
 	}
 	return sha, info.Size, nil
 }
+
+// maxSinglePut is the largest object S3 takes in one PUT.
+const maxSinglePut = 5 << 30
 
 // Put stores r under key. size is -1 when unknown.
 func (o *Objects) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {

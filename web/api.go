@@ -364,7 +364,9 @@ func (s *Server) ingestSized(ctx context.Context, batchID, name string, body io.
 	cr := &countingReader{r: io.LimitReader(body, size)}
 	doc, created, err := s.cfg.Ingest.Ingest(ctx, batchID, name, cr, size)
 	if err != nil {
-		if cr.n < size {
+		// Short of the end, the body was cut off — unless the ingester says which store
+		// did not take it (the clerk's connection was fine then).
+		if cr.n < size && chartscan.ErrorCode(err) == chartscan.EInternal {
 			return doc, false, uploadCut(err)
 		}
 		return doc, false, err
