@@ -42,17 +42,22 @@ var docPhrases = slices.Concat(
 	phrases(chartscan.DocTypeConsent, "consent"),
 )
 
-// docType finds the document type. A heading (a short line naming the type) near the top
-// of the page is what a chart uses to say what it is; the same words in the body are
-// often just mentions ("MRI ordered"), so they count for less.
-func docType(lines []line) (chartscan.Identifier, bool) {
-	top, bottom := 0, 0
+// textExtent returns the top of the page's first line of text and the bottom of its last.
+func textExtent(lines []line) (top, bottom int) {
 	for i, ln := range lines {
 		if i == 0 || ln.box.Y0 < top {
 			top = ln.box.Y0
 		}
 		bottom = max(bottom, ln.box.Y1)
 	}
+	return top, bottom
+}
+
+// docType finds the document type. A heading (a short line naming the type) near the top
+// of the page is what a chart uses to say what it is; the same words in the body are
+// often just mentions ("MRI ordered"), so they count for less.
+func docType(lines []line) (chartscan.Identifier, bool) {
+	top, bottom := textExtent(lines)
 	nearTop := top + (bottom-top)/5
 
 	var best chartscan.Identifier

@@ -73,13 +73,7 @@ func valueOf(ids []chartscan.Identifier, k chartscan.IdentifierKind) string {
 // "cont.", "cont'd" or "continuation" on a short line or a line naming a document type,
 // in the top third of the page's text.
 func continuedMarker(lines []line) (chartscan.Identifier, bool) {
-	top, bottom := 0, 0
-	for i, ln := range lines {
-		if i == 0 || ln.box.Y0 < top {
-			top = ln.box.Y0
-		}
-		bottom = max(bottom, ln.box.Y1)
-	}
+	top, bottom := textExtent(lines)
 	for _, ln := range lines {
 		if ln.box.Y0 > top+(bottom-top)/3 {
 			continue
@@ -111,13 +105,7 @@ func continuedMarker(lines []line) (chartscan.Identifier, bool) {
 // the page, where forms print it ("3 of 5 tablets" in the text is not a page number).
 // A reading with a total beats one without; among equals the one nearest the bottom.
 func pageNumber(lines []line) (chartscan.Identifier, bool) {
-	top, bottom := 0, 0
-	for i, ln := range lines {
-		if i == 0 || ln.box.Y0 < top {
-			top = ln.box.Y0
-		}
-		bottom = max(bottom, ln.box.Y1)
-	}
+	top, bottom := textExtent(lines)
 	margin := (bottom - top) / 6
 	var best chartscan.Identifier
 	bestScore := 0

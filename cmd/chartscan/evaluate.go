@@ -106,35 +106,32 @@ func evaluate(rows []storage.ExportRow, truth *synth.Truth) evaluation {
 			if r.MRN != nil {
 				mrn = *r.MRN
 			}
+			// The page counts once by kind and once by layout.
+			var one kindCounts
 			switch chartscan.PageStatus(r.Status) {
 			case chartscan.StatusAuto, chartscan.StatusConfirmed:
 				switch {
 				case !p.InEMPI:
-					c.AutoWrong++
-					lc.AutoWrong++
-					lc.NotInEMPIFiled++
+					one.AutoWrong, one.NotInEMPIFiled = 1, 1
 					ev.Problems = append(ev.Problems, fmt.Sprintf("%s page %d: patient not in the EMPI filed to %s", d.File, p.Page, mrn))
 				case mrn != p.MRN:
-					c.AutoWrong++
-					lc.AutoWrong++
+					one.AutoWrong = 1
 					ev.Problems = append(ev.Problems, fmt.Sprintf("%s page %d: filed to %s, truth %s", d.File, p.Page, mrn, p.MRN))
 				default:
-					c.AutoRight++
-					lc.AutoRight++
+					one.AutoRight = 1
 				}
 			case chartscan.StatusReview:
-				c.Review++
-				lc.Review++
+				one.Review = 1
 			case chartscan.StatusUnmatched:
-				c.Unmatched++
-				lc.Unmatched++
+				one.Unmatched = 1
 			case chartscan.StatusFailed:
-				c.Failed++
-				lc.Failed++
+				one.Failed = 1
 			default:
-				c.Other++
-				lc.Other++
+				one.Other = 1
 			}
+			lc.add(&one)
+			one.NotInEMPIFiled = 0 // Kinds has a kind of its own for those pages
+			c.add(&one)
 		}
 	}
 	if len(rows) != want {
@@ -167,12 +164,7 @@ func (ev evaluation) print(w io.Writer) {
 	for _, k := range kinds {
 		c := ev.Kinds[k]
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t\n", k, c.Pages, c.AutoRight, c.AutoWrong, c.Review, c.Unmatched, c.Failed)
-		t.Pages += c.Pages
-		t.AutoRight += c.AutoRight
-		t.AutoWrong += c.AutoWrong
-		t.Review += c.Review
-		t.Unmatched += c.Unmatched
-		t.Failed += c.Failed
+		t.add(c)
 	}
 	fmt.Fprintf(tw, "all\t%d\t%d\t%d\t%d\t%d\t%d\t\n", t.Pages, t.AutoRight, t.AutoWrong, t.Review, t.Unmatched, t.Failed)
 	tw.Flush()
