@@ -69,7 +69,7 @@ func (redisError) RedisError()     {}
 func (h *harness) serve(t *testing.T) {
 	t.Helper()
 	srv := asynq.NewServerFromRedisClient(h.rdb, asynq.Config{
-		Concurrency: 2, Queues: Queues, LogLevel: asynq.FatalLevel,
+		Concurrency: 2, Queues: Queues, LogLevel: asynq.FatalLevel, IsFailure: h.w.IsFailure,
 		RetryDelayFunc:           func(int, error, *asynq.Task) time.Duration { return 10 * time.Millisecond },
 		TaskCheckInterval:        20 * time.Millisecond,
 		DelayedTaskCheckInterval: 20 * time.Millisecond,
@@ -104,10 +104,11 @@ func (h *harness) page(t *testing.T, doc string, n int) chartscan.Page {
 var readable = ocr.Result{Text: "NOTE", Confidence: 90, Quality: 90,
 	Words: []chartscan.Word{{Text: "NOTE", Conf: 90, Box: chartscan.Box{X1: 10, Y1: 10}, Block: 1, Line: 1001}}}
 
-// TestStoreFaultPastTheRetryBudgetLeavesThePageWaiting: a page whose every attempt meets a
-// store that is down — past the whole retry budget — is not failed: it stays pending,
-// and once the store answers, reconcile queues it again and it is read and filed. Before,
-// the last attempt failed the page for good ("the page could not be read").
+// TestStoreFaultPastTheRetryBudgetLeavesThePageWaiting: a page whose attempts meet a
+// store that is down, far more of them than its retry budget, is not failed: it stays
+// pending, the task keeps trying, and once the store answers the page is read and filed.
+// Before, the budget's last attempt failed the page for good ("the page could not be
+// read").
 func TestStoreFaultPastTheRetryBudgetLeavesThePageWaiting(t *testing.T) {
 	var down atomic.Bool
 	down.Store(true)
@@ -126,17 +127,44 @@ func TestStoreFaultPastTheRetryBudgetLeavesThePageWaiting(t *testing.T) {
 	if _, err := h.w.queue.EnqueueContext(ctx, task, asynq.MaxRetry(2)); err != nil { // a budget of three attempts
 		t.Fatal(err)
 	}
-	waitFor(t, "the OCR task to use up its attempts", func() bool {
-		info, err := h.insp.GetTaskInfo(QueueOCR, ocrID(doc, 1))
-		return attempts.Load() >= 3 && (errors.Is(err, asynq.ErrTaskNotFound) || (err == nil && info.State == asynq.TaskStateArchived))
-	})
+	waitFor(t, "ten attempts against the store that is down", func() bool { return attempts.Load() >= 10 })
 	if p := h.page(t, doc, 1); p.Status != chartscan.StatusPending {
 		t.Fatalf("after %d attempts against a store that is down the page is %s (%q), want pending", attempts.Load(), p.Status, p.Reason)
 	}
-	if _, err := h.insp.GetTaskInfo(QueueOCR, ocrID(doc, 1)); !errors.Is(err, asynq.ErrTaskNotFound) {
-		t.Errorf("the task that ran out of attempts on a store fault is still there (%v): reconcile would fail its page", err)
+	down.Store(false)
+	waitFor(t, "the page to be read and filed", func() bool { return h.page(t, doc, 1).Status.Final() })
+	if p := h.page(t, doc, 1); p.Status == chartscan.StatusFailed || p.ReadAt.IsZero() {
+		t.Errorf("page after the store came back: %s (%q), read at %v", p.Status, p.Reason, p.ReadAt)
 	}
+}
 
+// TestStoreFaultOnTheLastAttemptIsResumedByReconcile: a task whose budget is spent (by
+// workers that died under it) and that then meets a store that is down is dropped, not
+// archived: its page stays pending, and reconcile queues it again, to be read once the
+// store answers. Before, the page failed.
+func TestStoreFaultOnTheLastAttemptIsResumedByReconcile(t *testing.T) {
+	var down atomic.Bool
+	down.Store(true)
+	h := newHarness(t, readerFunc(func(context.Context, []byte, int) (ocr.Result, error) {
+		if down.Load() {
+			return ocr.Result{}, refused()
+		}
+		return readable, nil
+	}))
+	ctx := context.Background()
+	doc := h.onePageDocument(t)
+	h.serve(t)
+	task, _ := NewOCRTask(doc, 1)
+	if _, err := h.w.queue.EnqueueContext(ctx, task, asynq.MaxRetry(0)); err != nil { // its last attempt
+		t.Fatal(err)
+	}
+	waitFor(t, "the task to be dropped", func() bool {
+		_, err := h.insp.GetTaskInfo(QueueOCR, ocrID(doc, 1))
+		return errors.Is(err, asynq.ErrTaskNotFound)
+	})
+	if p := h.page(t, doc, 1); p.Status != chartscan.StatusPending {
+		t.Fatalf("after its last attempt met a store that is down the page is %s (%q), want pending", p.Status, p.Reason)
+	}
 	down.Store(false)
 	if _, err := h.w.Reconcile(ctx, 0); err != nil {
 		t.Fatalf("Reconcile: %v", err)

@@ -14,19 +14,28 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// maxRetry is every task's retry budget. With RetryDelay's backoff it spans about three
-// hours, so an outage of Redis, MinIO or PostgreSQL — a restart, a failover, a night's
-// maintenance window — is waited out: a store fault never fails a page (see settle), and
-// a task that waits longer still is put back by reconcile. A worker killed under a task
-// costs an attempt too, so a page that kills every worker it meets is given up on only
-// after as many deaths.
-const maxRetry = 40
+// maxRetry is every task's budget of failed attempts. A store fault is no failure
+// (IsFailure): a task that meets one waits and is tried again, however long the outage,
+// without spending its budget. What spends it is a worker that died under the task (its
+// lease expired: killed, or crashed by the page) and an error that is neither bad input
+// nor a store fault; so a page that kills every worker it meets is given up on after
+// this many deaths, and the rest of a worker restart's or a Redis outage's lost leases
+// are well within it.
+const maxRetry = 8
 
-// RetryDelay is the backoff between a task's attempts, for asynq.Config.RetryDelayFunc:
-// 2 s doubling to 5 minutes, less up to a fifth at random so the tasks an outage stopped
-// do not all come back in the same second.
-func RetryDelay(n int, _ error, _ *asynq.Task) time.Duration {
+// IsFailure reports whether err spends a task's retry budget, for
+// asynq.Config.IsFailure: every error but a store fault (see transient).
+func (w *Worker) IsFailure(err error) bool { return err != nil && !w.transient(err) }
+
+// RetryDelay is the wait before a task's next attempt, for asynq.Config.RetryDelayFunc.
+// After a failure, 2 s doubling to 5 minutes; after a store fault, 5 to 30 s, at random
+// so the tasks an outage stopped come back spread out rather than together, and soon
+// after the store does. Either is less up to a fifth at random.
+func (w *Worker) RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
 	d := min(time.Duration(1<<min(n+1, 9))*time.Second, 5*time.Minute)
+	if err != nil && w.transient(err) {
+		d = 5*time.Second + rand.N(25*time.Second)
+	}
 	return d - rand.N(d/5+1)
 }
 

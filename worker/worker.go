@@ -176,10 +176,11 @@ func (w *Worker) transient(err error) bool {
 	return Transient(err) || (w.fault != nil && w.fault(err))
 }
 
-// waiting drops a task whose last attempt still met a store fault, rather than let Asynq
-// archive it: after hours of backoff (maxRetry) the work is still unfinished in
-// PostgreSQL, not failed, and reconcile queues it again with a fresh budget as soon as
-// PostgreSQL answers. An archived task would have its work failed by reconcile.
+// waiting drops a task that meets a store fault on its last attempt (its budget spent
+// by workers that died under it, see maxRetry), rather than let Asynq archive it: its
+// work is still unfinished in PostgreSQL, not failed, and reconcile queues it again with
+// a fresh budget once PostgreSQL answers. An archived task would have its work failed
+// by reconcile.
 func (w *Worker) waiting(h asynq.HandlerFunc) asynq.HandlerFunc {
 	return func(ctx context.Context, t *asynq.Task) error {
 		err := h(ctx, t)

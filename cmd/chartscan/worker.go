@@ -68,13 +68,17 @@ func runWorker(ctx context.Context) error {
 		Queues:      serverQueues(),
 		Logger:      asynqLogger{a.log},
 		LogLevel:    asynq.WarnLevel,
-		// Backoff: 2, 4, 8 … seconds, capped at 5 minutes, over hours of attempts: a
-		// store restarting clears in seconds, and an outage is waited out, never turned
-		// into failed pages.
-		RetryDelayFunc: worker.RetryDelay,
+		// A store fault is waited out, every 5–30 s, without spending the task's budget;
+		// other failures back off from 2 s to 5 minutes (see worker.RetryDelay).
+		RetryDelayFunc: w.RetryDelay,
+		IsFailure:      w.IsFailure,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			id, _ := asynq.GetTaskID(ctx)
 			n, _ := asynq.GetRetryCount(ctx)
+			if !w.IsFailure(err) {
+				a.log.Info("task waits for a store", "task", t.Type(), "task_id", id, "error", err)
+				return
+			}
 			a.log.Warn("task failed", "task", t.Type(), "task_id", id, "retry", n, "error", err)
 		}),
 		ShutdownTimeout: 30 * time.Second,
