@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -264,14 +263,6 @@ func (s *Server) checkCSRF(r *http.Request) error {
 	return nil
 }
 
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
 // login checks a name and password and opens a session. Every attempt is audited.
 //
 // The attempt takes its tokens from the limiter before anything is looked up or hashed,
@@ -285,9 +276,14 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, name, password st
 		name = name[:maxNameLen]
 	}
 	name = strings.ToValidUTF8(name, "\uFFFD") // PostgreSQL refuses invalid text in the audit log
-	keys := []string{"user:" + strings.ToLower(name), "ip:" + clientIP(r)}
+	ip, peer := s.clientIP(r)
+	keys := []string{"user:" + strings.ToLower(name), "ip:" + ip}
 	audit := func(outcome, why string) {
-		s.auditLogged(ctx, name, "login", "user:"+name, outcome, map[string]any{"reason": why, "ip": clientIP(r)})
+		detail := map[string]any{"reason": why, "ip": ip}
+		if peer != ip {
+			detail["proxy"] = peer // the trusted proxy that named ip
+		}
+		s.auditLogged(ctx, name, "login", "user:"+name, outcome, detail)
 	}
 	if !s.limiter.reserve(keys...) {
 		s.metrics.logins.WithLabelValues("rate_limited").Inc()

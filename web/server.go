@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -115,6 +116,9 @@ type Config struct {
 	// Limits bound requests and users (timeouts, image decoding, streams, spooling);
 	// zero fields take DefaultLimits'.
 	Limits Limits
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client
+	// (ParseTrustedProxies); empty trusts none, and the client is the peer that connected.
+	TrustedProxies []netip.Prefix
 }
 
 // Server is chartscan's HTTP API and web UI.
@@ -290,6 +294,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Referrer-Policy", "same-origin")
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'")
+	if s.viaTLS(r) {
+		w.Header().Set("Strict-Transport-Security", hstsHeader)
+	}
 	crossOrigin.Handler(s.mux).ServeHTTP(w, r)
 }
 
