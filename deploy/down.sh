@@ -3,11 +3,12 @@
 set -uo pipefail
 . "$(dirname "$0")/env.sh"
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+# A worker hands its tasks back within 30 s of SIGTERM (its supervisor waits for it).
 stop_pid() { # name pidfile
   [ -f "$2" ] || return 0
   pid=$(cat "$2")
   if kill -0 "$pid" 2>/dev/null; then
-    kill "$pid"; for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill "$pid"; for _ in $(seq 1 250); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
     kill -9 "$pid" 2>/dev/null || true
     echo "down: $1 stopped"
   fi

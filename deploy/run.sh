@@ -15,9 +15,10 @@ pidfile=$RUN_DIR/chartscan-worker.pid
 if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
   kill "$(cat "$pidfile")"; while kill -0 "$(cat "$pidfile")" 2>/dev/null; do sleep 0.2; done
 fi
-setsid nohup "$BIN" worker >>"$RUN_DIR/worker.log" 2>&1 </dev/null &
+# Under a supervisor that starts the worker again if it dies (deploy/supervise.sh).
+setsid nohup "$CHARTSCAN_ROOT/deploy/supervise.sh" "$BIN" worker >>"$RUN_DIR/worker.log" 2>&1 </dev/null &
 echo $! > "$pidfile"
-echo "run: worker started (pid $(cat "$pidfile"), log .run/worker.log)"
+echo "run: worker started under deploy/supervise.sh (pid $(cat "$pidfile"), log .run/worker.log)"
 
 # Demo users for the local stack only; --update-existing makes a re-run leave them as here.
 DEMO_PASSWORD=chartscan-demo

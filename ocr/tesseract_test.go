@@ -1,6 +1,7 @@
 package ocr
 
 import (
+	"fmt"
 	"context"
 	"os"
 	"runtime"
@@ -60,6 +61,20 @@ func TestEngineReadsASyntheticChartPage(t *testing.T) {
 func TestMain(m *testing.M) {
 	// One thread per Tesseract, as in production (make test sets it too).
 	os.Setenv("OMP_THREAD_LIMIT", "1")
+	if os.Getenv(childTestEnv) == "1" {
+		// The test binary as Isolated's child process (child_test.go).
+		in, out, err := ChildStreams()
+		if err == nil {
+			e := NewEngine(1, "eng")
+			err = ServeChild(in, out, e)
+			e.Close()
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ocr child:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
 }
 

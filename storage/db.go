@@ -343,6 +343,19 @@ func (db *DB) FailPage(ctx context.Context, documentID string, n int, reason str
 	return nil
 }
 
+// CountCrash records that reading a page killed the reader's process and returns how
+// often that has happened to the page since it was last (re-)queued.
+func (db *DB) CountCrash(ctx context.Context, documentID string, n int) (int, error) {
+	var crashes int
+	err := db.pool.QueryRow(ctx, `
+		UPDATE pages SET reader_crashes = reader_crashes + 1, updated_at = now()
+		WHERE document_id = $1 AND page_no = $2 RETURNING reader_crashes`, documentID, n).Scan(&crashes)
+	if err != nil {
+		return 0, fmt.Errorf("count a reader crash: %w", err)
+	}
+	return crashes, nil
+}
+
 // MarkBlank marks a page blank: it is neither read further nor filed.
 func (db *DB) MarkBlank(ctx context.Context, documentID string, n int) error {
 	_, err := db.pool.Exec(ctx, `

@@ -181,7 +181,7 @@ func (db *DB) SaveFilingsAt(ctx context.Context, documentID string, generation i
 func rerunFailedPages(ctx context.Context, tx pgx.Tx, documentID string) error {
 	tag, err := tx.Exec(ctx, `
 		UPDATE pages SET status = 'pending', reason = '', mrn = NULL, score = NULL, extracted_at = NULL, filed_at = NULL,
-		       version = version + 1, updated_at = now()
+		       reader_crashes = 0, version = version + 1, updated_at = now()
 		WHERE document_id::text = $1 AND status = 'failed'`, documentID)
 	if err != nil {
 		return fmt.Errorf("re-run failed pages: %w", err)

@@ -279,3 +279,72 @@ func TestRerunReadsFailedPagesAgain(t *testing.T) {
 		t.Errorf("re-run of a document without failed pages: %v, want a conflict", err)
 	}
 }
+
+// TestPoisonPageFailsAloneAfterTwoCrashes: a page whose read kills the reader every time
+// is tried twice and then failed ("crashed the reader"), while a page that crashed the
+// reader once — bad luck, not the page — is read on its next attempt. The rest of the
+// document files. Before, a crash was an ordinary error: a poison page went through its
+// whole retry budget, one dead reader (before isolation: one dead worker) per attempt.
+func TestPoisonPageFailsAloneAfterTwoCrashes(t *testing.T) {
+	var poisonReads, unluckyReads atomic.Int32
+	h := newHarness(t, readerFunc(func(_ context.Context, img []byte, _ int) (ocr.Result, error) {
+		switch string(img) {
+		case "page 2":
+			poisonReads.Add(1)
+			return ocr.Result{}, &ocr.CrashError{Exit: "signal: segmentation fault"}
+		case "page 3":
+			if unluckyReads.Add(1) == 1 {
+				return ocr.Result{}, &ocr.CrashError{Stalled: true}
+			}
+		}
+		return readable, nil
+	}))
+	ctx := context.Background()
+	b, err := h.db.CreateBatch(ctx, chartscan.Batch{ID: uuid.NewString()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _, err := h.db.AddDocument(ctx, b.ID, chartscan.Document{ID: uuid.NewString(), SHA256: uuid.NewString(), FileName: "x.pdf", Size: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := 1; n <= 3; n++ {
+		key := storage.PageImageKey(doc.ID, n, "png")
+		img := fmt.Sprintf("page %d", n)
+		if err := h.w.objects.Put(ctx, key, strings.NewReader(img), int64(len(img)), "image/png"); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.db.SavePage(ctx, chartscan.Page{DocumentID: doc.ID, Number: n, ImageKey: key, ImageType: "image/png", Width: 1, Height: 1, DPI: 300}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.db.SetPageCount(ctx, doc.ID, 3); err != nil {
+		t.Fatal(err)
+	}
+	h.serve(t)
+	for n := 1; n <= 3; n++ {
+		task, _ := NewOCRTask(doc.ID, n)
+		if _, err := h.w.queue.EnqueueContext(ctx, task); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the document to be filed", func() bool {
+		d, err := h.db.Document(ctx, doc.ID)
+		return err == nil && d.Status == chartscan.DocDone
+	})
+	p := h.page(t, doc.ID, 2)
+	if p.Status != chartscan.StatusFailed || !strings.Contains(p.Reason, "crashed the reader") {
+		t.Errorf("the poison page is %s (%q), want failed as crashing the reader", p.Status, p.Reason)
+	}
+	if n := poisonReads.Load(); n != 2 {
+		t.Errorf("the poison page was read %d times, want 2", n)
+	}
+	for _, n := range []int{1, 3} {
+		if p := h.page(t, doc.ID, n); p.Status == chartscan.StatusFailed || p.ReadAt.IsZero() {
+			t.Errorf("page %d is %s (%q), want it read and filed", n, p.Status, p.Reason)
+		}
+	}
+	if n := unluckyReads.Load(); n != 2 {
+		t.Errorf("the page that crashed once was read %d times, want 2", n)
+	}
+}

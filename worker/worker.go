@@ -30,6 +30,7 @@ type Store interface {
 	MarkBlank(ctx context.Context, documentID string, n int) error
 	SaveIdentifiers(ctx context.Context, documentID string, n int, ids []chartscan.Identifier) error
 	FailPage(ctx context.Context, documentID string, n int, reason string) error
+	CountCrash(ctx context.Context, documentID string, n int) (int, error)
 	PagesDone(ctx context.Context, documentID string) (int, error)
 	MatchPages(ctx context.Context, documentID string) ([]chartscan.Page, error)
 	Candidates(ctx context.Context, q chartscan.CandidateQuery, limit int) ([]chartscan.Patient, error)
@@ -357,6 +358,9 @@ func (w *Worker) HandleOCR(ctx context.Context, t *asynq.Task) error {
 		}
 		start := time.Now()
 		res, err := w.reader.Read(ctx, img, page.DPI)
+		if errors.Is(err, ocr.ErrCrashed) {
+			return w.crashed(ctx, p, err)
+		}
 		if err != nil {
 			return permanent(err) // a page the reader calls bad input fails at once
 		}
@@ -402,6 +406,25 @@ func (w *Worker) HandleOCR(ctx context.Context, t *asynq.Task) error {
 		return w.submit(ctx)(NewExtractTask(p.DocumentID, p.Page))
 	})
 }
+
+// crashed counts a read that killed the reader's process (or overran its time limit).
+// The first crash may be bad luck — memory pressure, a reader hurt by an earlier page — so
+// the page is tried again, by whichever worker takes it; the second crash makes it a
+// poison page, failed and kept, so that it cannot go on to kill reader after reader.
+func (w *Worker) crashed(ctx context.Context, p PagePayload, err error) error {
+	n, cerr := w.store.CountCrash(ctx, p.DocumentID, p.Page)
+	if cerr != nil {
+		return cerr
+	}
+	w.log.WarnContext(ctx, "page crashed the reader", "document_id", p.DocumentID, "page", p.Page, "crashes", n, "error", err)
+	if n >= maxCrashes {
+		return permanent(chartscan.Errorf(chartscan.EInvalid, "this page crashed the reader twice; it is kept and can be re-run"))
+	}
+	return err
+}
+
+// maxCrashes is how many times a page may kill the reader before it fails.
+const maxCrashes = 2
 
 // HandleExtract reads the identifiers from one page's words.
 func (w *Worker) HandleExtract(ctx context.Context, t *asynq.Task) error {

@@ -37,6 +37,7 @@ type config struct {
 	SessionIdle     time.Duration
 	Concurrency     int
 	OCRLanguage     string
+	OCRTimeout      time.Duration // wall-clock limit of one page's read in its child process
 	Limits          ocr.Limits
 	LogLevel        slog.Level
 	LogFormat       string
@@ -160,6 +161,14 @@ var settings = []setting{
 	}},
 	{"CHARTSCAN_CONCURRENCY", "", "tasks a worker runs at once, one Tesseract each (default: the number of CPUs)", intSetting(1, func(c *config) *int { return &c.Concurrency })},
 	{"CHARTSCAN_OCR_LANGUAGE", "eng", "Tesseract language(s), e.g. eng or eng+spa", func(c *config, v string) error { c.OCRLanguage = v; return nil }},
+	{"CHARTSCAN_OCR_TIMEOUT", "3m", "wall-clock limit of one page's read; a reader past it is stopped and the read counts as a crash (a page that crashes the reader twice fails)", func(c *config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 10*time.Second || d > time.Hour {
+			return fmt.Errorf("want a duration from 10s to 1h, e.g. 3m")
+		}
+		c.OCRTimeout = d
+		return nil
+	}},
 	{"CHARTSCAN_MAX_PIXELS", "100000000", "a page image above this many pixels fails its document", intSetting(1, func(c *config) *int { return &c.Limits.MaxPixels })},
 	{"CHARTSCAN_RASTER_DPI", "300", "resolution for pages that must be rasterized", intSetting(50, func(c *config) *int { return &c.Limits.RasterDPI })},
 	{"CHARTSCAN_RASTER_MAX_PIXELS", "25000000", "a rasterized page is scaled to at most this many pixels", intSetting(1_000_000, func(c *config) *int { return &c.Limits.RasterMaxPixels })},

@@ -56,7 +56,8 @@ func newRoot() *cobra.Command {
 	root.AddCommand(newWorkerCmd(), newIngestCmd(), newRecordsCmd(), newExportCmd(), newStatusCmd(),
 		newMigrateCmd(), newConfigCmd(), newSynthCmd(), newEvaluateCmd(), newBenchEMPICmd(),
 		newServeCmd(), newUsersCmd(), newAuditCmd(), newCoversheetCmd(), newRefileCmd(), newQACmd(), newVerifyCmd())
-	root.AddCommand(newADTCmd()) // HL7 v2 ADT over MLLP: cmd/chartscan/adt.go
+	root.AddCommand(newADTCmd())      // HL7 v2 ADT over MLLP: cmd/chartscan/adt.go
+	root.AddCommand(newOCRChildCmd()) // the worker's reader process: cmd/chartscan/worker.go
 	return root
 }
 

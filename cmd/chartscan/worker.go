@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"syscall"
 	"time"
 
@@ -29,6 +30,32 @@ func newWorkerCmd() *cobra.Command {
 	}
 }
 
+// newOCRChildCmd is the worker's reader process (ocr.ServeChild): it reads the pages its
+// worker sends on standard input and answers on standard output. Not for people.
+func newOCRChildCmd() *cobra.Command {
+	var lang string
+	c := &cobra.Command{
+		Use:    "ocr-child",
+		Short:  "Read page images for a worker, in a process of their own",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			if err := ensureSingleThreadTesseract(); err != nil {
+				return err
+			}
+			in, out, err := ocr.ChildStreams()
+			if err != nil {
+				return err
+			}
+			e := ocr.NewEngine(1, lang)
+			defer e.Close()
+			return ocr.ServeChild(in, out, e)
+		},
+	}
+	c.Flags().StringVar(&lang, "lang", "eng", "Tesseract language(s)")
+	return c
+}
+
 // ensureSingleThreadTesseract re-executes the process with OMP_THREAD_LIMIT=1 unless it
 // is set: OpenMP reads it once when Tesseract's library loads, before main runs, and a
 // worker gets its parallelism from concurrent slots, each one single-threaded Tesseract.
@@ -49,13 +76,20 @@ func runWorker(ctx context.Context) error {
 		return err
 	}
 	defer a.close()
-	engine := ocr.NewEngine(a.cfg.Concurrency, a.cfg.OCRLanguage)
-	defer engine.Close()
+	// Every page is read in a child process of this program, one per slot (ocr.Isolated):
+	// a crash in C or a stuck read costs that page's read, never the worker.
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	reader := ocr.NewIsolated(ocr.IsolatedConfig{Slots: a.cfg.Concurrency, Timeout: a.cfg.OCRTimeout, Log: a.log,
+		Command: func() *exec.Cmd { return exec.Command(exe, "ocr-child", "--lang", a.cfg.OCRLanguage) }})
+	defer reader.Close()
 	// OCR tasks fair by batch (fairqueue.go): the worker's enqueues and look-ups go
 	// through the shards.
 	insp := asynq.NewInspectorFromRedisClient(a.redis)
 	w, err := worker.New(worker.Config{
-		Store: a.db, Objects: a.objects, Reader: engine, Queue: newFairQueue(a.queue, insp, a.redis, a.db.DocumentBatch), Redis: a.redis,
+		Store: a.db, Objects: a.objects, Reader: reader, Queue: newFairQueue(a.queue, insp, a.redis, a.db.DocumentBatch), Redis: a.redis,
 		Inspect: fairInspector{insp},
 		Keys:    worker.Keys{Original: storage.OriginalKey, PageImage: storage.PageImageKey, Words: storage.WordsKey},
 		Limits:  a.cfg.Limits, Model: a.cfg.Model, Pages: a.cfg.Pages, Transient: storage.Transient, Log: a.log,

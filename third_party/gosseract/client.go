@@ -140,6 +140,11 @@ func (client *Client) SetImageFromBytes(data []byte) error {
 	}
 
 	img := C.CreatePixImageFromBytes((*C.uchar)(unsafe.Pointer(&data[0])), C.int(len(data)))
+	if img == nil {
+		// chartscan: v2.4.1 kept going with no image, and the next recognition call
+		// dereferenced Tesseract's missing result (SIGSEGV).
+		return fmt.Errorf("leptonica could not decode the image")
+	}
 	client.pixImage = img
 
 	return nil
