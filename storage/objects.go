@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -26,6 +27,9 @@ type ObjectsConfig struct {
 	SecretKey string
 	Bucket    string
 	UseSSL    bool
+	// RootCAs verify MinIO's certificate when UseSSL, in place of the system's CAs: a
+	// private CA's. Nil: the system's (and SSL_CERT_FILE's).
+	RootCAs *x509.CertPool
 	// Encryption is the bucket's default server-side encryption, so every scan, page
 	// image and OCR text is encrypted at rest by MinIO's KMS: "s3" (SSE-S3, the
 	// server's key), "kms:KEY" (SSE-KMS with that key), or "none". Empty means none.
@@ -40,10 +44,20 @@ type Objects struct {
 
 // NewObjects connects to MinIO and makes the bucket if it does not exist yet.
 func NewObjects(ctx context.Context, cfg ObjectsConfig) (*Objects, error) {
-	mc, err := minio.New(cfg.Endpoint, &minio.Options{
+	opts := &minio.Options{
 		Creds:  credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
 		Secure: cfg.UseSSL,
-	})
+	}
+	if cfg.UseSSL && cfg.RootCAs != nil {
+		// minio-go's own transport (its timeouts, TLS 1.2 at least), with the CA.
+		tr, err := minio.DefaultTransport(true)
+		if err != nil {
+			return nil, fmt.Errorf("minio client: %w", err)
+		}
+		tr.TLSClientConfig.RootCAs = cfg.RootCAs
+		opts.Transport = tr
+	}
+	mc, err := minio.New(cfg.Endpoint, opts)
 	if err != nil {
 		return nil, fmt.Errorf("minio client: %w", err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"runtime"
 	"strconv"
@@ -30,7 +31,12 @@ type config struct {
 	MinIOSecretKey  string
 	MinIOBucket     string
 	MinIOUseSSL     bool
+	MinIOCA         string // PEM file of the CA(s) that verify MinIO's certificate, or ""
 	MinIOSSE        string
+	RedisCA         string // PEM file of the CA(s) that verify Redis's certificate (rediss://), or ""
+	TLSCert         string // serve's PEM certificate chain, or "" for plain HTTP
+	TLSKey          string // its PEM private key
+	TrustedProxies  []netip.Prefix
 	HTTPAddr        string
 	ADTAddr         string // where `chartscan adt` listens for HL7 v2 over MLLP
 	MRNSystem       string // the assigning authority (HL7) or identifier system (FHIR) of the facility's MRNs
@@ -89,6 +95,15 @@ func dbURLSetting(dst func(c *config) *string) func(*config, string) error {
 	}
 }
 
+// fileSetting is a setting that names a file; the file is read by the command that needs
+// it, so a worker host need not hold serve's key.
+func fileSetting(dst func(c *config) *string) func(*config, string) error {
+	return func(c *config, v string) error {
+		*dst(c) = strings.TrimSpace(v)
+		return nil
+	}
+}
+
 // localAuditKey is the local stack's audit key, the default like its other secrets.
 const localAuditKey = "chartscan-local-audit-key-not-for-production"
 
@@ -116,14 +131,15 @@ func (c config) databaseURL(n need) string {
 }
 
 var settings = []setting{
-	{"REDIS_URL", "redis://127.0.0.1:6390/0", "Redis for the task queues and progress", func(c *config, v string) error {
-		if _, err := url.Parse(v); err != nil || !strings.HasPrefix(v, "redis") {
-			return fmt.Errorf("want redis://host:port/db")
+	{"REDIS_URL", "redis://127.0.0.1:6390/0", "Redis for the task queues and progress; rediss://host:port/db for TLS", func(c *config, v string) error {
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+			return fmt.Errorf("want redis://host:port/db, or rediss://host:port/db for TLS")
 		}
 		c.RedisURL = v
 		return nil
 	}},
-	{"DATABASE_URL", "postgres://chartscan:chartscan@127.0.0.1:5440/chartscan?sslmode=disable", "PostgreSQL, the system of record, as the role that owns the schema (migrate)", dbURLSetting(func(c *config) *string { return &c.DatabaseURL })},
+	{"CHARTSCAN_REDIS_CA", "", "PEM file of the CA that signed Redis's certificate (rediss:// only); trusted for Redis in place of the system's CAs", fileSetting(func(c *config) *string { return &c.RedisCA })},
+	{"DATABASE_URL", "postgres://chartscan:chartscan@127.0.0.1:5440/chartscan?sslmode=disable", "PostgreSQL, the system of record, as the role that owns the schema (migrate); TLS: sslmode=verify-full&sslrootcert=CA.pem, in every role's URL", dbURLSetting(func(c *config) *string { return &c.DatabaseURL })},
 	{"CHARTSCAN_SERVE_DATABASE_URL", "", "PostgreSQL as serve's own role (chartscan_serve); default DATABASE_URL", dbURLSetting(func(c *config) *string { return &c.ServeDBURL })},
 	{"CHARTSCAN_WORKER_DATABASE_URL", "", "PostgreSQL as the workers' role (chartscan_worker: no audit log, no users); default DATABASE_URL", dbURLSetting(func(c *config) *string { return &c.WorkerDBURL })},
 	{"CHARTSCAN_CLI_DATABASE_URL", "", "PostgreSQL as the CLI's role (chartscan_cli; migrate always uses DATABASE_URL); default DATABASE_URL", dbURLSetting(func(c *config) *string { return &c.CLIDBURL })},
@@ -159,6 +175,7 @@ var settings = []setting{
 		c.MinIOUseSSL = b
 		return nil
 	}},
+	{"CHARTSCAN_MINIO_CA", "", "PEM file of the CA that signed MinIO's certificate (MINIO_USE_SSL=true only); trusted for MinIO in place of the system's CAs", fileSetting(func(c *config) *string { return &c.MinIOCA })},
 	{"CHARTSCAN_CONCURRENCY", "", "tasks a worker runs at once, one Tesseract each (default: the number of CPUs)", intSetting(1, func(c *config) *int { return &c.Concurrency })},
 	{"CHARTSCAN_OCR_LANGUAGE", "eng", "Tesseract language(s), e.g. eng or eng+spa", func(c *config, v string) error { c.OCRLanguage = v; return nil }},
 	{"CHARTSCAN_OCR_TIMEOUT", "3m", "wall-clock limit of one page's read; a reader past it is stopped and the read counts as a crash (a page that crashes the reader twice fails)", func(c *config, v string) error {
@@ -199,6 +216,16 @@ var settings = []setting{
 			return err
 		}
 		c.HTTPAddr = v
+		return nil
+	}},
+	{"CHARTSCAN_TLS_CERT", "", "PEM certificate (chain) serve presents: with CHARTSCAN_TLS_KEY serve speaks HTTPS only; neither: plain HTTP, for loopback or a TLS-terminating proxy", fileSetting(func(c *config) *string { return &c.TLSCert })},
+	{"CHARTSCAN_TLS_KEY", "", "PEM private key of CHARTSCAN_TLS_CERT (read once at start: restart serve after renewing)", fileSetting(func(c *config) *string { return &c.TLSKey })},
+	{"CHARTSCAN_TRUSTED_PROXIES", "", "reverse proxies whose X-Forwarded-For names the client, comma-separated IPs or CIDRs (default: none, the peer is the client)", func(c *config, v string) error {
+		p, err := web.ParseTrustedProxies(v)
+		if err != nil {
+			return err
+		}
+		c.TrustedProxies = p
 		return nil
 	}},
 	{"CHARTSCAN_ADT_ADDR", "127.0.0.1:2575", "where `chartscan adt` listens for HL7 v2 ADT over MLLP, host:port (--addr overrides)", func(c *config, v string) error {
@@ -244,8 +271,26 @@ func loadConfig(getenv func(string) string) (config, error) {
 			continue
 		}
 		if err := s.set(&c, v); err != nil {
+			if secretSettings[s.name] {
+				return c, fmt.Errorf("%s: %v", s.name, err) // the value may hold a password
+			}
 			return c, fmt.Errorf("%s=%q: %v", s.name, v, err)
 		}
 	}
-	return c, nil
+	return c, c.checkTransport()
+}
+
+// checkTransport refuses TLS settings that contradict each other, which would otherwise
+// leave a connection in cleartext while the operator believes it protected.
+func (c config) checkTransport() error {
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return fmt.Errorf("CHARTSCAN_TLS_CERT and CHARTSCAN_TLS_KEY: set both (serve speaks HTTPS) or neither (plain HTTP, for loopback or behind a TLS-terminating proxy)")
+	}
+	if c.RedisCA != "" && !strings.HasPrefix(c.RedisURL, "rediss://") {
+		return fmt.Errorf("CHARTSCAN_REDIS_CA is set but REDIS_URL is not rediss://: Redis would be reached in cleartext; use rediss://host:port/db")
+	}
+	if c.MinIOCA != "" && !c.MinIOUseSSL {
+		return fmt.Errorf("CHARTSCAN_MINIO_CA is set but MINIO_USE_SSL is false: MinIO would be reached in cleartext; set MINIO_USE_SSL=true")
+	}
+	return nil
 }

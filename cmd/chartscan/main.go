@@ -90,10 +90,16 @@ func newApp(ctx context.Context, n need) (*app, error) {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
 	a := &app{cfg: cfg, log: newLogger(cfg)}
+	if n&(asServe|asWorker) != 0 {
+		// The long-running components say what would cross a network unprotected.
+		for _, w := range transportWarnings(cfg, cfg.databaseURL(n)) {
+			a.log.Warn("transport not protected: " + w)
+		}
+	}
 	if n&needDB != 0 {
 		if a.db, err = storage.Open(ctx, cfg.databaseURL(n)); err != nil {
 			a.close()
-			return nil, err
+			return nil, fmt.Errorf("%w%s", err, tlsHint(err, "the URL's sslmode and sslrootcert"))
 		}
 		if n&asWorker == 0 {
 			if err := a.db.SetAuditKey(cfg.AuditKey); err != nil {
@@ -107,23 +113,29 @@ func newApp(ctx context.Context, n need) (*app, error) {
 		}
 	}
 	if n&needObjects != 0 {
-		a.objects, err = storage.NewObjects(ctx, storage.ObjectsConfig{Endpoint: cfg.MinIOEndpoint,
-			AccessKey: cfg.MinIOAccessKey, SecretKey: cfg.MinIOSecretKey, Bucket: cfg.MinIOBucket, UseSSL: cfg.MinIOUseSSL, Encryption: cfg.MinIOSSE})
+		oc := storage.ObjectsConfig{Endpoint: cfg.MinIOEndpoint, AccessKey: cfg.MinIOAccessKey, SecretKey: cfg.MinIOSecretKey,
+			Bucket: cfg.MinIOBucket, UseSSL: cfg.MinIOUseSSL, Encryption: cfg.MinIOSSE}
+		if cfg.MinIOCA != "" {
+			if oc.RootCAs, err = readCAFile("CHARTSCAN_MINIO_CA", cfg.MinIOCA); err != nil {
+				a.close()
+				return nil, err
+			}
+		}
+		if a.objects, err = storage.NewObjects(ctx, oc); err != nil {
+			a.close()
+			return nil, fmt.Errorf("%w%s", err, tlsHint(err, "MINIO_USE_SSL, CHARTSCAN_MINIO_CA"))
+		}
+	}
+	if n&needRedis != 0 {
+		opt, err := redisOptions(cfg)
 		if err != nil {
 			a.close()
 			return nil, err
 		}
-	}
-	if n&needRedis != 0 {
-		opt, err := redis.ParseURL(cfg.RedisURL)
-		if err != nil {
-			a.close()
-			return nil, fmt.Errorf("REDIS_URL: %w", err)
-		}
 		a.redis = redis.NewClient(opt)
 		if err := a.redis.Ping(ctx).Err(); err != nil {
 			a.close()
-			return nil, fmt.Errorf("connect redis at %s: %w", opt.Addr, err)
+			return nil, fmt.Errorf("connect redis at %s: %w%s", opt.Addr, err, tlsHint(err, "REDIS_URL's rediss://, CHARTSCAN_REDIS_CA"))
 		}
 		a.queue = asynq.NewClientFromRedisClient(a.redis)
 	}

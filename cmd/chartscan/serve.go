@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strconv"
 	"time"
@@ -59,6 +61,16 @@ func serve(ctx context.Context, addr string, stdout io.Writer) error {
 	if addr == "" {
 		addr = a.cfg.HTTPAddr
 	}
+	var tlsCfg *tls.Config
+	if a.cfg.TLSCert != "" {
+		var warning string
+		if tlsCfg, warning, err = serverTLS(a.cfg, time.Now()); err != nil {
+			return err
+		}
+		if warning != "" {
+			a.log.Warn(warning)
+		}
+	}
 	// Re-filing needs no OCR: a worker without a reader, in the server.
 	refiler, err := worker.New(worker.Config{Store: a.db, Objects: a.objects, Model: a.cfg.Model, Pages: a.cfg.Pages, Log: a.log})
 	if err != nil {
@@ -90,6 +102,7 @@ func serve(ctx context.Context, addr string, stdout io.Writer) error {
 		Log:         a.log,
 		Limits: web.Limits{StreamsPerUser: a.cfg.StreamsPerUser, SpoolBytes: int64(a.cfg.SpoolBytes),
 			DecodeBytes: int64(a.cfg.DecodeBytes)},
+		TrustedProxies: a.cfg.TrustedProxies,
 	})
 	if err != nil {
 		return err
@@ -101,14 +114,32 @@ func serve(ctx context.Context, addr string, stdout io.Writer) error {
 	// Read-header, read, write and idle timeouts (web.DefaultLimits); uploads, exports
 	// and event streams move their own deadlines on while they move.
 	hs := srv.HTTPServer()
-	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() && string(a.cfg.AuditKey) == localAuditKey {
-		a.log.Warn("CHARTSCAN_AUDIT_KEY is the local stack's default: anyone with the source can forge the audit chain; set your own before exposing serve")
+	// The server's own complaints (a failed TLS handshake, a bad request line) go to the
+	// structured log; they name a peer address, never a request's content.
+	hs.ErrorLog = slog.NewLogLogger(a.log.With("component", "http").Handler(), slog.LevelInfo)
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
+		if string(a.cfg.AuditKey) == localAuditKey {
+			a.log.Warn("CHARTSCAN_AUDIT_KEY is the local stack's default: anyone with the source can forge the audit chain; set your own before exposing serve")
+		}
+		if tlsCfg == nil && len(a.cfg.TrustedProxies) == 0 {
+			a.log.Warn("serve speaks plain HTTP on a network address: passwords, sessions and patient data cross it in the clear; set CHARTSCAN_TLS_CERT and CHARTSCAN_TLS_KEY, or put a TLS-terminating proxy in front and set CHARTSCAN_TRUSTED_PROXIES")
+		}
+	}
+	scheme := "http"
+	if tlsCfg != nil {
+		hs.TLSConfig, scheme = tlsCfg, "https"
 	}
 	// The first line of stdout is the URL, for scripts and tests (the port may be :0).
-	fmt.Fprintf(stdout, "serving http://%s\n", ln.Addr())
-	a.log.Info("serving", "addr", ln.Addr().String())
+	fmt.Fprintf(stdout, "serving %s://%s\n", scheme, ln.Addr())
+	a.log.Info("serving", "addr", ln.Addr().String(), "tls", tlsCfg != nil, "trusted_proxies", len(a.cfg.TrustedProxies))
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() {
+		if tlsCfg != nil {
+			errc <- hs.ServeTLS(ln, "", "") // the certificate is in hs.TLSConfig
+			return
+		}
+		errc <- hs.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return err
