@@ -225,3 +225,41 @@ func TestMinIOWithoutKMSStopsObjectCommands(t *testing.T) {
 		t.Errorf("ingest with MINIO_SSE=none: exit %d %s", code, errs)
 	}
 }
+
+// TestReadmeConfigTableMatchesSettings: README's configuration table and the settings
+// table in config.go (the one `chartscan config` prints) name the same variables, so a
+// setting added to either is documented in both.
+func TestReadmeConfigTableMatchesSettings(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(b), "\n## Configuration\n")
+	if !ok {
+		t.Fatal("README has no Configuration section")
+	}
+	sec, _, _ = strings.Cut(sec, "\n## ")
+	documented := map[string]bool{}
+	for _, line := range strings.Split(sec, "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 3 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`") {
+			continue
+		}
+		// The first column names one variable or several: `A`, `B`.
+		for _, name := range strings.Split(cells[1], ",") {
+			documented[strings.Trim(strings.TrimSpace(name), "`")] = true
+		}
+	}
+	known := map[string]bool{}
+	for _, s := range settings {
+		known[s.name] = true
+		if !documented[s.name] {
+			t.Errorf("%s is a setting (config.go) but not in README's configuration table", s.name)
+		}
+	}
+	for name := range documented {
+		if !known[name] {
+			t.Errorf("README's configuration table has %s, which config.go does not read", name)
+		}
+	}
+}
