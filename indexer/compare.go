@@ -66,11 +66,16 @@ func compareNames(family, given, recFamily, recGiven string) (fam, giv string) {
 		return LevelSwapped, LevelSwapped
 	}
 	fam, giv = compareName(family, recFamily), compareName(given, recGiven)
-	// Swapped with a typo: the names fit only the other way round, each at least at the
-	// close Jaro–Winkler level (registrations swap first and last names; OCR adds a slip).
+	// Swapped with a typo: the names fit only the other way round (registrations swap
+	// first and last names; OCR adds a slip). Read the other way round, they must meet
+	// the bar names read the right way round meet — neither differs (at least the
+	// Jaro–Winkler 0.85 band) — and one of them must be close (exact or 0.92), so that
+	// two typos and a swap together never pass for the same person.
 	if family != "" && given != "" && fam == LevelDisagree && giv == LevelDisagree {
 		close := func(l string) bool { return l == LevelExact || l == LevelJW92 }
-		if close(compareName(family, recGiven)) && close(compareName(given, recFamily)) {
+		fits := func(l string) bool { return close(l) || l == LevelJW85 }
+		sf, sg := compareName(family, recGiven), compareName(given, recFamily)
+		if fits(sf) && fits(sg) && (close(sf) || close(sg)) {
 			return LevelSwapped, LevelSwapped
 		}
 	}

@@ -21,6 +21,14 @@ func TestCompareNamesSwappedWithATypo(t *testing.T) {
 		{"amber", "dixon", "dixon", "ambre", LevelSwapped, LevelSwapped},
 		{"white", "theo", "white", "theo", LevelExact, LevelExact},
 		{"brown", "anna", "theo", "white", LevelDisagree, LevelDisagree},
+		// One name exact the other way round, the other a slip in the 0.85 band, as a name
+		// read the right way round may be ("DIXON, Roryn" for a record Robyn | Dixon).
+		{"dixon", "roryn", "robyn", "dixon", LevelSwapped, LevelSwapped},
+		{"moore", "oscar", "osacar", "moore", LevelSwapped, LevelSwapped},
+		// Both only in the 0.85 band the other way round: two slips and a swap are too many.
+		{"dixan", "roryn", "robyn", "dixon", LevelDisagree, LevelDisagree},
+		// A name that only sounds alike the other way round is not a swap.
+		{"dixon", "rabin", "robyn", "dixon", LevelDisagree, LevelDisagree},
 	} {
 		fam, giv := compareNames(tc.family, tc.given, tc.recFamily, tc.recGiven)
 		if fam != tc.wantFam || giv != tc.wantGiven {
