@@ -259,16 +259,20 @@ func TestMDMEvents(t *testing.T) {
 	t.Run("cancel is a T11 without content", func(t *testing.T) {
 		old := testDoc()
 		old.PDF = nil
-		m, err := MDMCancel(old, "CS0004", testNow)
+		m, err := MDMCancel(old, "Filed to the wrong patient", "CS0004", testNow)
 		if err != nil {
 			t.Fatal(err)
 		}
 		txa := segment(m, "TXA")
-		if field(segment(m, "MSH"), 8) != "MDM^T11^MDM_T01" || field(txa, 12) != "TESTDOC-0001-v1^CHARTSCAN" || field(txa, 19) != "CA" {
+		if field(segment(m, "MSH"), 8) != "MDM^T11^MDM_T01" || field(txa, 12) != "TESTDOC-0001-v1^CHARTSCAN" || field(txa, 19) != "CA" ||
+			field(txa, 13) != "" || field(txa, 21) != "Filed to the wrong patient" {
 			t.Errorf("MSH-9 %q, TXA %q", field(segment(m, "MSH"), 8), txa)
 		}
 		if segment(m, "OBX") != nil {
 			t.Error("a T11 with an OBX")
+		}
+		if _, err := MDMCancel(old, "bad\x00reason", "CS0004", testNow); err == nil {
+			t.Error("a reason with NUL accepted")
 		}
 	})
 	t.Run("unknown type: local code, no LOINC", func(t *testing.T) {

@@ -58,9 +58,12 @@ func MDM(d Document, ctrlID string, now time.Time) ([]byte, error) {
 }
 
 // MDMCancel returns the MDM^T11^MDM_T01 that cancels the delivered document d (its PDF
-// may be left out): MSH, EVN, PID and PV1 as MDM writes them for d's patient, and a TXA
-// with d's document number in TXA-12 and TXA-19 CA (deleted); no OBX.
-func MDMCancel(d Document, ctrlID string, now time.Time) ([]byte, error) {
+// may be left out): MSH, EVN, PID and PV1 as MDM writes them for d's patient (the
+// patient it was filed to: the right patient's identity never goes on the wrong one's
+// record), and a TXA with d's document number in TXA-12, TXA-19 CA (deleted) and the
+// reason, without PHI, in TXA-21; no OBX. This is HL7's process for a document filed to
+// the wrong patient: cancel it there, send the right one as a T02.
+func MDMCancel(d Document, reason, ctrlID string, now time.Time) ([]byte, error) {
 	if len(d.PDF) == 0 {
 		d.PDF = []byte("%PDF-") // not sent: a T11 has no content
 	}
@@ -71,6 +74,10 @@ func MDMCancel(d Document, ctrlID string, now time.Time) ([]byte, error) {
 	if err := d.validate(); err != nil {
 		return nil, err
 	}
+	if !cleanText(reason) {
+		return nil, invalid("cancel reason is not valid text")
+	}
+	d.Replaces.Reason = reason // TXA-21 of the T11
 	return d.mdm(EventCancel, ctrlID, now)
 }
 
@@ -147,8 +154,11 @@ func (d Document) txa(event string) []string {
 	t[4], _ = hl7Date(d.DateOfService)
 	t[6] = hl7Time(d.Created)
 	t[12] = esc(d.Number()) + compSep + SendingApplication
-	if event == EventReplacement {
+	switch event {
+	case EventReplacement:
 		t[13] = esc(d.Replaces.Number()) + compSep + SendingApplication
+		t[21] = esc(d.Replaces.Reason)
+	case EventCancel:
 		t[21] = esc(d.Replaces.Reason)
 	}
 	t[17] = "AU" // authenticated

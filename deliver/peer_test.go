@@ -353,7 +353,9 @@ func TestMDMReceivedByMedplum(t *testing.T) {
 		{"original", testDoc(), MDM, "T02", "", "AV"},
 		{"replacement", testReplacement(false), MDM, "T10", "TESTDOC-0001-v1", "AV"},
 		{"replacement of a document in error", testReplacement(true), MDM, "T02", "", "AV"},
-		{"cancel", cancelled, MDMCancel, "T11", "", "CA"},
+		{"cancel", cancelled, func(d Document, ctrl string, now time.Time) ([]byte, error) {
+			return MDMCancel(d, "Filed to the wrong patient", ctrl, now)
+		}, "T11", "", "CA"},
 		{"3 MB PDF", big, MDM, "T02", "", "AV"},
 		{"delimiters in every text field", odd, MDM, "T10", "TESTDOC-0001-v1", "AV"},
 	}
@@ -408,10 +410,14 @@ func TestMDMReceivedByMedplum(t *testing.T) {
 			check("TXA-13", read.TXA13, tt.parent)
 			check("TXA-17", read.TXA17, "AU")
 			check("TXA-19", read.TXA19, tt.avail)
-			if tt.event == "T10" {
+			switch tt.event {
+			case "T10":
 				check("TXA-21", read.TXA21, d.Replaces.Reason)
 				check("TXA fields", read.TXAFields, 22)
-			} else {
+			case "T11":
+				check("TXA-21", read.TXA21, "Filed to the wrong patient")
+				check("TXA fields", read.TXAFields, 22)
+			default:
 				check("TXA fields", read.TXAFields, 20)
 			}
 			if tt.event == "T11" {
