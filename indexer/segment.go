@@ -64,7 +64,8 @@ type Segment struct {
 // starts a segment as a cover sheet does (its MRN known), but a page that conflicts with
 // it simply starts the next patient's. A separator sheet ends the current segment, and a
 // page a reviewer split the document at starts a new one; blank and failed pages leave
-// it open.
+// it open, but nothing ties a page to the page before a failed page: a page after one
+// joins only by identifiers of its own.
 func Segments(pages []PageEvidence) []Segment { return segments(pages, "none") }
 
 // segments is Segments under a facility's check-digit scheme. Under a scheme that
@@ -90,7 +91,13 @@ func segments(pages []PageEvidence, scheme string) []Segment {
 		case PageSeparator:
 			cur = -1
 			continue
-		case PageBlank, PageFailed:
+		case PageBlank:
+			continue
+		case PageFailed:
+			// What it showed is unknown — the next patient's first page, perhaps — so the
+			// page after it cannot be tied to the page before it: only its own identifiers
+			// place it.
+			lastAnchored, lastNumbered, lastIdentifying, lastType = false, false, false, ""
 			continue
 		case PageCover, PageConfirmed:
 			start(i, true)

@@ -163,6 +163,15 @@ func TestFileSegments(t *testing.T) {
 		{"a page number read with little confidence ties nothing", []PageEvidence{
 			content(num(1, 2, janePage)), content([]chartscan.Identifier{{Kind: chartscan.KindPageNumber, Value: "2/2", Confidence: 0.5}})},
 			[]brief{auto("00123456", ""), review("00123456", reasonUnanchored)}},
+		{"a page that could not be read breaks the chain of continuation pages", []PageEvidence{
+			// What the failed page showed is unknown — perhaps the next patient's first page —
+			// so a page that would have followed the page before it follows nothing. A page
+			// with identifiers of its own still joins by them.
+			content(typed("lab", num(1, 3, janePage))), {Kind: PageFailed}, content(typed("lab", num(2, 3, nil))),
+			content(typed("lab", continued(nil))), {Kind: PageFailed}, content(num(3, 0, janePage)), content(num(4, 0, nil))},
+			[]brief{auto("00123456", ""), {chartscan.StatusFailed, "", reasonFailedPage}, review("00123456", reasonUnanchored),
+				review("00123456", reasonUnanchored), {chartscan.StatusFailed, "", reasonFailedPage}, auto("00123456", ""),
+				auto("00123456", reasonSegContinue)}},
 		{"page 1 of 1 after a filed page starts a new document", []PageEvidence{
 			content(num(1, 1, janePage)), content(num(1, 1, ids("555", "NUNEZ, Jose", "1970-01-01"))), content(num(1, 1, unread("mrn")))},
 			[]brief{auto("00123456", ""), auto("555", ""), review("", reasonUnread)}},
