@@ -10,8 +10,10 @@ import (
 	"image/color"
 	"image/jpeg"
 	_ "image/png" // the decoding fallback
+	"io"
 	"strings"
 
+	"golang.org/x/image/ccitt"
 	_ "golang.org/x/image/tiff" // the decoding fallback
 )
 
@@ -53,7 +55,7 @@ func sniff(b []byte) string {
 
 // errNoPassthrough says an image must be decoded and re-encoded: its encoding has no
 // PDF filter of the same meaning (interlaced or transparent PNG, CMYK JPEG, TIFF other
-// than one strip of G4).
+// than G4).
 var errNoPassthrough = errors.New("no passthrough")
 
 // prepareImage makes the XObject for one page image. The scan's own compressed data goes
@@ -78,7 +80,7 @@ func prepareImage(b []byte, declared string) (xobject, error) {
 	case typeJPEG:
 		x, err = jpegXObject(b)
 	case typeTIFF:
-		x, err = g4XObject(b)
+		x, err = tiffXObject(b)
 	}
 	if errors.Is(err, errNoPassthrough) {
 		x, err = decodedXObject(b, kind)
@@ -183,59 +185,147 @@ func jpegXObject(b []byte) (xobject, error) {
 	}, nil
 }
 
-// g4XObject passes a one-strip CCITT G4 TIFF through: the strip is exactly what
-// CCITTFaxDecode with K -1 reads. Other TIFFs are decoded.
-func g4XObject(b []byte) (xobject, error) {
+// tiffIFD is the first image file directory of a TIFF: tag → values (SHORT or LONG).
+type tiffIFD map[uint16][]uint32
+
+func (d tiffIFD) first(tag uint16, def uint32) uint32 {
+	if v := d[tag]; len(v) > 0 {
+		return v[0]
+	}
+	return def
+}
+
+// readIFD reads the first IFD's SHORT and LONG entries, inline or not; nil if the file
+// is not a TIFF it can read.
+func readIFD(b []byte) tiffIFD {
+	if len(b) < 8 {
+		return nil
+	}
 	var bo binary.ByteOrder = binary.LittleEndian
 	if b[0] == 'M' {
 		bo = binary.BigEndian
 	}
-	if len(b) < 8 {
-		return xobject{}, errNoPassthrough
-	}
 	ifd := int(bo.Uint32(b[4:]))
 	if ifd < 8 || ifd+2 > len(b) {
-		return xobject{}, errNoPassthrough
+		return nil
 	}
 	n := int(bo.Uint16(b[ifd:]))
 	if ifd+2+12*n > len(b) {
-		return xobject{}, errNoPassthrough
+		return nil
 	}
-	tags := map[uint16]uint32{259: 1, 262: 0, 266: 1, 277: 1, 258: 1}
-	counts := map[uint16]uint32{}
+	d := tiffIFD{}
 	for i := range n {
 		e := b[ifd+2+12*i:]
-		tag, typ, count := bo.Uint16(e), bo.Uint16(e[2:]), bo.Uint32(e[4:])
-		counts[tag] = count
-		switch typ {
-		case 3: // SHORT
-			tags[tag] = uint32(bo.Uint16(e[8:]))
-		case 4: // LONG
-			tags[tag] = bo.Uint32(e[8:])
+		tag, typ, count := bo.Uint16(e), bo.Uint16(e[2:]), int(bo.Uint32(e[4:]))
+		size := map[uint16]int{3: 2, 4: 4}[typ]
+		if size == 0 || count <= 0 || count > len(b) {
+			continue
 		}
+		data := e[8:12]
+		if size*count > 4 {
+			off := int(bo.Uint32(e[8:]))
+			if off < 0 || off+size*count > len(b) {
+				return nil
+			}
+			data = b[off : off+size*count]
+		}
+		vs := make([]uint32, count)
+		for j := range vs {
+			if size == 2 {
+				vs[j] = uint32(bo.Uint16(data[2*j:]))
+			} else {
+				vs[j] = bo.Uint32(data[4*j:])
+			}
+		}
+		d[tag] = vs
 	}
-	w, h := int(tags[256]), int(tags[257])
-	off, size := int(tags[273]), int(tags[279])
-	photometric := tags[262]
-	if tags[259] != 4 || tags[258] != 1 || tags[277] != 1 || tags[266] != 1 ||
-		counts[273] != 1 || counts[279] != 1 || tags[293]&2 != 0 ||
-		(photometric != 0 && photometric != 1) || w <= 0 || h <= 0 ||
-		off <= 0 || size <= 0 || off+size > len(b) {
+	return d
+}
+
+// TIFF tags and values read here.
+const (
+	tagWidth, tagHeight   = 256, 257
+	tagBitsPerSample      = 258
+	tagCompression        = 259
+	tagPhotometric        = 262
+	tagFillOrder          = 266
+	tagStripOffsets       = 273
+	tagSamplesPerPixel    = 277
+	tagRowsPerStrip       = 278
+	tagStripByteCounts    = 279
+	tagT6Options          = 293
+	compressionG4         = 4
+	photometricMinIsWhite = 0
+	photometricMinIsBlack = 1
+	t6UncompressedAllowed = 2
+	fillOrderLSBFirst     = 2
+)
+
+// tiffXObject embeds a bilevel CCITT G4 TIFF — what scanners and fax servers write for
+// black-and-white pages — without going through an image: one strip as it is, for
+// CCITTFaxDecode with K -1 reads exactly that; several strips (each coded on its own,
+// which one PDF stream cannot express) decoded row by row into a 1-bit raster for Flate.
+// Other TIFFs are decoded as images.
+func tiffXObject(b []byte) (xobject, error) {
+	d := readIFD(b)
+	if d == nil {
 		return xobject{}, errNoPassthrough
 	}
-	// TIFF's fax decoding gives white runs 0 and black runs 1, shown as TIFF's photometric
-	// says; PDF's gives black runs 0 unless BlackIs1. Min-is-white shows the runs as they
-	// are coded, as PDF does by default; min-is-black shows them inverted.
-	blackIs1 := ""
-	if photometric == 1 {
-		blackIs1 = " /BlackIs1 true"
+	w, h := int(d.first(tagWidth, 0)), int(d.first(tagHeight, 0))
+	photometric := d.first(tagPhotometric, photometricMinIsWhite)
+	offs, sizes := d[tagStripOffsets], d[tagStripByteCounts]
+	if d.first(tagCompression, 1) != compressionG4 || d.first(tagBitsPerSample, 1) != 1 ||
+		d.first(tagSamplesPerPixel, 1) != 1 || d.first(tagT6Options, 0)&t6UncompressedAllowed != 0 ||
+		(photometric != photometricMinIsWhite && photometric != photometricMinIsBlack) ||
+		w <= 0 || h <= 0 || len(offs) == 0 || len(offs) != len(sizes) {
+		return xobject{}, errNoPassthrough
 	}
-	return xobject{
-		width: w, height: h,
-		dict: fmt.Sprintf("/Width %d /Height %d /ColorSpace /DeviceGray /BitsPerComponent 1 /Filter /CCITTFaxDecode "+
-			"/DecodeParms << /K -1 /Columns %d /Rows %d%s >>", w, h, w, h, blackIs1),
-		data: [][]byte{b[off : off+size]},
-	}, nil
+	strips := make([][]byte, len(offs))
+	for i := range offs {
+		o, n := int(offs[i]), int(sizes[i])
+		if o <= 0 || n <= 0 || o+n > len(b) || o+n < o {
+			return xobject{}, errors.New("the TIFF is truncated (a strip runs past the end of the file)")
+		}
+		strips[i] = b[o : o+n]
+	}
+	lsbFirst := d.first(tagFillOrder, 1) == fillOrderLSBFirst
+	if len(strips) == 1 && !lsbFirst {
+		// TIFF's fax decoding gives white runs 0 and black runs 1, shown as the
+		// photometric tag says; PDF's gives black runs 0 unless BlackIs1. Min-is-white
+		// shows the runs as they are coded, as PDF does by default; min-is-black shows
+		// them inverted.
+		blackIs1 := ""
+		if photometric == photometricMinIsBlack {
+			blackIs1 = " /BlackIs1 true"
+		}
+		return xobject{
+			width: w, height: h,
+			dict: fmt.Sprintf("/Width %d /Height %d /ColorSpace /DeviceGray /BitsPerComponent 1 /Filter /CCITTFaxDecode "+
+				"/DecodeParms << /K -1 /Columns %d /Rows %d%s >>", w, h, w, h, blackIs1),
+			data: [][]byte{strips[0]},
+		}, nil
+	}
+	rps := int(d.first(tagRowsPerStrip, uint32(h)))
+	if rps <= 0 || (h+rps-1)/rps != len(strips) {
+		return xobject{}, errNoPassthrough
+	}
+	order := ccitt.MSB
+	if lsbFirst {
+		order = ccitt.LSB
+	}
+	stride := (w + 7) / 8
+	raw := make([]byte, stride*h)
+	for i, strip := range strips {
+		rows := min(rps, h-i*rps)
+		// ccitt writes white as 1, as PDF's DeviceGray shows it; min-is-black shows the
+		// coded white runs black.
+		r := ccitt.NewReader(bytes.NewReader(strip), order, ccitt.Group4, w, rows,
+			&ccitt.Options{Invert: photometric == photometricMinIsBlack})
+		if _, err := io.ReadFull(r, raw[i*rps*stride:(i*rps+rows)*stride]); err != nil {
+			return xobject{}, fmt.Errorf("the TIFF's G4 data is damaged (strip %d of %d: %v)", i+1, len(strips), err)
+		}
+	}
+	return flateXObject(w, h, raw, 1, "/DeviceGray")
 }
 
 // decodedXObject decodes an image and stores it with Flate as 1-bit grey when it is
@@ -244,6 +334,13 @@ func g4XObject(b []byte) (xobject, error) {
 func decodedXObject(b []byte, kind string) (xobject, error) {
 	img, _, err := image.Decode(bytes.NewReader(b))
 	if err != nil {
+		if kind == typeTIFF {
+			if d := readIFD(b); d != nil {
+				c := d.first(tagCompression, 1)
+				return xobject{}, fmt.Errorf("the TIFF (compression %d, %s) cannot be decoded for the PDF: %v; "+
+					"pages stored as PDF, PNG, JPEG, G4 or uncompressed, LZW, Deflate or PackBits TIFF can be", c, tiffCompressionName(c), err)
+			}
+		}
 		return xobject{}, fmt.Errorf("the %s cannot be decoded: %v", kind, err)
 	}
 	r := img.Bounds()
@@ -251,43 +348,119 @@ func decodedXObject(b []byte, kind string) (xobject, error) {
 	if w <= 0 || h <= 0 {
 		return xobject{}, fmt.Errorf("the %s has no pixels", kind)
 	}
-	rgb := make([]byte, 0, 3*w*h)
-	grey, bilevel := true, true
-	if g, ok := img.(*image.Gray); ok {
-		pix := make([]byte, 0, w*h)
+	var pix []byte // grey, one byte a pixel
+	if g, ok := img.(*image.Gray); ok && g.Stride == w {
+		pix = g.Pix[:w*h]
+	} else if ok {
+		pix = make([]byte, 0, w*h)
 		for y := range h {
-			row := g.Pix[y*g.Stride : y*g.Stride+w]
-			pix = append(pix, row...)
+			pix = append(pix, g.Pix[y*g.Stride:y*g.Stride+w]...)
 		}
-		for _, v := range pix {
-			if v != 0 && v != 255 {
-				bilevel = false
-				break
+	} else {
+		at := rgbAt(img)
+		rgb := make([]byte, 3*w*h)
+		grey := true
+		i := 0
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			for x := r.Min.X; x < r.Max.X; x++ {
+				cr, cg, cb := at(x, y)
+				rgb[i], rgb[i+1], rgb[i+2] = cr, cg, cb
+				grey = grey && cr == cg && cg == cb
+				i += 3
 			}
 		}
-		return flateXObject(w, h, pix, nil, bilevel)
-	}
-	for y := r.Min.Y; y < r.Max.Y; y++ {
-		for x := r.Min.X; x < r.Max.X; x++ {
-			c := color.NRGBAModel.Convert(img.At(x, y)).(color.NRGBA)
-			cr, cg, cb := over(c.R, c.A), over(c.G, c.A), over(c.B, c.A)
-			if cr != cg || cg != cb {
-				grey = false
-			}
-			if cr != 0 && cr != 255 {
-				bilevel = false
-			}
-			rgb = append(rgb, cr, cg, cb)
+		if !grey {
+			return flateXObject(w, h, rgb, 8, "/DeviceRGB")
+		}
+		pix = make([]byte, w*h)
+		for i := range pix {
+			pix[i] = rgb[3*i]
 		}
 	}
-	if !grey {
-		return flateXObject(w, h, nil, rgb, false)
+	for _, v := range pix {
+		if v != 0 && v != 255 {
+			return flateXObject(w, h, pix, 8, "/DeviceGray")
+		}
 	}
-	pix := make([]byte, w*h)
-	for i := range pix {
-		pix[i] = rgb[3*i]
+	stride := (w + 7) / 8
+	raw := make([]byte, stride*h)
+	for y := range h {
+		row, out := pix[y*w:(y+1)*w], raw[y*stride:]
+		for x, v := range row {
+			if v != 0 {
+				out[x>>3] |= 0x80 >> (x & 7)
+			}
+		}
 	}
-	return flateXObject(w, h, pix, nil, bilevel)
+	return flateXObject(w, h, raw, 1, "/DeviceGray")
+}
+
+// rgbAt returns a pixel reader for img, composited onto white, that for the image
+// types decoders return reads the pixel without the interface conversions of img.At,
+// which cost more than the rest of the page.
+func rgbAt(img image.Image) func(x, y int) (r, g, b uint8) {
+	switch m := img.(type) {
+	case *image.RGBA:
+		return func(x, y int) (uint8, uint8, uint8) {
+			i := m.PixOffset(x, y)
+			a := m.Pix[i+3]
+			return overPre(m.Pix[i], a), overPre(m.Pix[i+1], a), overPre(m.Pix[i+2], a)
+		}
+	case *image.NRGBA:
+		return func(x, y int) (uint8, uint8, uint8) {
+			i := m.PixOffset(x, y)
+			a := m.Pix[i+3]
+			return over(m.Pix[i], a), over(m.Pix[i+1], a), over(m.Pix[i+2], a)
+		}
+	case *image.YCbCr:
+		return func(x, y int) (uint8, uint8, uint8) {
+			yi, ci := m.YOffset(x, y), m.COffset(x, y)
+			return color.YCbCrToRGB(m.Y[yi], m.Cb[ci], m.Cr[ci])
+		}
+	case *image.CMYK:
+		return func(x, y int) (uint8, uint8, uint8) {
+			i := m.PixOffset(x, y)
+			return color.CMYKToRGB(m.Pix[i], m.Pix[i+1], m.Pix[i+2], m.Pix[i+3])
+		}
+	case *image.Paletted:
+		pal := make([][3]uint8, len(m.Palette))
+		for i, c := range m.Palette {
+			n := color.NRGBAModel.Convert(c).(color.NRGBA)
+			pal[i] = [3]uint8{over(n.R, n.A), over(n.G, n.A), over(n.B, n.A)}
+		}
+		return func(x, y int) (uint8, uint8, uint8) {
+			c := pal[m.Pix[m.PixOffset(x, y)]]
+			return c[0], c[1], c[2]
+		}
+	}
+	return func(x, y int) (uint8, uint8, uint8) {
+		c := color.NRGBAModel.Convert(img.At(x, y)).(color.NRGBA)
+		return over(c.R, c.A), over(c.G, c.A), over(c.B, c.A)
+	}
+}
+
+func tiffCompressionName(c uint32) string {
+	switch c {
+	case 1:
+		return "none"
+	case 2:
+		return "CCITT RLE"
+	case 3:
+		return "CCITT G3"
+	case 4:
+		return "CCITT G4"
+	case 5:
+		return "LZW"
+	case 6:
+		return "old-style JPEG"
+	case 7:
+		return "JPEG"
+	case 8, 32946:
+		return "Deflate"
+	case 32773:
+		return "PackBits"
+	}
+	return "unknown"
 }
 
 // over composites a colour channel of alpha a onto white.
@@ -295,26 +468,10 @@ func over(v, a uint8) uint8 {
 	return uint8((int(v)*int(a) + 255*(255-int(a)) + 127) / 255)
 }
 
-func flateXObject(w, h int, grey, rgb []byte, bilevel bool) (xobject, error) {
-	var raw []byte
-	cs, bpc := "/DeviceGray", 8
-	switch {
-	case rgb != nil:
-		cs, raw = "/DeviceRGB", rgb
-	case bilevel:
-		bpc = 1
-		stride := (w + 7) / 8
-		raw = make([]byte, stride*h)
-		for y := range h {
-			for x := range w {
-				if grey[y*w+x] != 0 {
-					raw[y*stride+x/8] |= 0x80 >> (x % 8)
-				}
-			}
-		}
-	default:
-		raw = grey
-	}
+// overPre composites a premultiplied colour channel of alpha a onto white.
+func overPre(v, a uint8) uint8 { return v + 255 - a }
+
+func flateXObject(w, h int, raw []byte, bpc int, cs string) (xobject, error) {
 	z, err := deflate(raw)
 	if err != nil {
 		return xobject{}, err

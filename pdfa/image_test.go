@@ -134,6 +134,19 @@ func imageCases(t *testing.T) []imageCase {
 	if err != nil {
 		t.Fatal(err)
 	}
+	g4blackFile, lsb, blackStrips := filepath.Join(t.TempDir(), "g4b.tif"), filepath.Join(t.TempDir(), "lsb.tif"), filepath.Join(t.TempDir(), "bs.tif")
+	if err := os.WriteFile(g4blackFile, g4black, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tool(t, "libtiff-tools", "tiffcp", "-c", "g4", "-f", "lsb2msb", g4file, lsb)
+	tool(t, "libtiff-tools", "tiffcp", "-c", "g4", "-r", "7", g4blackFile, blackStrips)
+	readFile := func(p string) []byte {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
 	jpegGrey := encodeJPEG(t, grey)
 	jpegRGB := encodeJPEG(t, colour)
 	cmyk := convert(t, encodePNG(t, colour), "cmyk.jpg", "-colorspace", "CMYK", "-quality", "95")
@@ -158,6 +171,8 @@ func imageCases(t *testing.T) []imageCase {
 		{"tiff g4 min-is-white", g4, "image/tiff", bilevel, 0.01, "ccitt", "1", "gray"},
 		{"tiff g4 min-is-black", g4black, "image/tiff", bilevel, 0.01, "ccitt", "1", "gray"},
 		{"tiff g4 in strips, decoded", strips, "image/tiff", bilevel, 0.01, "image", "1", "gray"},
+		{"tiff g4 min-is-black in strips, decoded", readFile(blackStrips), "image/tiff", bilevel, 0.01, "image", "1", "gray"},
+		{"tiff g4 lsb-first, decoded", readFile(lsb), "image/tiff", bilevel, 0.01, "image", "1", "gray"},
 		{"tiff deflate grey, decoded", deflateTIFF.Bytes(), "image/tiff", grey, 0.01, "image", "8", "gray"},
 	}
 }
@@ -247,6 +262,12 @@ func TestUnusablePagesFailTheDocument(t *testing.T) {
 		{"truncated PNG", Page{Image: good.Image[:len(good.Image)/2], DPI: 100}, []string{"truncated"}},
 		{"absurd DPI", Page{Image: good.Image, DPI: 1}, []string{"300×200 pixels at 1 dpi", "check the DPI"}},
 	}
+	jpegTIFF := convert(t, good.Image, "j.tif", "-compress", "JPEG")
+	tests = append(tests, struct {
+		name  string
+		page  Page
+		wants []string
+	}{"TIFF compression Go cannot decode", Page{Image: jpegTIFF, DPI: 100}, []string{"page 2 of 2", "compression 7, JPEG", "G4"}})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
