@@ -79,7 +79,10 @@ func glyphlessTrueType() []byte {
 	head = u32(head, 0x5F0F3CF5)                     // magicNumber
 	head = u16(head, 0x000B)                         // flags: baseline y=0, lsb x=0, integer ppem
 	head = u16(head, unitsPerEm)                     // unitsPerEm
-	head = append(head, make([]byte, 16)...)         // created, modified: zero keeps the bytes stable
+	head = append(head, 0, 0, 0, 0)                  // created, modified (64-bit): a fixed date,
+	head = u32(head, 3786912000)                     // 2024-01-01 in seconds since 1904, keeps
+	head = append(head, 0, 0, 0, 0)                  // the font's bytes, and so the PDF's, the
+	head = u32(head, 3786912000)                     // same from build to build
 	head = u16(head, 0, 0, glyphAdvance, unitsPerEm) // xMin yMin xMax yMax
 	head = u16(head, 0, 3, 2, 0, 0)                  // macStyle, lowestRecPPEM, fontDirectionHint, indexToLocFormat (short), glyphDataFormat
 
@@ -128,8 +131,23 @@ func glyphlessTrueType() []byte {
 	post = u32(post, 1) // isFixedPitch
 	post = append(post, make([]byte, 16)...)
 
+	// OS/2 version 4: not needed by PDF, but parsers of fonts on Windows and some
+	// validators expect it. fsType 0: installable, so embedding is permitted.
+	var os2 []byte
+	os2 = u16(os2, 4, glyphAdvance, 400, 5, 0)                 // version, xAvgCharWidth, weight, width, fsType
+	os2 = u16(os2, 650, 600, 0, 75, 650, 600, 0, 350, 50, 250) // sub/superscript size and offset, strikeout
+	os2 = u16(os2, 0)                                          // sFamilyClass
+	os2 = append(os2, make([]byte, 10)...)                     // panose: any
+	os2 = append(os2, make([]byte, 16)...)                     // ulUnicodeRange1–4
+	os2 = append(os2, "NONE"...)                               // achVendID
+	os2 = u16(os2, 0x40, 0xFFFF, 0xFFFF)                       // fsSelection REGULAR, first and last char in cmap
+	os2 = u16(os2, unitsPerEm, 0, 0, unitsPerEm, 0)            // typo ascender, descender, line gap; win ascent, descent
+	os2 = u32(os2, 1)                                          // ulCodePageRange1: Latin 1
+	os2 = u32(os2, 0)
+	os2 = u16(os2, unitsPerEm/2, unitsPerEm, 0, 0x20, 0) // xHeight, capHeight, defaultChar, breakChar, maxContext
+
 	tables := map[string][]byte{
-		"cmap": cmap, "glyf": glyf, "head": head, "hhea": hhea, "hmtx": hmtx,
+		"OS/2": os2, "cmap": cmap, "glyf": glyf, "head": head, "hhea": hhea, "hmtx": hmtx,
 		"loca": loca, "maxp": maxp, "name": name, "post": post,
 	}
 	tags := make([]string, 0, len(tables))

@@ -1,6 +1,7 @@
 package pdfa
 
 import (
+	"encoding/binary"
 	"strings"
 	"testing"
 
@@ -36,6 +37,25 @@ func TestGlyphlessFontProgram(t *testing.T) {
 	}
 	if name, err := f.Name(&buf, sfnt.NameIDPostScript); err != nil || name != fontName {
 		t.Errorf("PostScript name %q (%v), want %s", name, err, fontName)
+	}
+	var tags []string
+	for i := range int(binary.BigEndian.Uint16(prog[4:])) {
+		e := prog[12+16*i:]
+		tag, sum := string(e[:4]), binary.BigEndian.Uint32(e[4:])
+		off, n := binary.BigEndian.Uint32(e[8:]), binary.BigEndian.Uint32(e[12:])
+		tags = append(tags, tag)
+		if off%4 != 0 {
+			t.Errorf("table %s at %d, not on a 4-byte boundary", tag, off)
+		}
+		if tag != "head" && ttChecksum(prog[off:off+(n+3)/4*4]) != sum {
+			t.Errorf("table %s: checksum wrong", tag)
+		}
+		if tag == "OS/2" && n != 96 {
+			t.Errorf("OS/2 is %d bytes, want 96 (version 4)", n)
+		}
+	}
+	if got := strings.Join(tags, " "); got != "OS/2 cmap glyf head hhea hmtx loca maxp name post" {
+		t.Errorf("tables %s", got)
 	}
 	if sum := ttChecksum(prog); sum != 0xB1B0AFBA {
 		t.Errorf("whole-font checksum %#x, want 0xB1B0AFBA", sum)
