@@ -26,14 +26,6 @@ type xobject struct {
 	data          [][]byte
 }
 
-func (x xobject) length() int {
-	n := 0
-	for _, d := range x.data {
-		n += len(d)
-	}
-	return n
-}
-
 // The image formats chartscan stores pages in.
 const (
 	typePNG  = "image/png"
@@ -134,6 +126,9 @@ func pngXObject(b []byte) (xobject, error) {
 	if !seen || len(idat) == 0 {
 		return xobject{}, errors.New("the PNG is damaged (no IHDR or no image data)")
 	}
+	if w <= 0 || h <= 0 || !validPNGDepth(ctype, depth) {
+		return xobject{}, fmt.Errorf("the PNG is damaged (%d×%d pixels, colour type %d at %d bits)", w, h, ctype, depth)
+	}
 	if interlace != 0 || transparent || ctype == 4 || ctype == 6 {
 		return xobject{}, errNoPassthrough
 	}
@@ -159,6 +154,19 @@ func pngXObject(b []byte) (xobject, error) {
 			w, h, cs, depth, colors, depth, w),
 		data: idat,
 	}, nil
+}
+
+// validPNGDepth reports whether a PNG may have this colour type at this bit depth.
+func validPNGDepth(ctype, depth byte) bool {
+	switch ctype {
+	case 0:
+		return depth == 1 || depth == 2 || depth == 4 || depth == 8 || depth == 16
+	case 3:
+		return depth == 1 || depth == 2 || depth == 4 || depth == 8
+	case 2, 4, 6:
+		return depth == 8 || depth == 16
+	}
+	return false
 }
 
 func jpegXObject(b []byte) (xobject, error) {
@@ -217,7 +225,13 @@ func readIFD(b []byte) tiffIFD {
 	for i := range n {
 		e := b[ifd+2+12*i:]
 		tag, typ, count := bo.Uint16(e), bo.Uint16(e[2:]), int(bo.Uint32(e[4:]))
-		size := map[uint16]int{3: 2, 4: 4}[typ]
+		var size int
+		switch typ {
+		case 3: // SHORT
+			size = 2
+		case 4: // LONG
+			size = 4
+		}
 		if size == 0 || count <= 0 || count > len(b) {
 			continue
 		}

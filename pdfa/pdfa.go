@@ -86,7 +86,7 @@ type prepared struct {
 // was stored (no re-compression where PDF can carry its encoding, see prepareImage) with
 // the OCR words as an invisible text layer over it, so the archive's copy looks like the
 // paper and still finds the patient's name. Nothing is written if a page is unusable;
-// the error names the page.
+// the error names the page. Write is safe for concurrent use.
 func Write(w io.Writer, meta Meta, pages []Page) error {
 	if len(pages) == 0 {
 		return errors.New("pdfa: no pages: a PDF needs at least one page")
@@ -129,6 +129,9 @@ func Write(w io.Writer, meta Meta, pages []Page) error {
 	pw.object(objCIDFont, fmt.Sprintf("<< /Type /Font /Subtype /CIDFontType2 /BaseFont /%s "+
 		"/CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> /FontDescriptor %d 0 R "+
 		"/DW %d /CIDToGIDMap %d 0 R >>", fontName, objFontDescriptor, glyphAdvance, objCIDToGID))
+	// Ascent 1000 and Descent -1 (not 0, which poppler replaces with a default of -0.35
+	// em) make a viewer's selection of a word run from the line's baseline, its bottom,
+	// up the font size, its height: exactly the line's box.
 	pw.object(objFontDescriptor, fmt.Sprintf("<< /Type /FontDescriptor /FontName /%s /Flags 5 /FontBBox [0 0 %d %d] "+
 		"/ItalicAngle 0 /Ascent %d /Descent -1 /CapHeight %d /StemV 80 /FontFile2 %d 0 R >>",
 		fontName, glyphAdvance, unitsPerEm, unitsPerEm, unitsPerEm, objFontFile))
@@ -173,6 +176,9 @@ func preparePage(p Page) (prepared, error) {
 	if len(p.Image) == 0 {
 		return prepared{}, errors.New("the page has no image")
 	}
+	if p.DPI <= 0 {
+		return prepared{}, fmt.Errorf("the page has no resolution (DPI %d); its size in the PDF comes from pixels and DPI", p.DPI)
+	}
 	img, err := prepareImage(p.Image, p.ImageType)
 	if err != nil {
 		return prepared{}, err
@@ -180,9 +186,6 @@ func preparePage(p Page) (prepared, error) {
 	if (p.Width != 0 || p.Height != 0) && (p.Width != img.width || p.Height != img.height) {
 		return prepared{}, fmt.Errorf("the image is %d×%d pixels but the page says its words were read on %d×%d; "+
 			"store the upright image OCR read (ocr.Result.Image) with the words", img.width, img.height, p.Width, p.Height)
-	}
-	if p.DPI <= 0 {
-		return prepared{}, fmt.Errorf("the page has no resolution (DPI %d); its size in the PDF comes from pixels and DPI", p.DPI)
 	}
 	scale := 72 / float64(p.DPI)
 	wPt, hPt := float64(img.width)*scale, float64(img.height)*scale
