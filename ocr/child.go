@@ -29,8 +29,8 @@ import (
 // read that ends in the child's death or a kill returns a *CrashError; the caller counts
 // such crashes per page and gives up on a page that crashed twice (the worker does).
 type Isolated struct {
-	slots   chan *child
-	cfg     IsolatedConfig
+	slots chan *child
+	cfg   IsolatedConfig
 }
 
 // IsolatedConfig configures an Isolated reader.

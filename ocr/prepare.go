@@ -269,5 +269,4 @@ func freeOSD(api *C.TessBaseAPI) {
 // Leptonica's format codes for encode; tests cannot use cgo.
 const (
 	iffPNG = C.IFF_PNG
-	iffPNM = C.IFF_PNM
 )

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unsafe"
 
 	"github.com/otiai10/gosseract/v2"
 
@@ -160,11 +161,10 @@ func (e *Engine) Read(ctx context.Context, img []byte, dpi int) (res Result, err
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
-	pnm, err := pg.img.encode(iffPNM)
-	if err != nil {
-		return res, err
-	}
-	if err := s.tess.SetImageFromBytes(pnm); err != nil {
+	// The image goes to Tesseract as it is in memory. An encoded round trip cost time
+	// and, through PNM, failed on some pages: Leptonica's P4 reader swallows a first data
+	// byte that looks like whitespace, and gosseract then read an empty result (SIGSEGV).
+	if err := s.tess.SetPix(unsafe.Pointer(pg.img.p)); err != nil {
 		return res, fmt.Errorf("tesseract image: %w", err)
 	}
 	s.tess.SetVariable("user_defined_dpi", strconv.Itoa(pg.dpi))

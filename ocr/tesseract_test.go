@@ -1,8 +1,8 @@
 package ocr
 
 import (
-	"fmt"
 	"context"
+	"fmt"
 	"os"
 	"runtime"
 	"strings"
@@ -123,4 +123,23 @@ func TestEngineReadLeaksNoCMemory(t *testing.T) {
 		t.Errorf("the C heap grew by %d bytes over %d reads of %d words (more than %d): a leak", grown, reads, words/reads, limit)
 	}
 	t.Logf("C heap growth over %d reads: %d bytes (%d words a read)", reads, grown, words/reads)
+}
+
+// A 1-bit page whose first eight pixels make a space (0x20) was read as no image at all:
+// the page went through PNM to Tesseract, Leptonica's P4 reader could not read back what
+// its writer wrote ("pixReadStreamPnm: read error in 4"), and gosseract went on to read
+// an empty result and died of SIGSEGV. Found by make test-faults; the page is
+// testdata/pages/pnm-first-byte-space.png. The image now reaches Tesseract without an
+// encoding.
+func TestEngineReadsAPageLeptonicaCouldNotRoundTrip(t *testing.T) {
+	img, err := os.ReadFile("../testdata/pages/pnm-first-byte-space.png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := NewEngine(1, "eng")
+	defer e.Close()
+	res, err := e.Read(context.Background(), img, 300)
+	if err != nil || len(res.Words) < 50 {
+		t.Fatalf("read %d words, %v; want the page's words", len(res.Words), err)
+	}
 }

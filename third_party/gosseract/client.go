@@ -150,6 +150,24 @@ func (client *Client) SetImageFromBytes(data []byte) error {
 	return nil
 }
 
+// SetPix hands Tesseract a Leptonica image — pix is a PIX* — without an encode and a
+// decode; the client takes a reference of its own (pixClone), so the caller may destroy
+// its copy at once (chartscan).
+func (client *Client) SetPix(pix unsafe.Pointer) error {
+	if client.api == nil {
+		return fmt.Errorf("TessBaseAPI is not constructed, please use `gosseract.NewClient`")
+	}
+	if pix == nil {
+		return fmt.Errorf("no image")
+	}
+	if client.pixImage != nil {
+		C.DestroyPixImage(client.pixImage)
+		client.pixImage = nil
+	}
+	client.pixImage = C.ClonePixImage(C.PixImage(pix))
+	return nil
+}
+
 // SetLanguage sets languages to use. English as default.
 func (client *Client) SetLanguage(langs ...string) error {
 	if len(langs) == 0 {

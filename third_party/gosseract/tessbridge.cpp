@@ -235,6 +235,12 @@ PixImage CreatePixImageFromBytes(unsigned char* data, int size) {
     return (void*)image;
 }
 
+// chartscan: a new reference to a Leptonica image the caller already holds, so the
+// image reaches Tesseract without an encode and a decode.
+PixImage ClonePixImage(PixImage pix) {
+    return (void*)pixClone((Pix*)pix);
+}
+
 void DestroyPixImage(PixImage pix) {
     Pix* img = (Pix*)pix;
     pixDestroy(&img);

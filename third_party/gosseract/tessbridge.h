@@ -39,6 +39,7 @@ const char* GetDataPath();
 PixImage CreatePixImageByFilePath(char*);
 PixImage CreatePixImageFromBytes(unsigned char*, int);
 void DestroyPixImage(PixImage pix);
+PixImage ClonePixImage(PixImage pix); // chartscan
 
 #ifdef __cplusplus
 }
