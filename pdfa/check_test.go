@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -38,7 +39,7 @@ func tool(t testing.TB, pkg string, name string, args ...string) string {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, stderr.String())
 	}
-	if s := strings.TrimSpace(stderr.String()); s != "" && name != "pdftoppm" {
+	if s := strings.TrimSpace(stderr.String()); s != "" && (name == "pdftotext" || name == "pdfinfo" || name == "pdfimages") {
 		// poppler prints syntax errors it recovered from on stderr: none are acceptable.
 		t.Errorf("%s %s complained: %s", name, strings.Join(args, " "), s)
 	}
@@ -138,6 +139,16 @@ const (
 	xmpPropName    = "http://www.aiim.org/pdfa/ns/property# name"
 )
 
+// reporter is the part of *testing.T the PDF/A checks use, so that a test can run them
+// on a broken file and see that they fail.
+type reporter interface {
+	Helper()
+	Error(args ...any)
+	Errorf(format string, args ...any)
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+}
+
 // pdfaReport is what checkPDFA read from a file, for further assertions.
 type pdfaReport struct {
 	xmp  map[string][]string
@@ -162,7 +173,7 @@ type pdfaReport struct {
 //   - no stream uses LZW (or any filter outside the PDF/A-2 set), no image interpolates,
 //     no JavaScript, no transparency groups or soft masks;
 //   - pdfcpu validates the file in strict mode.
-func checkPDFA(t *testing.T, path string) pdfaReport {
+func checkPDFA(t reporter, path string) pdfaReport {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -361,7 +372,7 @@ func checkPDFA(t *testing.T, path string) pdfaReport {
 	return pdfaReport{xmp: props, info: info}
 }
 
-func checkFontEmbedded(t *testing.T, xt *model.XRefTable, page int, name string, ref types.Object) {
+func checkFontEmbedded(t reporter, xt *model.XRefTable, page int, name string, ref types.Object) {
 	t.Helper()
 	font, err := xt.DereferenceDict(ref)
 	if err != nil {
@@ -526,4 +537,26 @@ func greyDiff(a, b *image.Gray) (mean, far float64, err error) {
 		}
 	}
 	return float64(sum) / float64(w*h), float64(n) / float64(w*h), nil
+}
+
+// recorder is a reporter that collects failures; Fatal ends the goroutine, as
+// testing.T's does.
+type recorder struct{ failures []string }
+
+func (r *recorder) Helper()                           {}
+func (r *recorder) Error(args ...any)                 { r.failures = append(r.failures, fmt.Sprint(args...)) }
+func (r *recorder) Errorf(format string, args ...any) { r.Error(fmt.Sprintf(format, args...)) }
+func (r *recorder) Fatal(args ...any)                 { r.Error(args...); runtime.Goexit() }
+func (r *recorder) Fatalf(format string, args ...any) { r.Errorf(format, args...); runtime.Goexit() }
+
+// runCheckPDFA runs checkPDFA on path and returns its failures.
+func runCheckPDFA(path string) []string {
+	rec := &recorder{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		checkPDFA(rec, path)
+	}()
+	<-done
+	return rec.failures
 }

@@ -2,9 +2,12 @@ package pdfa
 
 import (
 	"bytes"
+	"fmt"
 	"image/png"
 	"io"
 	"math"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -324,4 +327,79 @@ func TestMetadataInAnyScript(t *testing.T) {
 	if problems, status, _ := pikepdfCheck(t, path); len(problems) > 0 || status != "2B" {
 		t.Errorf("pikepdf: problems %v, pdfa_status %q", problems, status)
 	}
+}
+
+// The PDF/A checks catch what they look for: each file here is a good one with one
+// violation patched in (an edit inside a stream keeps its length; the cross-reference
+// table is rebuilt).
+func TestPDFAChecksCatchViolations(t *testing.T) {
+	page := Page{Image: encodePNG(t, synthImage(300, 200, false)), DPI: 100, Words: []chartscan.Word{
+		{Text: "word", Box: chartscan.Box{X0: 10, Y0: 10, X1: 60, Y1: 30}}}}
+	meta := Meta{Title: "Radiology report", DocumentType: "radiology", Created: time.Unix(1e9, 0)}
+	good, err := os.ReadFile(writePDF(t, meta, []Page{page}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	goodPath := filepath.Join(dir, "good.pdf")
+	if err := os.WriteFile(goodPath, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if f := runCheckPDFA(goodPath); len(f) > 0 {
+		t.Fatalf("the good file fails: %v", f)
+	}
+	for _, tc := range []struct{ name, from, to, want string }{
+		{"claims PDF/A-1", "<pdfaid:part>2</", "<pdfaid:part>1</", "pdfaid:part [1], want 2"},
+		{"claims level A", "<pdfaid:conformance>B</", "<pdfaid:conformance>A</", "pdfaid:conformance [A], want B"},
+		{"no PDF/A output intent", "/S /GTS_PDFA1", "/S /GTS_PDFX1", "want /GTS_PDFA1"},
+		{"font not embedded", "/FontFile2 ", "/FontFileX ", "is not embedded"},
+		{"title differs from XMP", "/Title (Radiology report)", "/Title (Radiology rep0rt)", "PDF/A wants them equal"},
+		{"undescribed XMP property", "xmlns:chartscan=\"https://github.com/chartscan/", "xmlns:chartscan=\"https://gitlab.com/chartscan/", "no extension schema describes it"},
+		{"encrypted", "/Info 3 0 R /ID", "/Encrypt 3 0 R /ID", "pdfcpu"},
+		{"interpolated image", "/Subtype /Image /Width", "/Subtype /Image /Interpolate true /Width", "Interpolate true"},
+		{"LZW", "/Filter /FlateDecode /DecodeParms << /Predictor 15", "/Filter /LZWDecode /DecodeParms << /Predictor 15", "LZW"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			from := []byte(tc.from)
+			if bytes.Count(good, from) != 1 {
+				t.Fatalf("%q occurs %d times in the good file", tc.from, bytes.Count(good, from))
+			}
+			bad := fixXref(t, bytes.Replace(good, from, []byte(tc.to), 1))
+			path := filepath.Join(dir, strings.NewReplacer(" ", "-", "/", "-").Replace(tc.name)+".pdf")
+			if err := os.WriteFile(path, bad, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			failures := runCheckPDFA(path)
+			if !strings.Contains(strings.Join(failures, "\n"), tc.want) {
+				t.Errorf("checkPDFA: %q, want a failure with %q", failures, tc.want)
+			}
+		})
+	}
+}
+
+// fixXref rebuilds the cross-reference table of a PDF written by Write after its objects
+// were edited in place, so that a checker reads the edit rather than a broken file.
+func fixXref(t *testing.T, pdf []byte) []byte {
+	t.Helper()
+	at := bytes.LastIndex(pdf, []byte("\nxref\n")) + 1
+	trailer := bytes.Index(pdf[at:], []byte("trailer\n"))
+	if at == 0 || trailer < 0 {
+		t.Fatal("no xref table")
+	}
+	offsets := map[int]int{}
+	for _, m := range regexp.MustCompile(`(?m)^(\d+) 0 obj\n`).FindAllSubmatchIndex(pdf[:at], -1) {
+		n, _ := strconv.Atoi(string(pdf[m[2]:m[3]]))
+		offsets[n] = m[0]
+	}
+	var b bytes.Buffer
+	b.Write(pdf[:at])
+	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(offsets)+1)
+	for n := 1; n <= len(offsets); n++ {
+		fmt.Fprintf(&b, "%010d 00000 n \n", offsets[n])
+	}
+	tr := pdf[at+trailer:]
+	tr = tr[:bytes.Index(tr, []byte("startxref"))]
+	b.Write(tr)
+	fmt.Fprintf(&b, "startxref\n%d\n%%%%EOF\n", at)
+	return b.Bytes()
 }
