@@ -64,7 +64,9 @@ func newDocMeta(m Meta) docMeta {
 	}
 	var subject, keywords []string
 	if d.DocumentType != "" {
-		subject = append(subject, d.DocumentType)
+		// chartscan's codes (progress_note) read as words in a viewer's document
+		// properties; Keywords and the XMP keep the code for software.
+		subject = append(subject, strings.ReplaceAll(d.DocumentType, "_", " "))
 		keywords = append(keywords, d.DocumentType)
 	}
 	if d.DateOfService != "" {

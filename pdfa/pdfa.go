@@ -36,7 +36,7 @@ type Page struct {
 // page images and text.
 type Meta struct {
 	Title         string
-	DocumentType  string // e.g. "discharge summary"
+	DocumentType  string // chartscan's code, e.g. chartscan.DocTypeDischargeSummary
 	DateOfService string // ISO 8601, e.g. "2022-01-19"
 	Producer      string // "chartscan" when empty
 	ID            string // the patient document's id

@@ -307,7 +307,7 @@ func TestWordsWithoutLineNumbers(t *testing.T) {
 func TestMetadataInAnyScript(t *testing.T) {
 	meta := Meta{
 		Title:         "Befund Müller — 診療録 <b>&\x00\x07",
-		DocumentType:  "entlassungsbrief (discharge summary)",
+		DocumentType:  "discharge_summary",
 		DateOfService: "2023-11-05",
 		ID:            "pdoc-ü-42",
 		Producer:      "chartscan test",
@@ -319,6 +319,9 @@ func TestMetadataInAnyScript(t *testing.T) {
 	want := "Befund Müller — 診療録 <b>&"
 	if rep.info["Title"] != want || rep.xmp[xmpTitle][0] != want {
 		t.Errorf("title: Info %q, XMP %q; want %q", rep.info["Title"], rep.xmp[xmpTitle], want)
+	}
+	if s := "discharge summary, date of service 2023-11-05"; rep.info["Subject"] != s || rep.info["Keywords"] != "discharge_summary; 2023-11-05" {
+		t.Errorf("Subject %q, Keywords %q; want %q and the code", rep.info["Subject"], rep.info["Keywords"], s)
 	}
 	if got := tool(t, "poppler-utils", "pdfinfo", "-enc", "UTF-8", "-isodates", path); !strings.Contains(got, "Title:           "+want) ||
 		!strings.Contains(got, "CreationDate:    2023-11-06T07:00:00Z") {
