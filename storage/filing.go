@@ -95,7 +95,8 @@ func (db *DB) SaveFilings(ctx context.Context, documentID string, filings map[in
 // Pages a reviewer decided (confirmed, or not in the EMPI), and failed, blank or
 // separator pages, keep their status.
 // An automatic filing with QACheck is drawn for a quality check; filing a page again
-// withdraws its unchecked draw (a check already made stays, as history).
+// withdraws its unchecked draw (a check already made stays, as history). The document's
+// patient documents are brought in line in the same transaction.
 func (db *DB) SaveFilingsAt(ctx context.Context, documentID string, generation int64, filings map[int]chartscan.Filing) error {
 	tx, err := db.pool.Begin(ctx)
 	if err != nil {
@@ -167,6 +168,9 @@ func (db *DB) SaveFilingsAt(ctx context.Context, documentID string, generation i
 	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 		return fmt.Errorf("save filings: %w", err)
 	}
+	if err := refreshPatientDocuments(ctx, tx, documentID); err != nil {
+		return err
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("save filings: %w", err)
 	}
@@ -191,6 +195,9 @@ func rerunFailedPages(ctx context.Context, tx pgx.Tx, documentID string) error {
 	}
 	if _, err := tx.Exec(ctx, `UPDATE documents SET status = 'processing', reason = '', updated_at = now() WHERE id::text = $1`, documentID); err != nil {
 		return fmt.Errorf("re-run failed pages: %w", err)
+	}
+	if err := refreshPatientDocuments(ctx, tx, documentID); err != nil {
+		return err
 	}
 	return tx.Commit(ctx)
 }

@@ -457,16 +457,21 @@ func (db *DB) MergePatients(ctx context.Context, survivor, merged, actor string)
 }
 
 // mergeInto merges the patient merged into survivor, who is in the EMPI, inside tx: pages
-// filed to merged and candidates naming it move to survivor, aliases of merged and merged
-// itself become aliases of survivor, its record goes (its surname count with it), and
-// the merge is audited. merged need not be in the EMPI: its alias is recorded all the
-// same, so that a late record of it cannot bring it back.
+// filed to merged and candidates naming it move to survivor (their patient documents
+// with them), aliases of merged and merged itself become aliases of survivor, its record
+// goes (its surname count with it), and the merge is audited. merged need not be in the
+// EMPI: its alias is recorded all the same, so that a late record of it cannot bring it
+// back.
 func mergeInto(ctx context.Context, tx pgx.Tx, survivor, merged, actor string) (int, error) {
-	tag, err := tx.Exec(ctx, `UPDATE pages SET mrn = $1, updated_at = now() WHERE mrn = $2`, survivor, merged)
+	rows, err := tx.Query(ctx, `UPDATE pages SET mrn = $1, updated_at = now() WHERE mrn = $2 RETURNING document_id::text`, survivor, merged)
 	if err != nil {
 		return 0, fmt.Errorf("merge: move pages: %w", err)
 	}
-	moved := int(tag.RowsAffected())
+	docs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, fmt.Errorf("merge: move pages: %w", err)
+	}
+	moved := len(docs)
 	// The merged patient's other identifiers go to the survivor (those the survivor's
 	// system holds otherwise stay where they are).
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS merged_ids (system text, value text) ON COMMIT DROP;
@@ -492,6 +497,14 @@ func mergeInto(ctx context.Context, tx pgx.Tx, survivor, merged, actor string) (
 	}
 	if family != nil {
 		if err := countSurname(ctx, tx, *family, -1); err != nil {
+			return 0, err
+		}
+	}
+	// The patient documents of the moved pages follow them: one the EHR holds is
+	// superseded by a version under the survivor's MRN.
+	slices.Sort(docs)
+	for _, id := range slices.Compact(docs) {
+		if err := refreshPatientDocuments(ctx, tx, id); err != nil {
 			return 0, err
 		}
 	}

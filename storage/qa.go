@@ -87,6 +87,9 @@ func (db *DB) CheckQA(ctx context.Context, c QACheck) error {
 			WHERE document_id = $1 AND page_no = $2`, c.DocumentID, c.Page); err != nil {
 			return fmt.Errorf("qa check: %w", err)
 		}
+		if err := refreshPatientDocuments(ctx, tx, c.DocumentID); err != nil {
+			return err
+		}
 	}
 	if err := appendAudit(ctx, tx, AuditEntry{Actor: c.Actor, Action: "qa.check", Object: "page:" + c.PageKey.String(),
 		Outcome: "ok", Detail: map[string]any{"outcome": c.Outcome, "mrn": drawn}}); err != nil {

@@ -198,7 +198,8 @@ type Decided struct {
 
 // Decide applies a reviewer's decision in one transaction with its audit entry. It holds
 // only if the page is still in review at the version the reviewer saw; otherwise it
-// changes nothing and returns an EConflict naming who decided first.
+// changes nothing and returns an EConflict naming who decided first. The document's
+// patient documents follow the decision in the same transaction.
 func (db *DB) Decide(ctx context.Context, d Decision) (Decided, error) {
 	tx, err := db.pool.Begin(ctx)
 	if err != nil {
@@ -315,6 +316,9 @@ func (db *DB) Decide(ctx context.Context, d Decision) (Decided, error) {
 	}
 	if err := appendAudit(ctx, tx, AuditEntry{Actor: d.Actor, Action: "review.decide", Object: "page:" + d.PageKey.String(),
 		Outcome: "ok", Detail: detail}); err != nil {
+		return out, err
+	}
+	if err := refreshPatientDocuments(ctx, tx, d.DocumentID); err != nil {
 		return out, err
 	}
 	return out, tx.Commit(ctx)
