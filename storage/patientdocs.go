@@ -186,6 +186,7 @@ const (
 	opCreate                        // a new document
 	opRemove                        // an unsent version no page is left for: deleted
 	opWithdraw                      // a sent version no page is left for: superseded, to be withdrawn
+	opRestore                       // an unsent replacement back to what it replaces: deleted, that version live again
 )
 
 // pdChange is why a version the EHR holds is replaced or withdrawn.
@@ -266,7 +267,8 @@ func describeChange(old PatientDocument, g *pdGroup, now map[int]pageNow, surviv
 // superseded by its next version, which replaces it in the EHR when the EHR holds it. A
 // group that pairs with none is a new document (newID names it); a live version left
 // over is deleted if unsent and withdrawn (superseded, to be cancelled) if the EHR holds
-// it.
+// it. An unsent replacement whose pages come back to just what the version it replaces
+// holds is deleted, and that version is what the EHR holds again.
 func planPatientDocuments(stored []PatientDocument, groups []pdGroup, now map[int]pageNow, survivor map[string]string, newID func() string) []pdOp {
 	var live []PatientDocument
 	byKey := map[[2]any]*PatientDocument{}
@@ -348,6 +350,11 @@ func planPatientDocuments(stored []PatientDocument, groups []pdGroup, now map[in
 			op := pdOp{kind: opUpdate, old: d, new: content(d, g)}
 			if pred := predOf(d); pred != nil {
 				op.pred, op.change = pred, describeChange(*pred, &g, now, survivor)
+				if g.sameContent(*pred) {
+					// Back to what the EHR holds: the replacement was never sent, so the
+					// version it was to replace stands again.
+					op.kind = opRestore
+				}
 			}
 			ops = append(ops, op)
 			continue
@@ -487,6 +494,11 @@ func refreshPatientDocuments(ctx context.Context, tx pgx.Tx, documentID string) 
 			}
 		case opWithdraw:
 			supersede(op.old, op.change, op.old.inEHR())
+		case opRestore:
+			b.Queue(`DELETE FROM patient_documents WHERE id = $1 AND version = $2`, op.old.ID, op.old.Version)
+			b.Queue(`UPDATE patient_documents SET state = CASE WHEN acknowledged_at IS NOT NULL THEN 'acknowledged' ELSE 'delivered' END,
+				superseded_at = NULL, superseded_reason = '', entered_in_error = false, withdraw = false, updated_at = now()
+				WHERE id = $1 AND version = $2`, op.pred.ID, op.pred.Version)
 		}
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -166,6 +167,11 @@ func TestPlanPatientDocuments(t *testing.T) {
 	if !slices.Equal(kinds(ops), []pdOpKind{opRemove}) || ops[0].pred == nil || ops[0].pred.Version != 1 || !ops[0].change.enteredInError {
 		t.Errorf("unsent replacement with no page left: %+v", ops)
 	}
+	// An unsent replacement back to version 1's pages: version 1 stands again.
+	ops = planFor([]PatientDocument{v1, v2}, []pdGroup{group(A, false, 1)}, filed(A, 1), nil)
+	if !slices.Equal(kinds(ops), []pdOpKind{opRestore}) || ops[0].pred.Version != 1 || ops[0].old.Version != 2 {
+		t.Errorf("unsent replacement back to what it replaces: %+v", ops)
+	}
 	// An unsent replacement that changes again: updated, its reason against version 1.
 	ops = planFor([]PatientDocument{v1, v2}, []pdGroup{group(A, false, 1, 2, 3)}, filed(A, 1, 2, 3), nil)
 	if !slices.Equal(kinds(ops), []pdOpKind{opUpdate}) || ops[0].pred == nil || ops[0].change.reason != "pages added" || ops[0].change.enteredInError {
@@ -276,20 +282,39 @@ func TestPatientDocumentsFollowFilings(t *testing.T) {
 		t.Errorf("version 1 after the check: %+v, %v", old, err)
 	}
 
-	// An EMPI merge of the patient: every live document moves to the survivor; the
-	// delivered lab document is superseded by version 2, not in error.
+	// The reviewer files the page to the patient again: version 2 was never sent, and
+	// version 1 is what the EHR holds again.
+	pd, err := db.PageDetail(ctx, doc.ID, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Decide(ctx, Decision{PageKey: PageKey{doc.ID, 2}, Version: pd.Version, Action: ActionConfirm, MRN: "100000001", Actor: "ann"}); err != nil {
+		t.Fatal(err)
+	}
+	got = live()
+	if want := "[100000001 progress_note [1 2] delivered v1][100000001 lab [3 4] delivered v1]"; summary(got) != want {
+		t.Fatalf("after the page came back: %s, want %s", summary(got), want)
+	}
+	if _, err := db.PatientDocument(ctx, note.ID, 2); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the unsent version 2 is still there: %v", err)
+	}
+
+	// An EMPI merge of the patient: every document moves to the survivor, each
+	// superseded by a version 2 that replaces it, not in error.
 	if _, err := db.MergePatients(ctx, "100000004", "100000001", "test"); err != nil {
 		t.Fatal(err)
 	}
 	got = live()
-	if want := "[100000004 progress_note [1] pending v2][100000004 lab [3 4] pending v2]"; summary(got) != want {
+	if want := "[100000004 progress_note [1 2] ready v2][100000004 lab [3 4] ready v2]"; summary(got) != want {
 		t.Fatalf("after the merge: %s, want %s", summary(got), want)
 	}
-	if old, err := db.PatientDocument(ctx, lab.ID, 1); err != nil || old.State != PDSuperseded || old.EnteredInError || old.SupersededReason != "patients merged in the EMPI" {
-		t.Errorf("lab version 1 after the merge: %+v, %v", old, err)
+	for _, id := range []string{note.ID, lab.ID} {
+		if old, err := db.PatientDocument(ctx, id, 1); err != nil || old.State != PDSuperseded || old.EnteredInError || old.SupersededReason != "patients merged in the EMPI" {
+			t.Errorf("version 1 after the merge: %+v, %v", old, err)
+		}
 	}
 	rep, err = db.BatchReport(ctx, doc.BatchID)
-	if err != nil || rep.Pages.Filed != 3 || rep.Pages.Review != 1 || rep.PatientDocuments.Superseded != 2 || rep.PatientDocuments.Total != 2 {
+	if err != nil || rep.Pages.Filed != 4 || rep.PatientDocuments.Superseded != 2 || rep.PatientDocuments.Total != 2 || rep.PatientDocuments.Ready != 2 {
 		t.Errorf("report after the merge: %+v, %v", rep, err)
 	}
 	// Refreshing by hand finds nothing to change.
