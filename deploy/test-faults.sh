@@ -5,8 +5,8 @@
 # their data under a temporary directory, so the local stack (make up) and anything else
 # using it are never disturbed. Prints "pages lost = 0, duplicated = 0, failed = 0".
 #
-#   CHARTSCAN_FAULT_PAGES=100   pages in the batch (two patients of two pages per PDF)
-#   CHARTSCAN_FAULT_OUTAGE=40s  how long each store stays down (OCR's old budget was 30 s)
+#   CHARTSCAN_FAULT_PAGES=200   pages in the batch (two patients of two pages per PDF)
+#   CHARTSCAN_FAULT_OUTAGE=60s  how long each store stays down (issue 10 item 4: 60 s)
 #   CHARTSCAN_FAULT_LOGS=DIR    also write every process's log there
 set -euo pipefail
 . "$(dirname "$0")/env.sh"

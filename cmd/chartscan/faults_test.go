@@ -297,8 +297,8 @@ func envInt(t *testing.T, name string, def int) int {
 // none failed, the audit chain and every stored original verifying.
 func TestFaultsBatchSurvivesStoreOutagesAndKilledWorkers(t *testing.T) {
 	needFaultTest(t)
-	pages := envInt(t, "CHARTSCAN_FAULT_PAGES", 100)
-	outage := envDuration(t, "CHARTSCAN_FAULT_OUTAGE", 40*time.Second)
+	pages := envInt(t, "CHARTSCAN_FAULT_PAGES", 200)
+	outage := envDuration(t, "CHARTSCAN_FAULT_OUTAGE", 60*time.Second)
 	start := time.Now()
 	f := newFaultStack(t)
 	s := f.stack()
