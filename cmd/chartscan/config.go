@@ -6,10 +6,12 @@ import (
 	"net/netip"
 	"net/url"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/chartscan/chartscan/assemble"
 	"github.com/chartscan/chartscan/indexer"
 	"github.com/chartscan/chartscan/ocr"
 	"github.com/chartscan/chartscan/storage"
@@ -40,6 +42,8 @@ type config struct {
 	HTTPAddr        string
 	ADTAddr         string // where `chartscan adt` listens for HL7 v2 over MLLP
 	MRNSystem       string // the assigning authority (HL7) or identifier system (FHIR) of the facility's MRNs
+	MRNSystemURI    string // the facility's MRN system as a FHIR identifier.system (a URI; an OID as urn:oid:)
+	Facility        string // the facility's name: HL7 MSH-4 of the documents sent
 	SessionIdle     time.Duration
 	Concurrency     int
 	OCRLanguage     string
@@ -54,6 +58,7 @@ type config struct {
 	StreamsPerUser int
 	SpoolBytes     int
 	DecodeBytes    int
+	Intake         intakeSettings // chartscan intake and watch (intake.go)
 }
 
 // setting is one environment variable with its default and what it is for; the table
@@ -100,6 +105,27 @@ func dbURLSetting(dst func(c *config) *string) func(*config, string) error {
 func fileSetting(dst func(c *config) *string) func(*config, string) error {
 	return func(c *config, v string) error {
 		*dst(c) = strings.TrimSpace(v)
+		return nil
+	}
+}
+
+func durationSetting(min, max time.Duration, dst func(c *config) *time.Duration) func(*config, string) error {
+	return func(c *config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < min || d > max {
+			return fmt.Errorf("want a duration from %v to %v", min, max)
+		}
+		*dst(c) = d
+		return nil
+	}
+}
+
+func choiceSetting(dst func(c *config) *string, choices ...string) func(*config, string) error {
+	return func(c *config, v string) error {
+		if !slices.Contains(choices, v) {
+			return fmt.Errorf("want %s", strings.Join(choices, " or "))
+		}
+		*dst(c) = v
 		return nil
 	}
 }
@@ -236,6 +262,21 @@ var settings = []setting{
 		return nil
 	}},
 	{"CHARTSCAN_MRN_SYSTEM", "", "the facility's MRN system: HL7 assigning authority (CX-4) or FHIR identifier.system; identifiers of others are not MRNs (default: the one typed MR)", func(c *config, v string) error { c.MRNSystem = strings.TrimSpace(v); return nil }},
+	{"CHARTSCAN_MRN_SYSTEM_URI", "", "the facility's MRN system as FHIR names it: a URI (https://…, urn:…) or an OID (as urn:oid:…), for the documents exported and delivered as FHIR (default: CHARTSCAN_MRN_SYSTEM when it is one)", func(c *config, v string) error {
+		uri, ok := assemble.FHIRSystem(v)
+		if !ok {
+			return fmt.Errorf("want a URI (https://…, urn:…) or an OID")
+		}
+		c.MRNSystemURI = uri
+		return nil
+	}},
+	{"CHARTSCAN_FACILITY", "", "the facility's name (an HL7 namespace): MSH-4 of the documents exported and delivered as HL7 MDM", func(c *config, v string) error {
+		if strings.ContainsAny(v, "|^~\\&\r\n") {
+			return fmt.Errorf("want a name without HL7 delimiters (| ^ ~ \\ &)")
+		}
+		c.Facility = strings.TrimSpace(v)
+		return nil
+	}},
 	{"CHARTSCAN_SESSION_IDLE", "15m", "a web session without a request this long is over (HIPAA automatic logoff), e.g. 15m or 1h; at most 12h", func(c *config, v string) error {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < time.Second || d > web.MaxSessionIdle {
@@ -244,6 +285,29 @@ var settings = []setting{
 		c.SessionIdle = d
 		return nil
 	}},
+	{"CHARTSCAN_INTAKE_BUCKET", "chartscan-inbox", "bucket the scanners write to, which `chartscan intake` takes scans from (made if missing, encrypted as MINIO_SSE says)", func(c *config, v string) error {
+		if strings.ContainsAny(v, "/ ") {
+			return fmt.Errorf("want a bucket name")
+		}
+		c.Intake.Bucket = v
+		return nil
+	}},
+	{"CHARTSCAN_INTAKE_PREFIX", "inbox/", "prefix of the intake bucket's objects to take: PREFIX<station>/<box>/scan.pdf goes to the batch labelled <station>/<box>", func(c *config, v string) error {
+		v = strings.TrimPrefix(v, "/")
+		if v != "" && !strings.HasSuffix(v, "/") {
+			v += "/"
+		}
+		if strings.HasPrefix(v, storage.TakenPrefix) {
+			return fmt.Errorf("want a prefix outside %s, where taken scans go", storage.TakenPrefix)
+		}
+		c.Intake.Prefix = v
+		return nil
+	}},
+	{"CHARTSCAN_INTAKE_TAKEN", "move", "what `intake` does with a scan it took: move (to taken/<path below the prefix>) or tag (chartscan-taken=<document id>, left in place)", choiceSetting(func(c *config) *string { return &c.Intake.BucketTaken }, "move", "tag")},
+	{"CHARTSCAN_INTAKE_RESCAN", "1m", "how often `intake` lists the inbox besides listening, for scans that came while no listener ran", durationSetting(time.Second, 24*time.Hour, func(c *config) *time.Duration { return &c.Intake.Rescan })},
+	{"CHARTSCAN_INTAKE_BATCH_IDLE", "1h", "an intake or watched-folder batch that took no file this long is closed: its prefix's next scan starts a new batch (0: never)", durationSetting(0, 30*24*time.Hour, func(c *config) *time.Duration { return &c.Intake.BatchIdle })},
+	{"CHARTSCAN_WATCH_SETTLE", "5s", "`watch` takes a file once its size and modification time have not changed this long", durationSetting(100*time.Millisecond, time.Hour, func(c *config) *time.Duration { return &c.Intake.Settle })},
+	{"CHARTSCAN_WATCH_TAKEN", "move", "what `watch` does with a file it took: move (to DIR/.done/) or marker (a hidden .NAME.chartscan-taken beside it)", choiceSetting(func(c *config) *string { return &c.Intake.FolderTaken }, "move", "marker")},
 	{"CHARTSCAN_LOG_LEVEL", "info", "debug, info, warn or error", func(c *config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
 	{"CHARTSCAN_LOG_FORMAT", "text", "text or json", func(c *config, v string) error {
 		if v != "text" && v != "json" {

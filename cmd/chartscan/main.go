@@ -57,6 +57,7 @@ func newRoot() *cobra.Command {
 		newMigrateCmd(), newConfigCmd(), newSynthCmd(), newEvaluateCmd(), newBenchEMPICmd(),
 		newServeCmd(), newUsersCmd(), newAuditCmd(), newCoversheetCmd(), newRefileCmd(), newQACmd(), newVerifyCmd())
 	root.AddCommand(newADTCmd())      // HL7 v2 ADT over MLLP: cmd/chartscan/adt.go
+	root.AddCommand(newReportCmd())   // a batch's reconciliation: cmd/chartscan/report.go
 	root.AddCommand(newOCRChildCmd()) // the worker's reader process: cmd/chartscan/worker.go
 	return root
 }
