@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -196,6 +197,10 @@ func TestDatabaseRolesRunThePipeline(t *testing.T) {
 	}
 	if rows := s.export("--batch", batch); len(rows) != 2 {
 		t.Errorf("export as the CLI's role: %d rows, want 2", len(rows))
+	}
+	// The worker's role made the patient documents as it filed; the CLI's reads them.
+	if out := s.mustRun("report", "--batch", batch); !regexp.MustCompile(`\n  ready +2  \(2 pages\)\n`).MatchString(out) {
+		t.Errorf("report as the CLI's role:\n%s", out)
 	}
 	if out := s.mustRun("audit", "verify"); !strings.Contains(out, "intact") {
 		t.Errorf("audit verify as the CLI's role:\n%s", out)
