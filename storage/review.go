@@ -174,6 +174,7 @@ const (
 	ActionNotInEMPI    = "not_in_empi"  // the patient is not in the EMPI: unmatched
 	ActionContinuation = "continuation" // file with the previous page
 	ActionSplit        = "split"        // a new patient starts here; the page stays in review
+	ActionUndo         = "undo"         // a reviewer undid their decision (UndoDecision); not a decision itself
 )
 
 // Decision is a reviewer's decision on one page. Version is the page version the
@@ -190,10 +191,22 @@ type Decision struct {
 
 // Decided is what a decision did.
 type Decided struct {
-	Status  chartscan.PageStatus `json:"status"`
-	MRN     string               `json:"mrn,omitempty"`
-	Version int                  `json:"version"`
-	Moved   int                  `json:"moved,omitempty"` // split: later pages sent back to review
+	Status   chartscan.PageStatus `json:"status"`
+	MRN      string               `json:"mrn,omitempty"`
+	Version  int                  `json:"version"`
+	Moved    int                  `json:"moved,omitempty"` // split: later pages sent back to review
+	ReviewID int64                `json:"review_id"`       // the decision, for an undo (UndoDecision)
+}
+
+// pageBefore is a page's filing as it stood before a decision, kept with the decision so
+// that its reviewer can undo it.
+type pageBefore struct {
+	Status     string                `json:"status"`
+	MRN        *string               `json:"mrn"`
+	Score      *float64              `json:"score"`
+	Reason     string                `json:"reason"`
+	FiledAt    *time.Time            `json:"filed_at"`
+	Candidates []chartscan.Candidate `json:"candidates"`
 }
 
 // Decide applies a reviewer's decision in one transaction with its audit entry. It holds
@@ -209,8 +222,9 @@ func (db *DB) Decide(ctx context.Context, d Decision) (Decided, error) {
 	var status string
 	var version int
 	var proposed *string
-	err = tx.QueryRow(ctx, `SELECT status, version, mrn FROM pages WHERE document_id = $1 AND page_no = $2 FOR UPDATE`,
-		d.DocumentID, d.Page).Scan(&status, &version, &proposed)
+	var before pageBefore
+	err = tx.QueryRow(ctx, `SELECT status, version, mrn, score, reason, filed_at FROM pages WHERE document_id = $1 AND page_no = $2 FOR UPDATE`,
+		d.DocumentID, d.Page).Scan(&status, &version, &proposed, &before.Score, &before.Reason, &before.FiledAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Decided{}, chartscan.Errorf(chartscan.ENotFound, "no such page")
 	}
@@ -218,14 +232,21 @@ func (db *DB) Decide(ctx context.Context, d Decision) (Decided, error) {
 		return Decided{}, fmt.Errorf("decide: %w", err)
 	}
 	if status != string(chartscan.StatusReview) || version != d.Version {
-		var by string
+		var by, action string
 		var at time.Time
-		err := tx.QueryRow(ctx, `SELECT actor, decided_at FROM reviews WHERE document_id = $1 AND page_no = $2 ORDER BY id DESC LIMIT 1`,
-			d.DocumentID, d.Page).Scan(&by, &at)
+		err := tx.QueryRow(ctx, `SELECT actor, action, decided_at FROM reviews WHERE document_id = $1 AND page_no = $2 ORDER BY id DESC LIMIT 1`,
+			d.DocumentID, d.Page).Scan(&by, &action, &at)
+		if err == nil && action == ActionUndo {
+			return Decided{}, chartscan.Errorf(chartscan.EConflict, "%s undid a decision on this page at %s; nothing was changed", by, at.Format("15:04:05"))
+		}
 		if err == nil {
 			return Decided{}, chartscan.Errorf(chartscan.EConflict, "already decided by %s at %s; nothing was changed", by, at.Format("15:04:05"))
 		}
 		return Decided{}, chartscan.Errorf(chartscan.EConflict, "this page is no longer waiting for review; nothing was changed")
+	}
+	before.Status, before.MRN = status, proposed
+	if before.Candidates, err = pageCandidates(ctx, tx, d.DocumentID, d.Page); err != nil {
+		return Decided{}, fmt.Errorf("decide: %w", err)
 	}
 	out := Decided{Version: version + 1}
 	switch d.Action {
@@ -300,11 +321,16 @@ func (db *DB) Decide(ctx context.Context, d Decision) (Decided, error) {
 	if d.ActorID != 0 {
 		actorID = &d.ActorID
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO reviews (document_id, page_no, action, mrn, actor_id, actor, fields)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, d.DocumentID, d.Page, d.Action, mrn, actorID, d.Actor, fields); err != nil {
+	beforeJSON, err := json.Marshal(before)
+	if err != nil {
 		return out, fmt.Errorf("decide: %w", err)
 	}
-	detail := map[string]any{"action": d.Action, "version": d.Version, "status": string(out.Status)}
+	if err := tx.QueryRow(ctx, `INSERT INTO reviews (document_id, page_no, action, mrn, actor_id, actor, fields, before, version)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`, d.DocumentID, d.Page, d.Action, mrn, actorID, d.Actor, fields,
+		beforeJSON, out.Version).Scan(&out.ReviewID); err != nil {
+		return out, fmt.Errorf("decide: %w", err)
+	}
+	detail := map[string]any{"action": d.Action, "version": d.Version, "status": string(out.Status), "review_id": out.ReviewID}
 	if out.MRN != "" {
 		detail["mrn"] = out.MRN
 	}

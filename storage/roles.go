@@ -26,7 +26,7 @@ var Roles = []string{RoleServe, RoleWorker, RoleCLI}
 
 // workerDenied are the tables a worker has no privilege on at all: what a compromised
 // OCR host must not read or forge.
-var workerDenied = []string{"audit_log", "users", "sessions", "api_tokens"}
+var workerDenied = []string{"audit_log", "users", "sessions", "api_tokens", "review_skips"}
 
 // tablePrivileges is the one table of grants: what role may do to table. Tables added
 // by later migrations get the default (read and write) for serve, the CLI and workers
