@@ -391,12 +391,13 @@ func planPatientDocuments(stored []PatientDocument, groups []pdGroup, now map[in
 // refreshPatientDocuments brings a scan's patient documents in line with its pages,
 // inside tx, after anything that changed a page's filing: a filing saved, a reviewer's
 // decision, a quality check that found a misfile, a re-run, an EMPI merge. It locks the
-// scan's row, so refreshes of one scan run one after another; the transactions that
-// change pages lock it already (the filing-generation trigger, the filing's own update),
-// always after the pages they change.
+// scan's row as an update of it does, so refreshes of one scan run one after another;
+// the transactions that change pages hold that lock already (the filing-generation
+// trigger, the filing's own update), always taken after the pages they change. It locks
+// no page: a decision holding one page must never wait for a filing holding the others.
 func refreshPatientDocuments(ctx context.Context, tx pgx.Tx, documentID string) error {
 	var batchID, status string
-	err := tx.QueryRow(ctx, `SELECT batch_id::text, status FROM documents WHERE id::text = $1 FOR UPDATE`, documentID).Scan(&batchID, &status)
+	err := tx.QueryRow(ctx, `SELECT batch_id::text, status FROM documents WHERE id::text = $1 FOR NO KEY UPDATE`, documentID).Scan(&batchID, &status)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("patient documents of %s: %w", documentID, ErrNotFound)
 	}

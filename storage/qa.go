@@ -61,6 +61,11 @@ func (db *DB) CheckQA(ctx context.Context, c QACheck) error {
 		return err
 	}
 	defer tx.Rollback(ctx)
+	// The page first, then its draw: a filing locks a document's pages, then deletes
+	// their draws; locking the draw first would deadlock with it.
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM pages WHERE document_id = $1 AND page_no = $2 FOR UPDATE`, c.DocumentID, c.Page); err != nil {
+		return fmt.Errorf("qa check: %w", err)
+	}
 	var drawn string
 	var outcome, by, status, filed *string
 	err = tx.QueryRow(ctx, `

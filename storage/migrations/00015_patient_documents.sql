@@ -43,15 +43,18 @@ CREATE INDEX patient_documents_document ON patient_documents (document_id);
 CREATE INDEX patient_documents_state ON patient_documents (state) WHERE state IN ('pending', 'ready', 'rejected');
 CREATE INDEX patient_documents_mrn ON patient_documents (mrn) WHERE state <> 'superseded';
 
--- The pages of each version, in page order.
+-- The pages of each version, in page order. No foreign key to pages: inserting a row
+-- would take a key-share lock on its page, and a reviewer's decision on page 5 that
+-- writes the document of pages 1–4 would wait for a filing that holds pages 1–4 and
+-- waits for page 5 — a deadlock. Pages are never deleted; the refresh writes only pages
+-- it has just read.
 CREATE TABLE patient_document_pages (
     id          uuid NOT NULL,
     version     int NOT NULL,
     document_id uuid NOT NULL,
     page_no     int NOT NULL,
     PRIMARY KEY (id, version, page_no),
-    FOREIGN KEY (id, version) REFERENCES patient_documents (id, version) ON DELETE CASCADE,
-    FOREIGN KEY (document_id, page_no) REFERENCES pages (document_id, page_no)
+    FOREIGN KEY (id, version) REFERENCES patient_documents (id, version) ON DELETE CASCADE
 );
 CREATE INDEX patient_document_pages_page ON patient_document_pages (document_id, page_no);
 
