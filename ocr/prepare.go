@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"image"
 	"math"
+	"time"
 	"unsafe"
 )
 
@@ -163,6 +164,7 @@ type page struct {
 	rotConf  float64
 	skew     float64
 	deskewed bool
+	tOSD     time.Duration // how long orientation detection took
 }
 
 func (pg *page) free() { pg.img.free() }
@@ -217,7 +219,10 @@ func IsBlank(img []byte, dpi int) (bool, error) {
 func (pg *page) orient(osd *C.TessBaseAPI, o Options) error {
 	var deg C.int
 	var conf C.float
-	if osd != nil && C.cs_osd(osd, pg.img.p, C.int(pg.dpi), &deg, &conf) != 0 {
+	start := time.Now()
+	found := osd != nil && C.cs_osd(osd, pg.img.p, C.int(pg.dpi), &deg, &conf) != 0
+	pg.tOSD = time.Since(start)
+	if found {
 		pg.rotConf = float64(conf)
 		// OSD reports how far the page is turned counter-clockwise; turning it as far
 		// clockwise makes it upright.

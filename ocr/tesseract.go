@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unsafe"
 
@@ -109,6 +110,12 @@ type Result struct {
 
 	// Barcodes found anywhere on the page, in Image's (or the given image's) pixels.
 	Barcodes []Barcode
+
+	// Stages is how long each step of the read took, by stage: decode (decode, rescale
+	// and the blank check), orientation (OSD), deskew (finding and correcting skew),
+	// encode (the upright copy as PNG, when one is made), barcodes and tesseract. The
+	// worker exports them as chartscan_stage_seconds.
+	Stages map[string]time.Duration
 }
 
 // Read prepares an encoded page image (PNG, JPEG, TIFF; any depth, colour or CMYK) of
@@ -135,7 +142,15 @@ func (e *Engine) Read(ctx context.Context, img []byte, dpi int) (res Result, err
 			return res, err
 		}
 	}
+	res.Stages = map[string]time.Duration{}
+	mark := time.Now()
+	lap := func(stage string) {
+		now := time.Now()
+		res.Stages[stage] += now.Sub(mark)
+		mark = now
+	}
 	pg, err := normalize(img, dpi, e.opt)
+	lap(StageDecode)
 	if err != nil {
 		return res, chartscan.Errorf(chartscan.EInvalid, "the page image is damaged or in a format chartscan cannot read")
 	}
@@ -145,6 +160,9 @@ func (e *Engine) Read(ctx context.Context, img []byte, dpi int) (res Result, err
 		if err := pg.orient(s.osd, e.opt); err != nil {
 			return res, err
 		}
+		res.Stages[StageOrientation] = pg.tOSD
+		res.Stages[StageDeskew] = time.Since(mark) - pg.tOSD
+		mark = time.Now()
 	}
 	res.Rotation, res.RotationConf, res.Skew, res.Deskewed = pg.rotation, pg.rotConf, pg.skew, pg.deskewed
 	res.Width, res.Height = pg.img.size()
@@ -153,11 +171,13 @@ func (e *Engine) Read(ctx context.Context, img []byte, dpi int) (res Result, err
 		if res.Image, err = pg.img.encode(iffPNG); err != nil {
 			return res, err
 		}
+		lap(StageEncode)
 	}
 	if pg.blank {
 		return res, nil
 	}
 	res.Barcodes = DecodeBarcodes(pg.img.gray())
+	lap(StageBarcodes)
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
@@ -172,11 +192,22 @@ func (e *Engine) Read(ctx context.Context, img []byte, dpi int) (res Result, err
 	if err != nil {
 		return res, fmt.Errorf("tesseract: %w", err)
 	}
+	lap(StageTesseract)
 	read := resultFromBoxes(boxes, e.opt)
 	res.Words, res.Text, res.Confidence = read.Words, read.Text, read.Confidence
 	res.LowConfidence, res.Quality, res.LittleText = read.LowConfidence, read.Quality, read.LittleText
 	return res, nil
 }
+
+// The stages of a read, as Result.Stages names them.
+const (
+	StageDecode      = "decode"
+	StageOrientation = "orientation"
+	StageDeskew      = "deskew"
+	StageEncode      = "encode"
+	StageBarcodes    = "barcodes"
+	StageTesseract   = "tesseract"
+)
 
 func (e *Engine) newSlot() (*slot, error) {
 	c := gosseract.NewClient()

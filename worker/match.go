@@ -119,9 +119,11 @@ func (w *Worker) HandleMatch(ctx context.Context, t *asynq.Task) (err error) {
 		// The Redis count ran ahead of PostgreSQL (or was rebuilt); try again shortly.
 		return fmt.Errorf("document %s: %d of %d pages done", doc.ID, done, doc.PageCount)
 	}
+	start := time.Now()
 	if _, err := w.file(ctx, doc.ID); err != nil {
 		return err
 	}
+	w.time(StageMatch, time.Since(start))
 	w.publish(ctx, doc.ID, 0, "filed")
 	return nil
 }

@@ -42,6 +42,9 @@ type DocumentPayload struct {
 type PagePayload struct {
 	DocumentID string `json:"document_id"`
 	Page       int    `json:"page"`
+	// QueuedAt is when the task was made (Unix nanoseconds), for the queue-wait stage
+	// (chartscan_stage_seconds); 0 in tasks made before it existed.
+	QueuedAt int64 `json:"queued_at,omitempty"`
 }
 
 // NewSplitTask returns the task that splits a stored document into pages.
@@ -57,7 +60,7 @@ func NewSplitTask(documentID string) (*asynq.Task, error) {
 
 // NewOCRTask returns the task that reads one page with Tesseract.
 func NewOCRTask(documentID string, page int) (*asynq.Task, error) {
-	b, err := json.Marshal(PagePayload{DocumentID: documentID, Page: page})
+	b, err := json.Marshal(PagePayload{DocumentID: documentID, Page: page, QueuedAt: time.Now().UnixNano()})
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +71,7 @@ func NewOCRTask(documentID string, page int) (*asynq.Task, error) {
 
 // NewExtractTask returns the task that reads identifiers from one page's words.
 func NewExtractTask(documentID string, page int) (*asynq.Task, error) {
-	b, err := json.Marshal(PagePayload{DocumentID: documentID, Page: page})
+	b, err := json.Marshal(PagePayload{DocumentID: documentID, Page: page, QueuedAt: time.Now().UnixNano()})
 	if err != nil {
 		return nil, err
 	}

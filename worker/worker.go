@@ -83,6 +83,7 @@ type Worker struct {
 	model   indexer.Model
 	pages   PagePolicy
 	fault   func(error) bool
+	observe func(stage string, d time.Duration)
 	log     *slog.Logger
 }
 
@@ -102,8 +103,25 @@ type Config struct {
 	// (storage.Transient); work that meets one waits and is never failed. Network
 	// faults and Redis's own are recognized without it.
 	Transient func(error) bool
-	Log       *slog.Logger
+	// Observe, when set, is told how long each stage of a page took (see Stage…): the
+	// worker's chartscan_stage_seconds histogram.
+	Observe func(stage string, d time.Duration)
+	Log     *slog.Logger
 }
+
+// The stages the worker times besides the reader's own (ocr.Stage…): fetching the page
+// image, the reader's round trip beyond its stages (the child process, the pipe), storing
+// the words and the upright image, extraction, the document's match, and the wait in the
+// queue of an OCR and an extract task.
+const (
+	StageFetch        = "fetch"
+	StageReader       = "reader"
+	StageStore        = "store"
+	StageExtract      = "extract"
+	StageMatch        = "match"
+	StageQueueOCR     = "queue_ocr"
+	StageQueueExtract = "queue_extract"
+)
 
 // PagePolicy is what a facility configures about pages: its cover-sheet barcode
 // prefix, its separator-sheet value, the read quality below which a page is a poor scan
@@ -122,7 +140,22 @@ func New(c Config) (*Worker, error) {
 		return nil, err
 	}
 	return &Worker{store: c.Store, objects: c.Objects, reader: c.Reader, queue: c.Queue, inspect: c.Inspect, redis: c.Redis,
-		keys: c.Keys, limits: c.Limits, model: c.Model, pages: c.Pages, fault: c.Transient, log: c.Log}, nil
+		keys: c.Keys, limits: c.Limits, model: c.Model, pages: c.Pages, fault: c.Transient, observe: c.Observe, log: c.Log}, nil
+}
+
+// time tells Observe how long a stage took.
+func (w *Worker) time(stage string, d time.Duration) {
+	if w.observe != nil {
+		w.observe(stage, d)
+	}
+}
+
+// queued times a task's wait in its queue, on its first attempt only (a retry's wait is
+// its backoff).
+func (w *Worker) queued(ctx context.Context, stage string, p PagePayload) {
+	if n, _ := asynq.GetRetryCount(ctx); n == 0 && p.QueuedAt > 0 {
+		w.time(stage, time.Since(time.Unix(0, p.QueuedAt)))
+	}
 }
 
 // Register adds the handlers to mux.
@@ -347,6 +380,8 @@ func (w *Worker) HandleOCR(ctx context.Context, t *asynq.Task) error {
 		if !page.ReadAt.IsZero() {
 			return w.submit(ctx)(NewExtractTask(p.DocumentID, p.Page))
 		}
+		w.queued(ctx, StageQueueOCR, p)
+		mark := time.Now()
 		rc, err := w.objects.Get(ctx, page.ImageKey)
 		if err != nil {
 			return err
@@ -357,6 +392,7 @@ func (w *Worker) HandleOCR(ctx context.Context, t *asynq.Task) error {
 			return err
 		}
 		start := time.Now()
+		w.time(StageFetch, start.Sub(mark))
 		res, err := w.reader.Read(ctx, img, page.DPI)
 		if errors.Is(err, ocr.ErrCrashed) {
 			return w.crashed(ctx, p, err)
@@ -364,6 +400,13 @@ func (w *Worker) HandleOCR(ctx context.Context, t *asynq.Task) error {
 		if err != nil {
 			return permanent(err) // a page the reader calls bad input fails at once
 		}
+		took := time.Since(start)
+		for stage, d := range res.Stages {
+			w.time(stage, d)
+			took -= d
+		}
+		w.time(StageReader, max(took, 0))
+		mark = time.Now()
 		if res.Blank {
 			// A duplex back: neither read further nor filed, but shown to the clerk.
 			if err := w.store.MarkBlank(ctx, p.DocumentID, p.Page); err != nil {
@@ -401,6 +444,7 @@ func (w *Worker) HandleOCR(ctx context.Context, t *asynq.Task) error {
 		if err := w.store.SaveOCR(ctx, p.DocumentID, p.Page, r); err != nil {
 			return err
 		}
+		w.time(StageStore, time.Since(mark))
 		w.log.DebugContext(ctx, "page read", "document_id", p.DocumentID, "page", p.Page,
 			"words", len(res.Words), "rotation", res.Rotation, "quality", int(res.Quality), "ms", time.Since(start).Milliseconds())
 		return w.submit(ctx)(NewExtractTask(p.DocumentID, p.Page))
@@ -439,9 +483,12 @@ func (w *Worker) HandleExtract(ctx context.Context, t *asynq.Task) error {
 		if page.ReadAt.IsZero() {
 			return w.submit(ctx)(NewOCRTask(p.DocumentID, p.Page))
 		}
+		w.queued(ctx, StageQueueExtract, p)
+		start := time.Now()
 		if err := w.extractPage(ctx, page); err != nil {
 			return err
 		}
+		w.time(StageExtract, time.Since(start))
 		return w.pageDone(ctx, p.DocumentID, p.Page)
 	})
 }

@@ -47,6 +47,7 @@ type config struct {
 	Concurrency     int
 	OCRLanguage     string
 	OCRTimeout      time.Duration // wall-clock limit of one page's read in its child process
+	WorkerMetrics   string        // where a worker serves its metrics, host:port, or ""
 	Limits          ocr.Limits
 	LogLevel        slog.Level
 	LogFormat       string
@@ -214,6 +215,15 @@ var settings = []setting{
 	}},
 	{"CHARTSCAN_COVER_PREFIX", "CHARTSCAN:", "barcode prefix of a patient cover sheet: <prefix>MRN=<mrn>[;DOC=<type>][;DOS=<date>]", func(c *config, v string) error { c.Pages.CoverPrefix = v; return nil }},
 	{"CHARTSCAN_SEPARATOR_VALUE", "PATCHT", "barcode value of a separator sheet (PATCH-T by default)", func(c *config, v string) error { c.Pages.SeparatorValue = v; return nil }},
+	{"CHARTSCAN_WORKER_METRICS_ADDR", "127.0.0.1:9464", "where a worker serves its Prometheus metrics (/metrics: chartscan_stage_seconds, process), host:port; empty: none. A second worker on the host finds the port taken and serves none", func(c *config, v string) error {
+		if v != "" {
+			if err := checkHostPort(v); err != nil {
+				return err
+			}
+		}
+		c.WorkerMetrics = v
+		return nil
+	}},
 	{"CHARTSCAN_HTTP_ADDR", "127.0.0.1:8080", "where serve listens, host:port (--addr overrides)", func(c *config, v string) error {
 		if err := checkHostPort(v); err != nil {
 			return err

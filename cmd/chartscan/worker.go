@@ -3,12 +3,17 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"syscall"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/chartscan/chartscan/ocr"
@@ -88,11 +93,13 @@ func runWorker(ctx context.Context) error {
 	// OCR tasks fair by batch (fairqueue.go): the worker's enqueues and look-ups go
 	// through the shards.
 	insp := asynq.NewInspectorFromRedisClient(a.redis)
+	stages := serveWorkerMetrics(ctx, a)
 	w, err := worker.New(worker.Config{
 		Store: a.db, Objects: a.objects, Reader: reader, Queue: newFairQueue(a.queue, insp, a.redis, a.db.DocumentBatch), Redis: a.redis,
 		Inspect: fairInspector{insp},
 		Keys:    worker.Keys{Original: storage.OriginalKey, PageImage: storage.PageImageKey, Words: storage.WordsKey},
 		Limits:  a.cfg.Limits, Model: a.cfg.Model, Pages: a.cfg.Pages, Transient: storage.Transient, Log: a.log,
+		Observe: func(stage string, d time.Duration) { stages.WithLabelValues(stage).Observe(d.Seconds()) },
 	})
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
@@ -141,6 +148,38 @@ func runWorker(ctx context.Context) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// serveWorkerMetrics serves the worker's metrics on CHARTSCAN_WORKER_METRICS_ADDR until
+// ctx ends and returns the stage histogram. An address already taken (a second worker
+// on the host) leaves this worker without an endpoint, which it says; it still works.
+func serveWorkerMetrics(ctx context.Context, a *app) *prometheus.HistogramVec {
+	stages := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "chartscan_stage_seconds",
+		Help: "How long a stage of a page's processing took: queue waits, fetch, the reader's stages, store, extract, match.",
+		// 1 ms to about 65 s.
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 17),
+	}, []string{"stage"})
+	if a.cfg.WorkerMetrics == "" {
+		return stages
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(stages, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ln, err := net.Listen("tcp", a.cfg.WorkerMetrics)
+	if err != nil {
+		a.log.Warn("worker metrics not served: the address is taken or not ours", "addr", a.cfg.WorkerMetrics, "error", err)
+		return stages
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	a.log.Info("worker metrics", "addr", ln.Addr().String())
+	return stages
 }
 
 // asynqLogger routes Asynq's own messages into the structured log.
