@@ -43,9 +43,16 @@ func (s DocumentStatus) Final() bool { return s == DocDone || s == DocFailed }
 type Batch struct {
 	ID        string
 	Label     string
-	Urgent    bool // a patient is waiting: its pages come first in the review queue
+	Urgent    bool   // a patient is waiting: its pages come first in the review queue
+	Source    string // "" for an upload; BatchIntake, BatchFolder: the scanners', labelled by prefix or subfolder
 	CreatedAt time.Time
 }
+
+// Sources of batches filled by the scanners; an upload's is "".
+const (
+	BatchIntake = "intake" // the scanners' bucket: chartscan intake
+	BatchFolder = "folder" // a watched folder: chartscan watch
+)
 
 // Document is one uploaded file, identified by the SHA-256 of its content, so the same
 // scan uploaded twice is one document.

@@ -136,6 +136,7 @@ type BatchSummary struct {
 	ID              string                       `json:"id"`
 	Label           string                       `json:"label"`
 	Urgent          bool                         `json:"urgent"`
+	Source          string                       `json:"source,omitempty"` // chartscan.BatchIntake, BatchFolder; "" an upload
 	CreatedAt       time.Time                    `json:"created_at"`
 	OwnerID         int64                        `json:"owner_id,omitempty"`
 	Owner           string                       `json:"owner,omitempty"`
@@ -155,9 +156,10 @@ func (db *DB) CreateOwnedBatch(ctx context.Context, b chartscan.Batch, ownerID i
 	return b, nil
 }
 
-// Batches returns the newest batches with their counts; with ownerID, only that user's.
+// Batches returns the newest batches with their counts; with ownerID, only that user's
+// and the scanners' (intake and watched-folder batches, which are no user's).
 func (db *DB) Batches(ctx context.Context, ownerID int64, limit int) ([]BatchSummary, error) {
-	return db.batches(ctx, `($1 = 0 OR b.owner_id = $1)`, limit, ownerID)
+	return db.batches(ctx, `($1 = 0 OR b.owner_id = $1 OR (b.owner_id IS NULL AND b.source <> ''))`, limit, ownerID)
 }
 
 // Batch returns one batch with its counts. A missing batch is ErrNotFound.
@@ -177,7 +179,7 @@ func (db *DB) batches(ctx context.Context, where string, limit int, arg any) ([]
 		limit = 200
 	}
 	rows, err := db.pool.Query(ctx, `
-		SELECT b.id::text, b.label, b.urgent, b.created_at, coalesce(b.owner_id, 0), coalesce(u.name, ''),
+		SELECT b.id::text, b.label, b.urgent, b.source, b.created_at, coalesce(b.owner_id, 0), coalesce(u.name, ''),
 		       (SELECT count(*) FROM batch_documents bd WHERE bd.batch_id = b.id),
 		       (SELECT count(*) FROM batch_documents bd JOIN documents d ON d.id = bd.document_id
 		        WHERE bd.batch_id = b.id AND d.status = 'failed'),
@@ -191,7 +193,7 @@ func (db *DB) batches(ctx context.Context, where string, limit int, arg any) ([]
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (BatchSummary, error) {
 		var b BatchSummary
-		err := r.Scan(&b.ID, &b.Label, &b.Urgent, &b.CreatedAt, &b.OwnerID, &b.Owner, &b.Documents, &b.DocumentsFailed, &b.PagesByStatus)
+		err := r.Scan(&b.ID, &b.Label, &b.Urgent, &b.Source, &b.CreatedAt, &b.OwnerID, &b.Owner, &b.Documents, &b.DocumentsFailed, &b.PagesByStatus)
 		for _, n := range b.PagesByStatus {
 			b.Pages += n
 		}
@@ -303,11 +305,12 @@ func (db *DB) AuditEntries(ctx context.Context, q AuditQuery) ([]AuditEntry, err
 	})
 }
 
-// DocumentUploadedBy reports whether one of the user's batches uploaded the document.
+// DocumentUploadedBy reports whether one of the user's batches uploaded the document, or
+// one of the scanners' (which every clerk sees).
 func (db *DB) DocumentUploadedBy(ctx context.Context, documentID string, userID int64) (bool, error) {
 	var ok bool
 	err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM batch_documents bd JOIN batches b ON b.id = bd.batch_id
-		WHERE bd.document_id::text = $1 AND b.owner_id = $2)`, documentID, userID).Scan(&ok)
+		WHERE bd.document_id::text = $1 AND (b.owner_id = $2 OR (b.owner_id IS NULL AND b.source <> '')))`, documentID, userID).Scan(&ok)
 	if err != nil {
 		return false, fmt.Errorf("document owner: %w", err)
 	}

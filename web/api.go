@@ -137,13 +137,14 @@ func (s *Server) createBatch(ctx context.Context, u *storage.User, label string,
 }
 
 // batchFor returns a batch the user may see. Another clerk's batch is "not found", not
-// "forbidden": its existence is nobody else's business.
+// "forbidden": its existence is nobody else's business. The scanners' batches (intake,
+// watched folder) are no user's: every clerk sees them.
 func (s *Server) batchFor(ctx context.Context, u *storage.User, id string) (storage.BatchSummary, error) {
 	if _, err := uuid.Parse(id); err != nil {
 		return storage.BatchSummary{}, chartscan.Errorf(chartscan.ENotFound, "no such batch")
 	}
 	b, err := s.cfg.Store.Batch(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) || (err == nil && u.Role == RoleClerk && b.OwnerID != u.ID) {
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && u.Role == RoleClerk && b.OwnerID != u.ID && !(b.OwnerID == 0 && b.Source != "")) {
 		return b, chartscan.Errorf(chartscan.ENotFound, "no such batch")
 	}
 	return b, err
