@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"net/url"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -58,6 +59,7 @@ type config struct {
 	StreamsPerUser int
 	SpoolBytes     int
 	DecodeBytes    int
+	Intake         intakeSettings // chartscan intake and watch (intake.go)
 }
 
 // setting is one environment variable with its default and what it is for; the table
@@ -104,6 +106,27 @@ func dbURLSetting(dst func(c *config) *string) func(*config, string) error {
 func fileSetting(dst func(c *config) *string) func(*config, string) error {
 	return func(c *config, v string) error {
 		*dst(c) = strings.TrimSpace(v)
+		return nil
+	}
+}
+
+func durationSetting(min, max time.Duration, dst func(c *config) *time.Duration) func(*config, string) error {
+	return func(c *config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < min || d > max {
+			return fmt.Errorf("want a duration from %v to %v", min, max)
+		}
+		*dst(c) = d
+		return nil
+	}
+}
+
+func choiceSetting(dst func(c *config) *string, choices ...string) func(*config, string) error {
+	return func(c *config, v string) error {
+		if !slices.Contains(choices, v) {
+			return fmt.Errorf("want %s", strings.Join(choices, " or "))
+		}
+		*dst(c) = v
 		return nil
 	}
 }
@@ -272,6 +295,29 @@ var settings = []setting{
 		c.SessionIdle = d
 		return nil
 	}},
+	{"CHARTSCAN_INTAKE_BUCKET", "chartscan-inbox", "bucket the scanners write to, which `chartscan intake` takes scans from (made if missing, encrypted as MINIO_SSE says)", func(c *config, v string) error {
+		if strings.ContainsAny(v, "/ ") {
+			return fmt.Errorf("want a bucket name")
+		}
+		c.Intake.Bucket = v
+		return nil
+	}},
+	{"CHARTSCAN_INTAKE_PREFIX", "inbox/", "prefix of the intake bucket's objects to take: PREFIX<station>/<box>/scan.pdf goes to the batch labelled <station>/<box>", func(c *config, v string) error {
+		v = strings.TrimPrefix(v, "/")
+		if v != "" && !strings.HasSuffix(v, "/") {
+			v += "/"
+		}
+		if strings.HasPrefix(v, storage.TakenPrefix) {
+			return fmt.Errorf("want a prefix outside %s, where taken scans go", storage.TakenPrefix)
+		}
+		c.Intake.Prefix = v
+		return nil
+	}},
+	{"CHARTSCAN_INTAKE_TAKEN", "move", "what `intake` does with a scan it took: move (to taken/<path below the prefix>) or tag (chartscan-taken=<document id>, left in place)", choiceSetting(func(c *config) *string { return &c.Intake.BucketTaken }, "move", "tag")},
+	{"CHARTSCAN_INTAKE_RESCAN", "1m", "how often `intake` lists the inbox besides listening, for scans that came while no listener ran", durationSetting(time.Second, 24*time.Hour, func(c *config) *time.Duration { return &c.Intake.Rescan })},
+	{"CHARTSCAN_INTAKE_BATCH_IDLE", "1h", "an intake or watched-folder batch that took no file this long is closed: its prefix's next scan starts a new batch (0: never)", durationSetting(0, 30*24*time.Hour, func(c *config) *time.Duration { return &c.Intake.BatchIdle })},
+	{"CHARTSCAN_WATCH_SETTLE", "5s", "`watch` takes a file once its size and modification time have not changed this long", durationSetting(100*time.Millisecond, time.Hour, func(c *config) *time.Duration { return &c.Intake.Settle })},
+	{"CHARTSCAN_WATCH_TAKEN", "move", "what `watch` does with a file it took: move (to DIR/.done/) or marker (a hidden .NAME.chartscan-taken beside it)", choiceSetting(func(c *config) *string { return &c.Intake.FolderTaken }, "move", "marker")},
 	{"CHARTSCAN_LOG_LEVEL", "info", "debug, info, warn or error", func(c *config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
 	{"CHARTSCAN_LOG_FORMAT", "text", "text or json", func(c *config, v string) error {
 		if v != "text" && v != "json" {
