@@ -15,8 +15,8 @@ import (
 
 // reviewerKept is true of a page whose filing a reviewer decided and a re-filing keeps:
 // confirmed to a patient, or found not in the EMPI (by its latest review: an undo ends it).
-const reviewerKept = `(p.status = 'confirmed' OR (p.status = 'unmatched' AND (
-	SELECT r.action FROM reviews r WHERE r.document_id = p.document_id AND r.page_no = p.page_no ORDER BY r.id DESC LIMIT 1) = 'not_in_empi'))`
+const reviewerKept = `(p.status = 'confirmed' OR (p.status = 'unmatched' AND coalesce((
+	SELECT r.action FROM reviews r WHERE r.document_id = p.document_id AND r.page_no = p.page_no ORDER BY r.id DESC LIMIT 1), '') = 'not_in_empi'))`
 
 // MatchPages returns the pages of a document in order, with their identifiers, the
 // splits reviewers made and the filings they decided.
