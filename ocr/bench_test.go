@@ -61,7 +61,10 @@ func BenchmarkStepOrientDeskew(b *testing.B) {
 			b.Fatal(err)
 		}
 		t0 := time.Now()
-		if err := pg.orient(osd, DefaultOptions); err != nil || !pg.deskewed {
+		if _, err := pg.orient(osd, DefaultOptions); err != nil {
+			b.Fatal(err)
+		}
+		if err := pg.deskew(DefaultOptions); err != nil || !pg.deskewed {
 			b.Fatal(err, pg.deskewed)
 		}
 		el += time.Since(t0)
@@ -93,7 +96,7 @@ func BenchmarkStepEncodePNG(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer pg.free()
-	if err := pg.orient(nil, DefaultOptions); err != nil {
+	if err := pg.deskew(DefaultOptions); err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {

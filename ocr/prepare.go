@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"image"
 	"math"
-	"time"
 	"unsafe"
 )
 
@@ -164,7 +163,6 @@ type page struct {
 	rotConf  float64
 	skew     float64
 	deskewed bool
-	tOSD     time.Duration // how long orientation detection took
 }
 
 func (pg *page) free() { pg.img.free() }
@@ -214,25 +212,31 @@ func IsBlank(img []byte, dpi int) (bool, error) {
 	return pg.blank, nil
 }
 
-// orient detects the page's orientation with Tesseract OSD and turns it upright, then
-// measures its skew with Leptonica and straightens it when the skew is over DeskewMin.
-func (pg *page) orient(osd *C.TessBaseAPI, o Options) error {
+// orient detects the page's orientation with Tesseract OSD and turns it upright when
+// OSD is confident enough; it reports whether it turned the page.
+func (pg *page) orient(osd *C.TessBaseAPI, o Options) (bool, error) {
 	var deg C.int
 	var conf C.float
-	start := time.Now()
-	found := osd != nil && C.cs_osd(osd, pg.img.p, C.int(pg.dpi), &deg, &conf) != 0
-	pg.tOSD = time.Since(start)
-	if found {
-		pg.rotConf = float64(conf)
-		// OSD reports how far the page is turned counter-clockwise; turning it as far
-		// clockwise makes it upright.
-		if rot := (360 - int(deg)) % 360; rot != 0 && pg.rotConf >= o.OrientMinConf {
-			if err := pg.img.replace(C.pixRotateOrth(pg.img.p, C.l_int32(rot/90))); err != nil {
-				return err
-			}
-			pg.rotation, pg.changed = rot, true
-		}
+	if osd == nil || C.cs_osd(osd, pg.img.p, C.int(pg.dpi), &deg, &conf) == 0 {
+		return false, nil
 	}
+	pg.rotConf = float64(conf)
+	// OSD reports how far the page is turned counter-clockwise; turning it as far
+	// clockwise makes it upright.
+	rot := (360 - int(deg)) % 360
+	if rot == 0 || pg.rotConf < o.OrientMinConf {
+		return false, nil
+	}
+	if err := pg.img.replace(C.pixRotateOrth(pg.img.p, C.l_int32(rot/90))); err != nil {
+		return false, err
+	}
+	pg.rotation, pg.changed = rot, true
+	return true, nil
+}
+
+// deskew measures the page's skew with Leptonica and straightens it when the skew is over
+// DeskewMin.
+func (pg *page) deskew(o Options) error {
 	bin := C.cs_binarize(pg.img.p)
 	defer C.pixDestroy(&bin)
 	var angle, sconf C.l_float32
