@@ -167,3 +167,18 @@ func TestSkipsLastTheSession(t *testing.T) {
 		t.Errorf("after sign-out: %v", got)
 	}
 }
+
+// A page the matcher left unmatched, which no reviewer decided, is not a reviewer's.
+func TestUnmatchedWithoutAReviewIsNotKept(t *testing.T) {
+	db := openDB(t)
+	importAll(t, db, empi...)
+	ctx := context.Background()
+	k := reviewPage(t, db)
+	if err := db.SaveFilings(ctx, k.DocumentID, map[int]chartscan.Filing{1: {Status: chartscan.StatusUnmatched}}); err != nil {
+		t.Fatal(err)
+	}
+	pages, err := db.MatchPages(ctx, k.DocumentID)
+	if err != nil || len(pages) != 1 || pages[0].Decided {
+		t.Errorf("an unmatched page nobody reviewed: %+v, %v", pages, err)
+	}
+}

@@ -92,7 +92,10 @@ func (s *Server) apiQAReport(w http.ResponseWriter, r *http.Request, u *storage.
 }
 
 func (s *Server) uiQANext(w http.ResponseWriter, r *http.Request, u *storage.User) error {
-	skip := parseSkip(r.URL.Query()["skip"])
+	skip, err := s.skips(r, storage.QueueQA)
+	if err != nil {
+		return err
+	}
 	k, ok, err := s.cfg.Store.NextQA(r.Context(), skip)
 	if err != nil {
 		return err
@@ -102,7 +105,7 @@ func (s *Server) uiQANext(w http.ResponseWriter, r *http.Request, u *storage.Use
 			"Flash": r.URL.Query().Get("flash")})
 		return nil
 	}
-	return s.qaPage(w, r, u, k, skip, http.StatusOK, "", r.URL.Query().Get("flash"))
+	return s.qaPage(w, r, u, k, http.StatusOK, "", r.URL.Query().Get("flash"))
 }
 
 func (s *Server) uiQAItem(w http.ResponseWriter, r *http.Request, u *storage.User) error {
@@ -110,17 +113,17 @@ func (s *Server) uiQAItem(w http.ResponseWriter, r *http.Request, u *storage.Use
 	if err != nil {
 		return err
 	}
-	return s.qaPage(w, r, u, k, parseSkip(r.URL.Query()["skip"]), http.StatusOK, "", "")
+	return s.qaPage(w, r, u, k, http.StatusOK, "", "")
 }
 
 // qaPage renders one drawn page to check; errMsg says why a check of it was refused.
-func (s *Server) qaPage(w http.ResponseWriter, r *http.Request, u *storage.User, k storage.PageKey, skip []storage.PageKey, status int, errMsg, flash string) error {
+func (s *Server) qaPage(w http.ResponseWriter, r *http.Request, u *storage.User, k storage.PageKey, status int, errMsg, flash string) error {
 	d, filed, err := s.qaItem(r.Context(), u, k)
 	if err != nil {
 		return err
 	}
 	s.render(w, r, status, "qa", u, map[string]any{"Title": "Quality check", "Item": d, "Filed": filed,
-		"Skip": skipParam(skip), "SkipNext": skipParam(append(slices.Clone(skip), k)), "Error": errMsg, "Flash": flash})
+		"Error": errMsg, "Flash": flash})
 	return nil
 }
 
@@ -129,7 +132,6 @@ func (s *Server) uiCheckQA(w http.ResponseWriter, r *http.Request, u *storage.Us
 	if err != nil {
 		return err
 	}
-	skip := parseSkip([]string{r.PostFormValue("skip")})
 	in := qaInput{MRN: r.PostFormValue("mrn"), Outcome: r.PostFormValue("outcome")}
 	if err := s.checkQA(r.Context(), u, k, in); err != nil {
 		code := chartscan.ErrorCode(err)
@@ -137,13 +139,13 @@ func (s *Server) uiCheckQA(w http.ResponseWriter, r *http.Request, u *storage.Us
 			return err
 		}
 		_, status := classify(err)
-		return s.qaPage(w, r, u, k, skip, status, chartscan.ErrorMessage(err), "")
+		return s.qaPage(w, r, u, k, status, chartscan.ErrorMessage(err), "")
 	}
 	flash := fmt.Sprintf("page %d of %s: checked, %s", k.Page, k.DocumentID[:8], in.Outcome)
 	if in.Outcome == storage.QAWrong {
 		flash += " — sent back to review"
 	}
-	http.Redirect(w, r, "/qa?skip="+url.QueryEscape(skipParam(skip))+"&flash="+url.QueryEscape(flash), http.StatusSeeOther)
+	http.Redirect(w, r, "/qa?flash="+url.QueryEscape(flash), http.StatusSeeOther)
 	return nil
 }
 

@@ -64,6 +64,12 @@ type Store interface {
 	NextReview(ctx context.Context, skip []storage.PageKey) (storage.PageKey, bool, error)
 	ReviewCount(ctx context.Context) (int, error)
 	Decide(ctx context.Context, d storage.Decision) (storage.Decided, error)
+	UndoDecision(ctx context.Context, u storage.Undo) (storage.Undone, error)
+	Review(ctx context.Context, id int64) (storage.ReviewRecord, error)
+	LastReview(ctx context.Context, documentID string, n int) (storage.ReviewRecord, bool, error)
+	Skip(ctx context.Context, sessionHash, queue string, k storage.PageKey) error
+	Skips(ctx context.Context, sessionHash, queue string) ([]storage.PageKey, error)
+	ClearSkips(ctx context.Context, sessionHash, queue string) error
 	NextQA(ctx context.Context, skip []storage.PageKey) (storage.PageKey, bool, error)
 	CheckQA(ctx context.Context, c storage.QACheck) error
 	QAReport(ctx context.Context) (storage.QAReport, error)
@@ -100,6 +106,10 @@ type Config struct {
 	// Refile files a finished document's undecided pages again, after a reviewer's
 	// decision (worker.Refile); nil leaves them as they are.
 	Refile func(ctx context.Context, documentID string) error
+	// Rescore scores a page's identifiers (as a reviewer corrected them) against the EMPI
+	// as filing does, with the patients in also among the candidates (worker.Rescore);
+	// nothing is saved. Nil: corrections are kept with a decision but not re-scored.
+	Rescore func(ctx context.Context, ids []chartscan.Identifier, also []string) (chartscan.Filing, error)
 	// Coversheet writes a one-page PDF cover sheet for p: a barcode naming the patient,
 	// with their name and birth date readable, for clerks to put on top of a chart.
 	Coversheet func(w io.Writer, p chartscan.Patient, docType, dateOfService string) error
@@ -227,6 +237,8 @@ func (s *Server) routeTable() []route {
 		{"GET", "/api/v1/search", reviewers, true, s.apiSearch},
 		{"GET", "/api/v1/review/next", reviewers, true, s.apiReviewNext},
 		{"POST", "/api/v1/review/{doc}/{page}", reviewers, true, s.apiDecide},
+		{"POST", "/api/v1/review/{doc}/{page}/rescore", reviewers, true, s.apiRescore},
+		{"POST", "/api/v1/review/{doc}/{page}/undo", reviewers, true, s.apiUndo},
 		{"GET", "/api/v1/qa/next", reviewers, true, s.apiQANext},
 		{"POST", "/api/v1/qa/{doc}/{page}", reviewers, true, s.apiCheckQA},
 		{"GET", "/api/v1/qa/report", admins, true, s.apiQAReport},
@@ -253,9 +265,14 @@ func (s *Server) routeTable() []route {
 		{"GET", "/review", reviewers, false, s.uiReviewNext},
 		{"GET", "/review/{doc}/{page}", reviewers, false, s.uiReviewItem},
 		{"POST", "/review/{doc}/{page}", reviewers, false, s.uiDecide},
+		{"POST", "/review/{doc}/{page}/undo", reviewers, false, s.uiUndo},
+		{"POST", "/review/{doc}/{page}/skip", reviewers, false, s.uiSkip(storage.QueueReview)},
+		{"POST", "/review/start-over", reviewers, false, s.uiStartOver(storage.QueueReview)},
 		{"GET", "/qa", reviewers, false, s.uiQANext},
 		{"GET", "/qa/{doc}/{page}", reviewers, false, s.uiQAItem},
 		{"POST", "/qa/{doc}/{page}", reviewers, false, s.uiCheckQA},
+		{"POST", "/qa/{doc}/{page}/skip", reviewers, false, s.uiSkip(storage.QueueQA)},
+		{"POST", "/qa/start-over", reviewers, false, s.uiStartOver(storage.QueueQA)},
 		{"GET", "/pages/{doc}/{page}", reviewers, false, s.uiPage},
 		{"GET", "/patients", reviewers, false, s.uiPatients},
 		{"GET", "/patients/{mrn}", reviewers, false, s.uiChart},

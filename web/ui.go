@@ -221,27 +221,27 @@ func (s *Server) uiRerun(w http.ResponseWriter, r *http.Request, u *storage.User
 	return nil
 }
 
-// skipParam carries the items a reviewer skipped from one queue page to the next.
-func skipParam(keys []storage.PageKey) string {
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k.String()
-	}
-	return strings.Join(parts, ",")
-}
-
 func (s *Server) uiReviewNext(w http.ResponseWriter, r *http.Request, u *storage.User) error {
-	skip := parseSkip(r.URL.Query()["skip"])
+	skip, err := s.skips(r, storage.QueueReview)
+	if err != nil {
+		return err
+	}
+	var out *outcome
+	if id, perr := strconv.ParseInt(r.URL.Query().Get("done"), 10, 64); perr == nil {
+		if out, err = s.outcomeOf(r.Context(), u, id); err != nil {
+			return err
+		}
+	}
 	k, ok, err := s.cfg.Store.NextReview(r.Context(), skip)
 	if err != nil {
 		return err
 	}
 	if !ok {
 		s.render(w, r, http.StatusOK, "review", u, map[string]any{"Title": "Review queue", "Empty": true, "Skipped": len(skip),
-			"Flash": r.URL.Query().Get("flash")})
+			"Outcome": out})
 		return nil
 	}
-	return s.reviewItem(w, r, u, k, skip, http.StatusOK, "", r.URL.Query().Get("flash"))
+	return s.reviewItem(w, r, u, k, itemView{outcome: out})
 }
 
 func (s *Server) uiReviewItem(w http.ResponseWriter, r *http.Request, u *storage.User) error {
@@ -249,24 +249,53 @@ func (s *Server) uiReviewItem(w http.ResponseWriter, r *http.Request, u *storage
 	if err != nil {
 		return err
 	}
-	return s.reviewItem(w, r, u, k, parseSkip(r.URL.Query()["skip"]), http.StatusOK, "", "")
+	v := itemView{query: strings.TrimSpace(r.URL.Query().Get("q"))}
+	if id, perr := strconv.ParseInt(r.URL.Query().Get("done"), 10, 64); perr == nil {
+		if v.outcome, err = s.outcomeOf(r.Context(), u, id); err != nil {
+			return err
+		}
+	}
+	if r.URL.Query().Has("undone") {
+		v.flash = "Your decision was undone: the page is back as it was before it, with its candidates."
+	}
+	return s.reviewItem(w, r, u, k, v)
 }
 
-// field is one extracted field on the review form.
+// field is one extracted field on the review form: Value as shown (the reviewer's
+// correction, when Edited), Orig as read from the page.
 type field struct {
-	Kind, Value, Raw string
-	Confidence       float64
-	Found            bool
+	Kind, Value, Orig, Raw string
+	Confidence             float64
+	Found, Edited          bool
 }
 
-// reviewItem renders one review item; errMsg says why a decision on it was refused, flash
-// what became of the previous one.
-func (s *Server) reviewItem(w http.ResponseWriter, r *http.Request, u *storage.User, k storage.PageKey, skip []storage.PageKey, status int, errMsg, flash string) error {
-	d, err := s.viewPage(r.Context(), u, k, "page.view")
+// itemView says how to show a review item besides the page itself.
+type itemView struct {
+	status   int               // 200 when 0
+	errMsg   string            // why a decision on it was refused
+	conflict bool              // refused because someone decided it first: it is shown decided
+	flash    string            // a fixed message (after an undo)
+	outcome  *outcome          // what the previous decision did
+	fields   map[string]string // the reviewer's corrections (kind → value), kept across forms
+	rescore  bool              // rank the candidates again against the corrections
+	query    string            // an EMPI search
+	pick     string            // a search result's MRN, to confirm before assigning
+}
+
+// reviewItem renders one review item. A page no longer in review, or one a decision on
+// was refused because another reviewer decided first, is shown decided: what was decided,
+// by whom, and only "next". With a search result picked, only its confirmation is open.
+func (s *Server) reviewItem(w http.ResponseWriter, r *http.Request, u *storage.User, k storage.PageKey, v itemView) error {
+	ctx := r.Context()
+	d, err := s.viewPage(ctx, u, k, "page.view")
 	if err != nil {
 		return err
 	}
+	if v.status == 0 {
+		v.status = http.StatusOK
+	}
 	var fields []field
+	edits := map[string]string{}
 	for _, kind := range fieldKinds {
 		f := field{Kind: string(kind)}
 		for _, id := range d.Identifiers {
@@ -274,21 +303,67 @@ func (s *Server) reviewItem(w http.ResponseWriter, r *http.Request, u *storage.U
 				f.Value, f.Raw, f.Confidence, f.Found = id.Value, id.Raw, id.Confidence, true
 			}
 		}
+		f.Orig = f.Value
+		if c, ok := v.fields[string(kind)]; ok && c != f.Orig {
+			f.Value, f.Edited = c, true
+			edits[string(kind)] = c
+		}
 		fields = append(fields, f)
 	}
-	data := map[string]any{"Title": "Review", "Item": d, "Fields": fields, "Skip": skipParam(skip),
-		"SkipNext": skipParam(append(slices.Clone(skip), k)), "Error": errMsg, "Flash": flash, "Candidates": d.Candidates}
+	data := map[string]any{"Title": "Review", "Item": d, "Fields": fields, "Error": v.errMsg, "Flash": v.flash,
+		"Outcome": v.outcome, "Candidates": d.Candidates, "CandidateKeys": true, "Query": v.query}
 	if len(d.Candidates) > 5 {
 		data["Candidates"] = d.Candidates[:5]
 	}
-	if q := strings.TrimSpace(r.URL.Query().Get("q")); q != "" {
-		ps, err := s.searchPatients(r.Context(), u, q)
+	switch {
+	case d.PrevMRN != "":
+	case d.Number == 1:
+		data["PrevWhy"] = "C is not available: this is the first page of the document, so there is no page before it to continue."
+	default:
+		data["PrevWhy"] = "C is not available: the page before this one is not filed to a patient yet. Decide it first, or choose the patient here."
+	}
+	if d.Status != chartscan.StatusReview || v.conflict {
+		dec, err := s.decidedOf(ctx, d)
 		if err != nil {
 			return err
 		}
-		data["Query"], data["Found"] = q, ps
+		data["Decided"] = dec
+		s.render(w, r, v.status, "review", u, data)
+		return nil
 	}
-	s.render(w, r, status, "review", u, data)
+	if v.rescore {
+		res, err := s.rescore(ctx, u, d, edits)
+		switch code := chartscan.ErrorCode(err); {
+		case err == nil:
+			data["Rescored"], data["Candidates"], data["AsRead"] = res, res.Candidates, data["Candidates"]
+			data["Edits"] = len(edits)
+		case code == chartscan.EInvalid || s.cfg.Rescore == nil:
+			data["Error"] = chartscan.ErrorMessage(err)
+		default:
+			return err
+		}
+	}
+	if v.pick != "" {
+		p, err := s.cfg.Store.Patient(ctx, v.pick)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			data["Error"] = "That MRN is not in the EMPI."
+		case err != nil:
+			return err
+		default:
+			data["Pick"] = p
+		}
+	}
+	if v.query != "" && data["Pick"] == nil {
+		ps, err := s.searchPatients(ctx, u, v.query)
+		if err != nil {
+			return err
+		}
+		data["Found"] = ps
+		// With search results on screen the number keys choose among them.
+		data["CandidateKeys"] = len(ps) == 0
+	}
+	s.render(w, r, v.status, "review", u, data)
 	return nil
 }
 
@@ -306,7 +381,18 @@ func (s *Server) uiDecide(w http.ResponseWriter, r *http.Request, u *storage.Use
 			in.Fields[string(kind)] = v
 		}
 	}
-	skip := parseSkip([]string{r.PostFormValue("skip")})
+	query := strings.TrimSpace(r.PostFormValue("q"))
+	// Steps on the way to a decision, which decide nothing: re-scoring against corrected
+	// fields (R, or Enter in a field), picking a search result (it asks to confirm), and
+	// going back from that.
+	switch action {
+	case "rescore":
+		return s.reviewItem(w, r, u, k, itemView{fields: in.Fields, rescore: true})
+	case "pick":
+		return s.reviewItem(w, r, u, k, itemView{fields: in.Fields, pick: strings.TrimSpace(mrn), query: query})
+	case "back":
+		return s.reviewItem(w, r, u, k, itemView{fields: in.Fields, query: query})
+	}
 	out, err := s.decide(r.Context(), u, k, in)
 	if err != nil {
 		code := chartscan.ErrorCode(err)
@@ -314,15 +400,15 @@ func (s *Server) uiDecide(w http.ResponseWriter, r *http.Request, u *storage.Use
 			return err
 		}
 		_, status := classify(err)
-		return s.reviewItem(w, r, u, k, skip, status, chartscan.ErrorMessage(err), "")
+		return s.reviewItem(w, r, u, k, itemView{status: status, errMsg: chartscan.ErrorMessage(err),
+			conflict: code == chartscan.EConflict, fields: in.Fields})
 	}
 	if action == storage.ActionSplit {
 		// The page is still to be filed: stay on it, now marked as a new patient's first page.
-		http.Redirect(w, r, fmt.Sprintf("/review/%s?skip=%s", k, url.QueryEscape(skipParam(skip))), http.StatusSeeOther)
+		http.Redirect(w, r, fmt.Sprintf("/review/%s?done=%d", k, out.ReviewID), http.StatusSeeOther)
 		return nil
 	}
-	flash := fmt.Sprintf("page %d of %s: %s", k.Page, k.DocumentID[:8], label(string(out.Status)))
-	http.Redirect(w, r, "/review?skip="+url.QueryEscape(skipParam(skip))+"&flash="+url.QueryEscape(flash), http.StatusSeeOther)
+	http.Redirect(w, r, fmt.Sprintf("/review?done=%d", out.ReviewID), http.StatusSeeOther)
 	return nil
 }
 

@@ -90,6 +90,7 @@ func serve(ctx context.Context, addr string, stdout io.Writer) error {
 			_, err := refiler.Refile(ctx, documentID, false)
 			return err
 		},
+		Rescore: refiler.Rescore,
 		Coversheet: func(w io.Writer, p chartscan.Patient, docType, dos string) error {
 			return ocr.Coversheet(w, coversheetInfo(a.cfg, p, docType, dos))
 		},

@@ -189,8 +189,8 @@ func TestBrowserClerkUploadsReviewerDecidesWithKeyboard(t *testing.T) {
 			t.Fatalf("item %d (%s) has no first candidate to confirm", i+1, key)
 		}
 		do(t, ctx, "press 1", chromedp.KeyEvent("1"))
-		if flash := waitNextItem(t, ctx, key); !strings.Contains(flash, "confirmed") {
-			t.Errorf("after deciding %s the page says %q, want it confirmed", key, flash)
+		if flash := waitNextItem(t, ctx, key); !strings.Contains(flash, "filed to") || !strings.Contains(flash, "MRN "+mrn) {
+			t.Errorf("after deciding %s the page says %q, want it filed to MRN %s", key, flash, mrn)
 		}
 		done = append(done, decided{key, mrn})
 	}

@@ -114,24 +114,69 @@ function initBatchPage() {
   if (card) watchBatch(card, card.dataset.batch, () => true);
 }
 
-// The review queue is keyboard-first: every action has a key, shown on its button.
-function initReview() {
-  const item = document.getElementById("review-item");
-  if (!item) return;
+// The review queue and the quality checks are keyboard-first: every action has a key,
+// shown on its button. A key whose action is not available says why, in a status region
+// a screen reader announces. Enter in a field of the review form re-scores the
+// candidates against the corrections; it never decides.
+function initKeys() {
+  const item = document.getElementById("review-item") || document.getElementById("qa-item");
+  if (!item && !document.getElementById("queue-empty") && !document.getElementById("qa-empty")) return;
   const typing = (t) => t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT");
+  const say = (msg) => {
+    const m = document.getElementById("key-message");
+    if (!m) return;
+    m.textContent = "";
+    // A fresh text node after the region emptied is announced even when the text repeats.
+    setTimeout(() => { m.textContent = msg; }, 50);
+  };
+  // A form is on its way: later keys would act on a page that is leaving, and a second
+  // submission (a key's and the browser's own for the same Enter) is dropped.
+  let sent = false;
+  document.addEventListener("submit", (e) => {
+    if (sent) { e.preventDefault(); return; }
+    sent = true;
+  }, true);
+  window.addEventListener("pageshow", () => { sent = false; });
   document.addEventListener("keydown", (e) => {
-    if (e.ctrlKey || e.metaKey || e.altKey) return;
-    if (typing(e.target)) {
-      if (e.key === "Escape") e.target.blur();
+    if (e.ctrlKey || e.metaKey || e.altKey || sent) return;
+    const t = e.target;
+    if (typing(t)) {
+      if (e.key === "Escape") { e.preventDefault(); t.blur(); return; }
+      if (e.key === "Enter" && t.matches("#decision input[data-field]")) {
+        e.preventDefault();
+        const b = document.getElementById("rescore");
+        if (b && !b.disabled) b.form.requestSubmit(b);
+        else if (b) say(b.dataset.why || "Re-scoring is not available here.");
+      }
       return;
     }
     const k = e.key.toLowerCase();
-    if (k === "/") { e.preventDefault(); document.getElementById("empi-q").focus(); return; }
-    if (k === "e") { e.preventDefault(); document.querySelector(".fields input[data-field]").focus(); return; }
-    const target = document.querySelector(`[data-key="${CSS.escape(k)}"]`);
-    if (target && !target.disabled) { e.preventDefault(); target.click(); }
+    if (k === "/" || k === "e") {
+      const f = k === "/" ? document.getElementById("empi-q") : document.querySelector("#decision input[data-field]");
+      if (!f) return;
+      e.preventDefault();
+      if (f.disabled || f.readOnly) { say("Nothing can be changed on this item."); return; }
+      f.focus();
+      return;
+    }
+    const targets = [...document.querySelectorAll(`[data-key="${CSS.escape(k)}"]`)];
+    if (!targets.length) return;
+    e.preventDefault();
+    const target = targets.find((x) => !x.disabled);
+    if (target) { target.click(); return; }
+    say(targets[0].dataset.why || "That key is not available here.");
   });
-  // Preload nothing else: the next item is one redirect away and renders at once.
+  // Undo lasts a minute: then its key says so instead.
+  const undo = document.getElementById("undo");
+  if (undo) {
+    setTimeout(() => {
+      undo.disabled = true;
+      undo.dataset.why = "Too late to undo: a decision can be undone for a minute after it is made.";
+    }, Number(undo.dataset.undoLeft || 0) * 1000);
+  }
+  // After re-scoring, a search or a pick, focus goes to what changed — never to an action.
+  const focus = document.querySelector("[data-focus]");
+  if (focus) focus.focus();
 }
 
-document.addEventListener("DOMContentLoaded", () => { initUpload(); initBatchPage(); initReview(); });
+document.addEventListener("DOMContentLoaded", () => { initUpload(); initBatchPage(); initKeys(); });
