@@ -43,3 +43,11 @@ if [ ! -f "$hl7peer/node_modules/.package-lock.json" ] || [ "$hl7peer/package-lo
   (cd "$hl7peer" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
 # --- end HL7 peer -------------------------------------------------------------------------
+
+# --- axe-core (issue 13) ------------------------------------------------------------------
+# The browser tests check the pages with axe-core, pinned by testdata/axe/package-lock.json.
+axe="$CHARTSCAN_ROOT/testdata/axe"
+if [ ! -f "$axe/node_modules/.package-lock.json" ] || [ "$axe/package-lock.json" -nt "$axe/node_modules/.package-lock.json" ]; then
+  echo "install: npm ci in testdata/axe (the browser tests' accessibility check)"
+  (cd "$axe" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi

@@ -35,10 +35,20 @@ var docTypes = []string{chartscan.DocTypeProgressNote, chartscan.DocTypeDischarg
 var fieldKinds = []chartscan.IdentifierKind{chartscan.KindMRN, chartscan.KindName, chartscan.KindDOB, chartscan.KindSex,
 	chartscan.KindDocType, chartscan.KindDateOfService}
 
+var fieldWords = map[chartscan.IdentifierKind]string{chartscan.KindMRN: "medical record number", chartscan.KindName: "patient name",
+	chartscan.KindDOB: "date of birth", chartscan.KindSex: "sex", chartscan.KindDocType: "document type", chartscan.KindDateOfService: "date of service"}
+
 var funcs = template.FuncMap{
 	"statuses": func() []chartscan.PageStatus { return statusOrder },
 	"docTypes": func() []string { return docTypes },
 	"label":    func(s string) string { return strings.ReplaceAll(s, "_", " ") },
+	// fieldWords names an extracted field in words, as a screen reader should read it.
+	"fieldWords": func(kind string) string {
+		if w, ok := fieldWords[chartscan.IdentifierKind(kind)]; ok {
+			return w
+		}
+		return strings.ReplaceAll(kind, "_", " ")
+	},
 	"time":     func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
 	"add":      func(a, b int) int { return a + b },
 	"sub":      func(a, b int) int { return a - b },
@@ -312,9 +322,6 @@ func (s *Server) reviewItem(w http.ResponseWriter, r *http.Request, u *storage.U
 	}
 	data := map[string]any{"Title": "Review", "Item": d, "Fields": fields, "Error": v.errMsg, "Flash": v.flash,
 		"Outcome": v.outcome, "Candidates": d.Candidates, "CandidateKeys": true, "Query": v.query}
-	if len(d.Candidates) > 5 {
-		data["Candidates"] = d.Candidates[:5]
-	}
 	switch {
 	case d.PrevMRN != "":
 	case d.Number == 1:

@@ -175,7 +175,8 @@ function initKeys() {
     }, Number(undo.dataset.undoLeft || 0) * 1000);
   }
   // After re-scoring, a search or a pick, focus goes to what changed — never to an action.
-  const focus = document.querySelector("[data-focus]");
+  // A new item: focus on its heading, which a screen reader reads out.
+  const focus = document.querySelector("[data-focus]") || document.getElementById("item-heading");
   if (focus) focus.focus();
 }
 
