@@ -46,15 +46,7 @@ func blankPNG(t *testing.T, w, h int) []byte {
 // nothing had happened — in the same slot, so the crash cannot have been dodged by
 // another slot's child.
 func TestIsolatedReaderSurvivesACrashAndAHangInC(t *testing.T) {
-	var page PageImage
-	if _, err := Split(context.Background(), "../testdata/charts/chart-001.pdf", DefaultLimits, func(p PageImage) error {
-		if p.Number == 1 {
-			page = p
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	page := samplePage(t)
 	r := NewIsolated(IsolatedConfig{Slots: 1, Command: childCommand("crash:601x803,hang:603x805"), Timeout: 20 * time.Second})
 	defer r.Close()
 	ctx := context.Background()

@@ -58,6 +58,21 @@ func TestEngineReadsASyntheticChartPage(t *testing.T) {
 	}
 }
 
+// samplePage is page 1 of the sample chart chart-001.pdf, as split for OCR.
+func samplePage(t *testing.T) PageImage {
+	t.Helper()
+	var page PageImage
+	if _, err := Split(context.Background(), "../testdata/charts/chart-001.pdf", DefaultLimits, func(p PageImage) error {
+		if p.Number == 1 {
+			page = p
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return page
+}
+
 func TestMain(m *testing.M) {
 	// One thread per Tesseract, as in production (make test sets it too).
 	os.Setenv("OMP_THREAD_LIMIT", "1")
@@ -87,15 +102,7 @@ func TestEngineReadLeaksNoCMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("reads the same page 16 times (about 20 s)")
 	}
-	var page PageImage
-	if _, err := Split(context.Background(), "../testdata/charts/chart-001.pdf", DefaultLimits, func(p PageImage) error {
-		if p.Number == 1 {
-			page = p
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	page := samplePage(t)
 	// One OS thread for every C call, so one malloc arena serves them all and the
 	// measure is not blurred by arenas of other threads.
 	runtime.LockOSThread()

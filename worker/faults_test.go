@@ -207,18 +207,10 @@ func TestUnreadablePageStillFailsOnItsLastAttempt(t *testing.T) {
 	}
 }
 
-// TestRerunReadsFailedPagesAgain: Re-run of a finished document with a failed page reads
-// that page again and files the document again; the other pages are not read again.
-// Before, only a failed document could be re-run.
-func TestRerunReadsFailedPagesAgain(t *testing.T) {
-	var broken atomic.Bool
-	broken.Store(true)
-	h := newHarness(t, readerFunc(func(_ context.Context, img []byte, _ int) (ocr.Result, error) {
-		if broken.Load() && strings.HasPrefix(string(img), "page 2") {
-			return ocr.Result{}, chartscan.Errorf(chartscan.EInvalid, "the page image is damaged")
-		}
-		return readable, nil
-	}))
+// threePageDocument stores a document of three split pages whose images read "page 1"…
+// "page 3", starts the worker's handlers and queues the pages' OCR tasks.
+func (h *harness) threePageDocument(t *testing.T) (chartscan.Batch, chartscan.Document) {
+	t.Helper()
 	ctx := context.Background()
 	b, err := h.db.CreateBatch(ctx, chartscan.Batch{ID: uuid.NewString()})
 	if err != nil {
@@ -248,6 +240,23 @@ func TestRerunReadsFailedPagesAgain(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	return b, doc
+}
+
+// TestRerunReadsFailedPagesAgain: Re-run of a finished document with a failed page reads
+// that page again and files the document again; the other pages are not read again.
+// Before, only a failed document could be re-run.
+func TestRerunReadsFailedPagesAgain(t *testing.T) {
+	var broken atomic.Bool
+	broken.Store(true)
+	h := newHarness(t, readerFunc(func(_ context.Context, img []byte, _ int) (ocr.Result, error) {
+		if broken.Load() && strings.HasPrefix(string(img), "page 2") {
+			return ocr.Result{}, chartscan.Errorf(chartscan.EInvalid, "the page image is damaged")
+		}
+		return readable, nil
+	}))
+	ctx := context.Background()
+	b, doc := h.threePageDocument(t)
 	done := func() bool {
 		d, err := h.db.Document(ctx, doc.ID)
 		return err == nil && d.Status == chartscan.DocDone
@@ -300,34 +309,7 @@ func TestPoisonPageFailsAloneAfterTwoCrashes(t *testing.T) {
 		return readable, nil
 	}))
 	ctx := context.Background()
-	b, err := h.db.CreateBatch(ctx, chartscan.Batch{ID: uuid.NewString()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, _, err := h.db.AddDocument(ctx, b.ID, chartscan.Document{ID: uuid.NewString(), SHA256: uuid.NewString(), FileName: "x.pdf", Size: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for n := 1; n <= 3; n++ {
-		key := storage.PageImageKey(doc.ID, n, "png")
-		img := fmt.Sprintf("page %d", n)
-		if err := h.w.objects.Put(ctx, key, strings.NewReader(img), int64(len(img)), "image/png"); err != nil {
-			t.Fatal(err)
-		}
-		if err := h.db.SavePage(ctx, chartscan.Page{DocumentID: doc.ID, Number: n, ImageKey: key, ImageType: "image/png", Width: 1, Height: 1, DPI: 300}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := h.db.SetPageCount(ctx, doc.ID, 3); err != nil {
-		t.Fatal(err)
-	}
-	h.serve(t)
-	for n := 1; n <= 3; n++ {
-		task, _ := NewOCRTask(doc.ID, n)
-		if _, err := h.w.queue.EnqueueContext(ctx, task); err != nil {
-			t.Fatal(err)
-		}
-	}
+	_, doc := h.threePageDocument(t)
 	waitFor(t, "the document to be filed", func() bool {
 		d, err := h.db.Document(ctx, doc.ID)
 		return err == nil && d.Status == chartscan.DocDone
