@@ -114,6 +114,9 @@ func (b *Inbox) Listen(ctx context.Context, created func(key string)) error {
 	defer cancel() // stops minio-go's reader
 	for info := range b.mc.ListenBucketNotification(ctx, b.Bucket, b.Prefix, "", []string{string(notification.ObjectCreatedAll)}) {
 		if info.Err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped by the caller: minio-go reports the cancel as an error
+			}
 			return fmt.Errorf("bucket notifications: %w", info.Err)
 		}
 		for _, ev := range info.Records {
