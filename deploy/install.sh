@@ -7,7 +7,8 @@ set -euo pipefail
 
 pkgs=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd libtesseract-dev libleptonica-dev libzxing-dev
       redis-server postgresql postgresql-contrib poppler-utils ghostscript imagemagick libtiff-tools ocrmypdf
-      chromium)  # chromium: the browser tests of the web UI (chromedp drives it headless)
+      chromium  # chromium: the browser tests of the web UI (chromedp drives it headless)
+      podman runc debootstrap)  # the container image's build and test (deploy/image.sh; crun refuses hybrid cgroups)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

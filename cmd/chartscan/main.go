@@ -56,11 +56,12 @@ func newRoot() *cobra.Command {
 	root.AddCommand(newWorkerCmd(), newIngestCmd(), newRecordsCmd(), newExportCmd(), newStatusCmd(),
 		newMigrateCmd(), newConfigCmd(), newSynthCmd(), newEvaluateCmd(), newBenchEMPICmd(),
 		newServeCmd(), newUsersCmd(), newAuditCmd(), newCoversheetCmd(), newRefileCmd(), newQACmd(), newVerifyCmd())
-	root.AddCommand(newADTCmd())      // HL7 v2 ADT over MLLP: cmd/chartscan/adt.go
-	root.AddCommand(newReportCmd())   // a batch's reconciliation: cmd/chartscan/report.go
-	root.AddCommand(newIntakeCmd())   // the scanners' bucket: cmd/chartscan/intake.go
-	root.AddCommand(newWatchCmd())    // a folder the scanners write to: cmd/chartscan/watch.go
-	root.AddCommand(newOCRChildCmd()) // the worker's reader process: cmd/chartscan/worker.go
+	root.AddCommand(newADTCmd())         // HL7 v2 ADT over MLLP: cmd/chartscan/adt.go
+	root.AddCommand(newReportCmd())      // a batch's reconciliation: cmd/chartscan/report.go
+	root.AddCommand(newIntakeCmd())      // the scanners' bucket: cmd/chartscan/intake.go
+	root.AddCommand(newWatchCmd())       // a folder the scanners write to: cmd/chartscan/watch.go
+	root.AddCommand(newOCRChildCmd())    // the worker's reader process: cmd/chartscan/worker.go
+	root.AddCommand(newHealthcheckCmd()) // the container image's HEALTHCHECK: cmd/chartscan/healthcheck.go
 	return root
 }
 
