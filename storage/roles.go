@@ -35,6 +35,10 @@ func tablePrivileges(role, table string) []string {
 	switch {
 	case role == RoleWorker && slices.Contains(workerDenied, table):
 		return nil
+	case role == RoleWorker && table == "delivery_events":
+		// Workers record delivery events for serve or the CLI to audit: they add them,
+		// and cannot change or remove one before it is audited.
+		return []string{"SELECT", "INSERT"}
 	case table == "audit_log":
 		return []string{"SELECT", "INSERT"} // append-only: nobody but the owner updates or deletes
 	case table == "goose_db_version":
