@@ -219,11 +219,57 @@ func (db *DB) Decide(ctx context.Context, d Decision) (Decided, error) {
 		return Decided{}, err
 	}
 	defer tx.Rollback(ctx)
+	out, err := decide(ctx, tx, d)
+	if err != nil {
+		return out, err
+	}
+	if err := refreshPatientDocuments(ctx, tx, d.DocumentID); err != nil {
+		return out, err
+	}
+	return out, tx.Commit(ctx)
+}
+
+// DecideRun applies the decisions on a run of pages (issue 13, item 7: consecutive pages
+// of a document confirmed to one patient at once) in one transaction: each is a decision
+// of its own, with its review row and its audit entry, and either all hold or none does —
+// one page decided by someone else, or changed since the reviewer saw it, refuses the run.
+func (db *DB) DecideRun(ctx context.Context, ds []Decision) ([]Decided, error) {
+	if len(ds) == 0 {
+		return nil, chartscan.Errorf(chartscan.EInvalid, "no pages to decide")
+	}
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(ctx)
+	var out []Decided
+	docs := map[string]bool{}
+	for _, d := range ds {
+		o, err := decide(ctx, tx, d)
+		if err != nil {
+			if chartscan.ErrorCode(err) == chartscan.EConflict || chartscan.ErrorCode(err) == chartscan.EInvalid {
+				return nil, chartscan.Errorf(chartscan.ErrorCode(err), "page %d: %s", d.Page, chartscan.ErrorMessage(err))
+			}
+			return nil, err
+		}
+		out = append(out, o)
+		docs[d.DocumentID] = true
+	}
+	for doc := range docs {
+		if err := refreshPatientDocuments(ctx, tx, doc); err != nil {
+			return nil, err
+		}
+	}
+	return out, tx.Commit(ctx)
+}
+
+// decide applies one decision in tx, with its review row and audit entry.
+func decide(ctx context.Context, tx pgx.Tx, d Decision) (Decided, error) {
 	var status string
 	var version int
 	var proposed *string
 	var before pageBefore
-	err = tx.QueryRow(ctx, `SELECT status, version, mrn, score, reason, filed_at FROM pages WHERE document_id = $1 AND page_no = $2 FOR UPDATE`,
+	err := tx.QueryRow(ctx, `SELECT status, version, mrn, score, reason, filed_at FROM pages WHERE document_id = $1 AND page_no = $2 FOR UPDATE`,
 		d.DocumentID, d.Page).Scan(&status, &version, &proposed, &before.Score, &before.Reason, &before.FiledAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Decided{}, chartscan.Errorf(chartscan.ENotFound, "no such page")
@@ -344,10 +390,7 @@ func (db *DB) Decide(ctx context.Context, d Decision) (Decided, error) {
 		Outcome: "ok", Detail: detail}); err != nil {
 		return out, err
 	}
-	if err := refreshPatientDocuments(ctx, tx, d.DocumentID); err != nil {
-		return out, err
-	}
-	return out, tx.Commit(ctx)
+	return out, nil
 }
 
 // ChartPage is one page filed to a patient, for the patient chart.

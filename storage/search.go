@@ -90,7 +90,7 @@ func (db *DB) SearchPages(ctx context.Context, q PageQuery) ([]PageHit, error) {
 }
 
 // SearchPatients finds EMPI patients for a reviewer's query: an MRN (exact, or a prefix
-// of at least four digits), a birth date (YYYY-MM-DD), or a name ("family, given" or
+// of at least four digits; a merged-away MRN finds the patient it was merged into), a birth date (YYYY-MM-DD), or a name ("family, given" or
 // "family given"), by trigram similarity; several of these may be combined in one query.
 func (db *DB) SearchPatients(ctx context.Context, query string, limit int) ([]chartscan.Patient, error) {
 	if limit <= 0 || limit > 100 {
@@ -116,10 +116,11 @@ func (db *DB) SearchPatients(ctx context.Context, query string, limit int) ([]ch
 		SELECT p.mrn, p.family, p.given, `+birthDateSQL+`, p.sex,
 		       p.street, p.city, p.postcode, p.state, p.phone
 		FROM patients p
-		WHERE ($1 = '' OR p.mrn = $1 OR (length($1) >= 4 AND p.mrn LIKE $1 || '%'))
+		WHERE ($1 = '' OR p.mrn = $1 OR (length($1) >= 4 AND p.mrn LIKE $1 || '%')
+		       OR p.mrn = (SELECT a.mrn FROM patient_aliases a WHERE a.alias_mrn = $1))
 		  AND ($2 = '' OR p.full_name % $2 OR p.full_name LIKE '%' || $2 || '%' OR lower(p.family) = $2)
 		  AND ($3::date IS NULL OR p.birth_date = $3)
-		ORDER BY (p.mrn = $1) DESC, similarity(p.full_name, $2) DESC, p.family, p.given
+		ORDER BY (p.mrn = $1 OR p.mrn = (SELECT a.mrn FROM patient_aliases a WHERE a.alias_mrn = $1)) DESC, similarity(p.full_name, $2) DESC, p.family, p.given
 		LIMIT $4`, mrn, name, dob, limit)
 	if err != nil {
 		return nil, fmt.Errorf("search patients: %w", err)

@@ -567,7 +567,10 @@ func (s *Server) apiPageImage(w http.ResponseWriter, r *http.Request, u *storage
 	if err != nil {
 		return err
 	}
-	return s.servePageImage(w, r, d, width)
+	// Every request is audited as before; a URL naming the image's version may be kept
+	// by the browser, so a revisit (an undo, a skipped item again) does not fetch it again.
+	v := r.URL.Query().Get("v")
+	return s.servePageImage(w, r, d, width, v != "" && v == imageVersion(d))
 }
 
 func (s *Server) apiSearch(w http.ResponseWriter, r *http.Request, u *storage.User) error {

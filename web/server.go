@@ -64,6 +64,7 @@ type Store interface {
 	NextReview(ctx context.Context, skip []storage.PageKey) (storage.PageKey, bool, error)
 	ReviewCount(ctx context.Context) (int, error)
 	Decide(ctx context.Context, d storage.Decision) (storage.Decided, error)
+	DecideRun(ctx context.Context, ds []storage.Decision) ([]storage.Decided, error)
 	UndoDecision(ctx context.Context, u storage.Undo) (storage.Undone, error)
 	Review(ctx context.Context, id int64) (storage.ReviewRecord, error)
 	LastReview(ctx context.Context, documentID string, n int) (storage.ReviewRecord, bool, error)
@@ -103,8 +104,9 @@ type Config struct {
 	Progress func(ctx context.Context) (<-chan string, error)
 	// Rerun queues a document that ResetDocument put back to queued.
 	Rerun func(ctx context.Context, documentID string) error
-	// Refile files a finished document's undecided pages again, after a reviewer's
-	// decision (worker.Refile); nil leaves them as they are.
+	// Refile has a finished document's undecided pages filed again after a reviewer's
+	// decision: it queues the work for a worker (worker.NewRefileTask) and returns; nil
+	// leaves them as they are.
 	Refile func(ctx context.Context, documentID string) error
 	// Rescore scores a page's identifiers (as a reviewer corrected them) against the EMPI
 	// as filing does, with the patients in also among the candidates (worker.Rescore);
@@ -266,6 +268,8 @@ func (s *Server) routeTable() []route {
 		{"GET", "/review/{doc}/{page}", reviewers, false, s.uiReviewItem},
 		{"POST", "/review/{doc}/{page}", reviewers, false, s.uiDecide},
 		{"POST", "/review/{doc}/{page}/undo", reviewers, false, s.uiUndo},
+		{"GET", "/review/{doc}/{page}/next", reviewers, false, s.uiPreload},
+		{"GET", "/review/{doc}/{page}/search", reviewers, false, s.uiDeskSearch},
 		{"POST", "/review/{doc}/{page}/skip", reviewers, false, s.uiSkip(storage.QueueReview)},
 		{"POST", "/review/start-over", reviewers, false, s.uiStartOver(storage.QueueReview)},
 		{"GET", "/qa", reviewers, false, s.uiQANext},

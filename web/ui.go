@@ -49,13 +49,15 @@ var funcs = template.FuncMap{
 		}
 		return strings.ReplaceAll(kind, "_", " ")
 	},
-	"time":    func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
-	"add":     func(a, b int) int { return a + b },
-	"sub":     func(a, b int) int { return a - b },
-	"pct":     func(f float64) string { return strconv.FormatFloat(f*100, 'f', 0, 64) + "%" },
-	"score":   func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
-	"rate":    func(f float64) string { return strconv.FormatFloat(f*100, 'f', 2, 64) + "%" },
-	"allowed": func(u *storage.User, role string) bool { return u != nil && allowed(u.Role, []string{role}) },
+	"time": func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
+	// imageURL is a page image's versioned URL, which the browser may keep for the session.
+	"imageURL": pageImageURL,
+	"add":      func(a, b int) int { return a + b },
+	"sub":      func(a, b int) int { return a - b },
+	"pct":      func(f float64) string { return strconv.FormatFloat(f*100, 'f', 0, 64) + "%" },
+	"score":    func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
+	"rate":     func(f float64) string { return strconv.FormatFloat(f*100, 'f', 2, 64) + "%" },
+	"allowed":  func(u *storage.User, role string) bool { return u != nil && allowed(u.Role, []string{role}) },
 	// mark turns the « » that the search puts around matches into <mark>, escaping the rest.
 	"mark": func(s string) template.HTML {
 		s = template.HTMLEscapeString(s)
@@ -184,6 +186,8 @@ func (s *Server) uiLogout(w http.ResponseWriter, r *http.Request, u *storage.Use
 		}
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode, MaxAge: -1})
+	// Page images the browser kept for the session go with it.
+	w.Header().Set("Clear-Site-Data", `"cache"`)
 	s.auditLogged(r.Context(), u.Name, "logout", "user:"+u.Name, "ok", nil)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 	return nil
@@ -236,11 +240,9 @@ func (s *Server) uiReviewNext(w http.ResponseWriter, r *http.Request, u *storage
 	if err != nil {
 		return err
 	}
-	var out *outcome
-	if id, perr := strconv.ParseInt(r.URL.Query().Get("done"), 10, 64); perr == nil {
-		if out, err = s.outcomeOf(r.Context(), u, id); err != nil {
-			return err
-		}
+	out, err := s.outcomeOf(r.Context(), u, doneIDs(r)...)
+	if err != nil {
+		return err
 	}
 	k, ok, err := s.cfg.Store.NextReview(r.Context(), skip)
 	if err != nil {
@@ -260,12 +262,12 @@ func (s *Server) uiReviewItem(w http.ResponseWriter, r *http.Request, u *storage
 		return err
 	}
 	v := itemView{query: strings.TrimSpace(r.URL.Query().Get("q"))}
-	if id, perr := strconv.ParseInt(r.URL.Query().Get("done"), 10, 64); perr == nil {
-		if v.outcome, err = s.outcomeOf(r.Context(), u, id); err != nil {
-			return err
-		}
+	if v.outcome, err = s.outcomeOf(r.Context(), u, doneIDs(r)...); err != nil {
+		return err
 	}
-	if r.URL.Query().Has("undone") {
+	if n, _ := strconv.Atoi(r.URL.Query().Get("undone")); n > 1 {
+		v.flash = fmt.Sprintf("Your decision on %d pages was undone: each is back as it was before it, with its candidates.", n)
+	} else if r.URL.Query().Has("undone") {
 		v.flash = "Your decision was undone: the page is back as it was before it, with its candidates."
 	}
 	return s.reviewItem(w, r, u, k, v)
@@ -361,6 +363,16 @@ func (s *Server) reviewItem(w http.ResponseWriter, r *http.Request, u *storage.U
 			data["Pick"] = p
 		}
 	}
+	if !v.rescore && v.pick == "" {
+		// Consecutive pages after this one with the same best candidate: A confirms them all.
+		run, err := s.runFrom(ctx, d)
+		if err != nil {
+			return err
+		}
+		if run != nil {
+			data["Run"] = run
+		}
+	}
 	if v.query != "" && data["Pick"] == nil {
 		ps, err := s.searchPatients(ctx, u, v.query)
 		if err != nil {
@@ -400,23 +412,26 @@ func (s *Server) uiDecide(w http.ResponseWriter, r *http.Request, u *storage.Use
 	case "back":
 		return s.reviewItem(w, r, u, k, itemView{fields: in.Fields, query: query})
 	}
-	out, err := s.decide(r.Context(), u, k, in)
+	var ids []int64
+	if action == "run" {
+		ids, err = s.decideRun(r.Context(), u, k, mrn, r.PostForm["run_page"], in.Fields)
+	} else {
+		var out storage.Decided
+		out, err = s.decide(r.Context(), u, k, in)
+		ids = []int64{out.ReviewID}
+	}
 	if err != nil {
 		code := chartscan.ErrorCode(err)
 		if code != chartscan.EConflict && code != chartscan.EInvalid {
 			return err
 		}
 		_, status := classify(err)
-		return s.reviewItem(w, r, u, k, itemView{status: status, errMsg: chartscan.ErrorMessage(err),
+		return s.deskRefused(w, r, u, k, itemView{status: status, errMsg: chartscan.ErrorMessage(err),
 			conflict: code == chartscan.EConflict, fields: in.Fields})
 	}
-	if action == storage.ActionSplit {
-		// The page is still to be filed: stay on it, now marked as a new patient's first page.
-		http.Redirect(w, r, fmt.Sprintf("/review/%s?done=%d", k, out.ReviewID), http.StatusSeeOther)
-		return nil
-	}
-	http.Redirect(w, r, fmt.Sprintf("/review?done=%d", out.ReviewID), http.StatusSeeOther)
-	return nil
+	// After a split the page is still to be filed: stay on it, now marked as a new
+	// patient's first page.
+	return s.afterDecision(w, r, u, k, ids, action == storage.ActionSplit)
 }
 
 func label(s string) string { return strings.ReplaceAll(s, "_", " ") }

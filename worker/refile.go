@@ -2,8 +2,12 @@ package worker
 
 import (
 	"context"
+	"errors"
+
+	"github.com/hibiken/asynq"
 
 	"github.com/chartscan/chartscan"
+	"github.com/chartscan/chartscan/storage"
 )
 
 // Refile files a finished document again with the worker's current matching model and
@@ -13,8 +17,8 @@ import (
 // Pages a reviewer decided keep their filing: one found not in the EMPI ends its segment,
 // and one filed to a patient names that patient, with certainty, for the pages without
 // identifiers after it (as a cover sheet would). Failed, blank and separator pages are
-// left as they are. It returns the pages per status, decided ones included. The server
-// runs it after every review decision.
+// left as they are. It returns the pages per status, decided ones included. After every
+// review decision the server queues it (NewRefileTask) for a worker to run.
 //
 // Refile is for documents whose pipeline has finished: one still being read is refused,
 // since its match task will file it anyway.
@@ -55,4 +59,24 @@ func (w *Worker) reextract(ctx context.Context, documentID string, n int) error 
 		return nil
 	}
 	return w.extractPage(ctx, page)
+}
+
+// HandleRefile files a document again after a reviewer's decision (TypeRefile): the
+// pages the decision settles (those without identifiers after a page filed to a patient,
+// the pages after a split) follow it. A document being read again is filed when its read
+// finishes, so there is nothing to do then.
+func (w *Worker) HandleRefile(ctx context.Context, t *asynq.Task) error {
+	p, err := decode[DocumentPayload](t)
+	if err != nil {
+		return err
+	}
+	_, err = w.Refile(ctx, p.DocumentID, false)
+	switch chartscan.ErrorCode(err) {
+	case chartscan.EConflict, chartscan.EInvalid:
+		return nil
+	}
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	return err
 }

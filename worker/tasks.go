@@ -15,6 +15,9 @@ const (
 	TypeOCR     = "page:ocr"
 	TypeExtract = "page:extract"
 	TypeMatch   = "document:match"
+	// TypeRefile files a finished document's undecided pages again after a reviewer's
+	// decision (or its undo), outside the reviewer's request.
+	TypeRefile = "document:refile"
 )
 
 // Queues, and the weight each gets when a worker picks its next task. The light stages
@@ -89,6 +92,18 @@ func NewMatchTask(documentID string) (*asynq.Task, error) {
 	return asynq.NewTask(TypeMatch, b,
 		asynq.TaskID(matchID(documentID)), asynq.Queue(QueueMatch),
 		asynq.MaxRetry(maxRetry), asynq.Timeout(5*time.Minute), asynq.Retention(retention)), nil
+}
+
+// NewRefileTask returns the task that files a finished document again after a review
+// decision. Each decision gets its own task: a re-filing already done saw the pages as
+// they were before it.
+func NewRefileTask(documentID string) (*asynq.Task, error) {
+	b, err := json.Marshal(DocumentPayload{DocumentID: documentID})
+	if err != nil {
+		return nil, err
+	}
+	return asynq.NewTask(TypeRefile, b, asynq.Queue(QueueMatch),
+		asynq.MaxRetry(maxRetry), asynq.Timeout(5*time.Minute), asynq.Retention(time.Hour)), nil
 }
 
 // Task ids: one per stage of a document or page, so a repeat is the same task.

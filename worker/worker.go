@@ -164,6 +164,7 @@ func (w *Worker) Register(mux *asynq.ServeMux) {
 	mux.HandleFunc(TypeOCR, w.waiting(w.HandleOCR))
 	mux.HandleFunc(TypeExtract, w.waiting(w.HandleExtract))
 	mux.HandleFunc(TypeMatch, w.waiting(w.HandleMatch))
+	mux.HandleFunc(TypeRefile, w.waiting(w.HandleRefile))
 }
 
 // submit returns a function that puts a task, as a New…Task constructor returns it, on

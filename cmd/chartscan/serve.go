@@ -71,7 +71,7 @@ func serve(ctx context.Context, addr string, stdout io.Writer) error {
 			a.log.Warn(warning)
 		}
 	}
-	// Re-filing needs no OCR: a worker without a reader, in the server.
+	// Re-scoring a reviewer's corrections needs no OCR: a worker without a reader, in the server.
 	refiler, err := worker.New(worker.Config{Store: a.db, Objects: a.objects, Model: a.cfg.Model, Pages: a.cfg.Pages, Log: a.log})
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
@@ -86,8 +86,12 @@ func serve(ctx context.Context, addr string, stdout io.Writer) error {
 		},
 		Progress: a.progressEvents,
 		Rerun:    a.rerun,
+		// A decision's re-filing runs on a worker, never in the reviewer's request.
 		Refile: func(ctx context.Context, documentID string) error {
-			_, err := refiler.Refile(ctx, documentID, false)
+			t, err := worker.NewRefileTask(documentID)
+			if err == nil {
+				_, err = a.queue.EnqueueContext(ctx, t)
+			}
 			return err
 		},
 		Rescore: refiler.Rescore,

@@ -118,25 +118,43 @@ function initBatchPage() {
 // shown on its button. A key whose action is not available says why, in a status region
 // a screen reader announces. Enter in a field of the review form re-scores the
 // candidates against the corrections; it never decides.
+//
+// The review desk (issue 13, items 5–7) never leaves the page for a decision: the next
+// item is preloaded while the reviewer looks at this one (its data and its image), a
+// decision or a skip is sent with fetch and answered with the next item, or leave to show
+// the preloaded one; an EMPI search puts its results in place, keeping the corrections.
+// Without the script every form still works as a plain form.
+const desk = {
+  preload: null,   // {key, version, html, image, ready} of the item after this one
+  keyAt: 0,        // when the key of the decision on the way was pressed (epoch ms)
+  times: [],       // {key, ms}: key press to the next item fully shown
+};
+window.chartscanDesk = desk;
+
+const say = (msg) => {
+  const m = document.getElementById("key-message");
+  if (!m) return;
+  m.textContent = "";
+  // A fresh text node after the region emptied is announced even when the text repeats.
+  setTimeout(() => { m.textContent = msg; }, 50);
+};
+
+let sent = false; // a form is on its way: later keys would act on a page that is leaving
+
 function initKeys() {
   const item = document.getElementById("review-item") || document.getElementById("qa-item");
   if (!item && !document.getElementById("queue-empty") && !document.getElementById("qa-empty")) return;
   const typing = (t) => t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT");
-  const say = (msg) => {
-    const m = document.getElementById("key-message");
-    if (!m) return;
-    m.textContent = "";
-    // A fresh text node after the region emptied is announced even when the text repeats.
-    setTimeout(() => { m.textContent = msg; }, 50);
-  };
-  // A form is on its way: later keys would act on a page that is leaving, and a second
-  // submission (a key's and the browser's own for the same Enter) is dropped.
-  let sent = false;
+  // A second submission (a key's and the browser's own for the same Enter) is dropped.
+  // The desk's search in place leaves the page where it is, so it does not count.
   document.addEventListener("submit", (e) => {
+    if (e.target.id === "empi-search" && e.target.dataset.inplace) return;
     if (sent) { e.preventDefault(); return; }
     sent = true;
   }, true);
+  document.addEventListener("submit", deskSubmit);
   window.addEventListener("pageshow", () => { sent = false; });
+  window.addEventListener("popstate", () => { location.reload(); });
   document.addEventListener("keydown", (e) => {
     if (e.ctrlKey || e.metaKey || e.altKey || sent) return;
     const t = e.target;
@@ -163,9 +181,21 @@ function initKeys() {
     if (!targets.length) return;
     e.preventDefault();
     const target = targets.find((x) => !x.disabled);
-    if (target) { target.click(); return; }
+    if (target) {
+      desk.keyAt = performance.timeOrigin + e.timeStamp;
+      try { sessionStorage.setItem("deskKeyAt", String(desk.keyAt)); } catch (_) { /* private mode */ }
+      target.click();
+      return;
+    }
     say(targets[0].dataset.why || "That key is not available here.");
   });
+  setupItem();
+}
+
+// setupItem readies the item on screen: its undo's minute, the focus, the search in
+// place, and the preload of the item after it. It runs on a page load and after the
+// desk put a new item in place.
+function setupItem() {
   // Undo lasts a minute: then its key says so instead.
   const undo = document.getElementById("undo");
   if (undo) {
@@ -174,10 +204,137 @@ function initKeys() {
       undo.dataset.why = "Too late to undo: a decision can be undone for a minute after it is made.";
     }, Number(undo.dataset.undoLeft || 0) * 1000);
   }
+  const search = document.getElementById("empi-search");
+  if (search) search.addEventListener("submit", searchInPlace);
   // After re-scoring, a search or a pick, focus goes to what changed — never to an action.
   // A new item: focus on its heading, which a screen reader reads out.
   const focus = document.querySelector("[data-focus]") || document.getElementById("item-heading");
   if (focus) focus.focus();
+  shown();
+  const item = document.getElementById("review-item");
+  desk.preload = null;
+  if (item && !item.dataset.decided && item.dataset.mode !== "pick") preloadNext(item.dataset.item);
+}
+
+// shown records, once the page image is on screen, how long the item took from the key
+// press that asked for it (the benchmark reads desk.times).
+function shown() {
+  const item = document.getElementById("review-item") || document.getElementById("queue-empty");
+  if (!item) return;
+  let at = desk.keyAt;
+  if (!at) { try { at = Number(sessionStorage.getItem("deskKeyAt") || 0); } catch (_) { at = 0; } }
+  desk.keyAt = 0;
+  try { sessionStorage.removeItem("deskKeyAt"); } catch (_) { /* private mode */ }
+  const done = () => requestAnimationFrame(() => requestAnimationFrame(() => {
+    const key = item.dataset.item || "empty";
+    if (at) desk.times.push({ key, ms: performance.timeOrigin + performance.now() - at });
+    item.dataset.shown = "true";
+  }));
+  const img = item.querySelector("svg.page-image image");
+  if (!img) { done(); return; }
+  // An SVG image has no complete flag: it is shown when it loaded, or failed to.
+  const probe = new Image();
+  probe.src = img.getAttribute("href");
+  probe.decode().then(done, done);
+}
+
+async function preloadNext(key) {
+  const p = { key: "", version: 0, html: "", ready: false };
+  desk.preload = p;
+  try {
+    const res = await fetch(`/review/${key}/next`, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+    if (!res.ok) return;
+    const n = await res.json();
+    if (desk.preload !== p || !n.key) return;
+    Object.assign(p, { key: n.key, version: n.version, html: n.html || "" });
+    const urls = [n.image];
+    if (p.html) {
+      const doc = new DOMParser().parseFromString(p.html, "text/html");
+      for (const i of doc.querySelectorAll("main img[src]")) urls.push(i.getAttribute("src"));
+    }
+    // Fetched and decoded now, kept by the browser (private, for the session): shown at once.
+    await Promise.all(urls.map((u) => { const i = new Image(); i.src = u; return i.decode().catch(() => {}); }));
+    p.ready = true;
+  } catch (_) { /* the decision fetches what it needs */ }
+}
+
+// deskSubmit sends a decision or a skip without leaving the page. Steps that decide
+// nothing (re-score, pick, back) stay plain form submissions.
+async function deskSubmit(e) {
+  const form = e.target;
+  if (e.defaultPrevented || !(form.id === "decision" || form.id === "skip-form")) return;
+  const b = e.submitter;
+  if (form.id === "decision" && (!b || ["rescore", "back"].includes(b.value) || b.value.startsWith("pick:"))) return;
+  e.preventDefault();
+  const body = new URLSearchParams(new FormData(form, b));
+  const p = desk.preload;
+  if (p && p.key && p.html) body.set("preloaded", `${p.key}/${p.version}`);
+  let ans;
+  try {
+    const res = await fetch(form.action, {
+      method: "POST", body, credentials: "same-origin",
+      headers: { "X-Chartscan-Desk": "1", Accept: "application/json" },
+    });
+    ans = await res.json();
+    if (!res.ok) throw new Error(ans.error || `the server answered ${res.status}`);
+  } catch (err) {
+    sent = false;
+    say(`Nothing was sent: ${err.message}. Try the key again.`);
+    return;
+  }
+  if (ans.use_preloaded && p && p.html) showItem(p.html, ans.next, ans.outcome);
+  else showItem(ans.html, ans.next, "");
+}
+
+// showItem puts an item (a whole review page's HTML) in place of the one on screen.
+function showItem(html, key, outcome) {
+  const doc = new DOMParser().parseFromString(html, "text/html");
+  const main = doc.querySelector("main");
+  if (outcome) {
+    for (const o of main.querySelectorAll("#outcome")) o.remove();
+    const tpl = document.createElement("template");
+    tpl.innerHTML = outcome;
+    const at = main.querySelector(".panel") || main;
+    at.prepend(tpl.content);
+  }
+  document.querySelector("main").replaceWith(document.adoptNode(main));
+  document.title = doc.title;
+  const count = doc.getElementById("queue-count"), mine = document.getElementById("queue-count");
+  if (count && mine) mine.textContent = count.textContent;
+  else if (mine) mine.remove();
+  history.pushState(null, "", key && doc.getElementById("review-item") ? `/review/${key}` : "/review");
+  sent = false;
+  setupItem();
+}
+
+// searchInPlace runs the EMPI search of a review item and puts the results under its
+// candidates: the page stays, and so do the reviewer's corrections. With results on
+// screen the number keys choose among them; the focus goes to their heading, never to
+// an action.
+async function searchInPlace(e) {
+  const form = e.currentTarget;
+  e.preventDefault();
+  const q = form.querySelector("#empi-q").value.trim();
+  let ans;
+  try {
+    const res = await fetch(`${form.dataset.inplace}?q=${encodeURIComponent(q)}`, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+    ans = await res.json();
+    if (!res.ok) throw new Error(ans.error || `the server answered ${res.status}`);
+  } catch (err) {
+    say(`The search failed: ${err.message}.`);
+    return;
+  }
+  const found = document.getElementById("found");
+  found.innerHTML = ans.html;
+  const hidden = document.querySelector('#decision input[name="q"]');
+  if (hidden) hidden.value = q;
+  for (const c of document.querySelectorAll("button.candidate")) {
+    const kbd = c.querySelector("kbd");
+    if (ans.results > 0 && c.dataset.key) { c.dataset.keyOff = c.dataset.key; delete c.dataset.key; if (kbd) kbd.hidden = true; }
+    if (ans.results === 0 && c.dataset.keyOff) { c.dataset.key = c.dataset.keyOff; delete c.dataset.keyOff; if (kbd) kbd.hidden = false; }
+  }
+  const h = document.getElementById("found-heading");
+  if (h) h.focus(); else document.activeElement.blur();
 }
 
 document.addEventListener("DOMContentLoaded", () => { initUpload(); initBatchPage(); initKeys(); });
