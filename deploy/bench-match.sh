@@ -12,6 +12,9 @@
 # data is untouched.
 # Usage: deploy/bench-match.sh [DOCUMENTS]   (default 80 documents a seed, about 320 pages)
 # BENCH_SEEDS="101 202 303" are the seeds (each one a run).
+# BENCH_EMPI=golden (default) gives the EMPI each person's golden record (each field's
+# most common value among the person's versions, as an EMPI's survivorship keeps);
+# BENCH_EMPI=first the first complete version as written, defects and all (a stress run).
 # BENCH_KEEP=DIR keeps each run's charts, truth and result in DIR/seed-N (the databases
 # stay until the next run), so `chartscan refile` + `chartscan evaluate` can replay one.
 # BENCH_REVIEW=1 then works each run's review queue as a reviewer who knows the truth and
@@ -51,7 +54,7 @@ for seed in $seeds; do
   $BIN synth --out "$run/charts" --seed "$seed" --documents "$docs" \
     --min-patients 1 --max-patients 3 --min-pages 1 --max-pages 3 \
     --continuation 0.35 --not-in-empi 0.1 --near-twins 0.1 --name-dob 0.15 --wrong-mrn 0.1 --variants 0.5 \
-    --skew 1.5 --noise 0.002 --layouts all --page-numbers
+    --skew 1.5 --noise 0.002 --layouts all --page-numbers --empi-record "${BENCH_EMPI:-golden}"
   $BIN records import "$run/charts/empi.csv"
 
   CHARTSCAN_CONCURRENCY=2 "$BIN" worker >"$run/worker.log" 2>&1 &

@@ -52,6 +52,16 @@ func TestCompareNames(t *testing.T) {
 		{"doe", "john", "roe", "mary", LevelDisagree, LevelDisagree},
 		{"smith", "jane", "okafor", "jane", LevelDisagree, LevelExact},
 		{"doe", "", "doe", "jane", LevelExact, LevelMissing},
+		// Typing slips Jaro–Winkler grades below 0.85 (0.756, 0.827, 0.841).
+		{"edwards", "olivia", "edwards", "ilivoa", LevelExact, LevelJW85}, // same letters
+		{"dixon", "amber", "dixon", "amrbr", LevelExact, LevelJW85},       // one replaced in five letters
+		{"taylor", "lola", "atlylor", "lola", LevelJW85, LevelExact},
+		// Not slips: two edits in four letters, three edits, too short.
+		{"doe", "ella", "doe", "lena", LevelExact, LevelDisagree},
+		{"rogers", "noah", "rogers", "hnoan", LevelExact, LevelDisagree},
+		{"doe", "olivia", "doe", "oliver", LevelExact, LevelJW85}, // JW 0.893 already
+		{"doe", "ivy", "doe", "iyvv", LevelExact, LevelDisagree},
+		{"doe", "amber", "doe", "abrbr", LevelExact, LevelDisagree},
 	}
 	for _, tt := range tests {
 		fam, giv := compareNames(tt.family, tt.given, tt.recFamily, tt.recGiven)

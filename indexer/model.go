@@ -27,7 +27,7 @@ const (
 	LevelOCRConfusable      = "ocr_confusable"       // one OCR confusion (0/O, 1/l, 5/S…) or one adjacent transposition apart
 	LevelSwapped            = "swapped"              // family and given name read the other way round
 	LevelJW92               = "jaro_winkler_92"      // Jaro–Winkler similarity at least 0.92
-	LevelJW85               = "jaro_winkler_85"      // Jaro–Winkler similarity at least 0.85
+	LevelJW85               = "jaro_winkler_85"      // Jaro–Winkler similarity at least 0.85, or a typing slip (typingSlip)
 	LevelPhonetic           = "phonetic"             // same NYSIIS code
 	LevelInitial            = "initial"              // one side is an initial that fits the other
 	LevelDayMonthSwapped    = "day_month_swapped"

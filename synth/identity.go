@@ -27,13 +27,40 @@ type Person struct {
 	Variants []chartscan.Patient
 }
 
+// EMPIRecord chooses which version of a person a generated EMPI holds.
+type EMPIRecord int
+
+const (
+	// GoldenRecord is what a master patient index keeps after survivorship: field by
+	// field (family name, given name, birth date, city), the value most rows of the
+	// cluster carry, ties to the value that got there first. Splink's rows are that person's
+	// records in several source systems; most carry the right value of each field.
+	GoldenRecord EMPIRecord = iota
+	// FirstRecord is the first complete row as written, defects and all: about two
+	// records in five differ from the golden record in a name or the birth date (a
+	// swapped name, a typo, another date) — a stress setting, far more defects than a
+	// curated index holds.
+	FirstRecord
+)
+
+// ParseEMPIRecord reads "golden" or "first".
+func ParseEMPIRecord(s string) (EMPIRecord, error) {
+	switch s {
+	case "golden", "":
+		return GoldenRecord, nil
+	case "first":
+		return FirstRecord, nil
+	}
+	return 0, fmt.Errorf("EMPI record %q: want golden or first", s)
+}
+
 // LoadSplink reads Splink's fake_1000 CSV (unique_id,first_name,surname,dob,city,email,
 // cluster) and returns one Person per cluster that has a complete row (first name,
-// surname, valid dob), in order of first appearance. The first complete row of the
-// cluster becomes both EMPI and Printed; the other rows become Variants. MRNs are 8
-// random digits plus a Luhn check digit, unique and deterministic for mrnSeed. Sex is
-// derived from the first name (synthetic data: a guess is fine).
-func LoadSplink(r io.Reader, mrnSeed int64) ([]Person, error) {
+// surname, valid dob), in order of first appearance. The cluster's version chosen by
+// rec becomes both EMPI and Printed; the rows that differ from it become Variants. MRNs
+// are 8 random digits plus a Luhn check digit, unique and deterministic for mrnSeed. Sex
+// is derived from the first name (synthetic data: a guess is fine).
+func LoadSplink(r io.Reader, mrnSeed int64, rec EMPIRecord) ([]Person, error) {
 	cr := csv.NewReader(r)
 	header, err := cr.Read()
 	if err != nil {
@@ -93,14 +120,17 @@ func LoadSplink(r io.Reader, mrnSeed int64) ([]Person, error) {
 		}
 		mrn := newMRN(rng, used)
 		emp := c.rows[best]
+		if rec == GoldenRecord {
+			emp = golden(c.rows)
+		}
 		emp.MRN = mrn
 		emp.Sex = sexOf(emp.Given)
 		var variants []chartscan.Patient
-		for i, v := range c.rows {
-			if i == best {
+		for _, v := range c.rows {
+			v.MRN, v.Sex = mrn, emp.Sex
+			if v == emp {
 				continue
 			}
-			v.MRN, v.Sex = mrn, emp.Sex
 			variants = append(variants, v)
 		}
 		people = append(people, Person{EMPI: emp, Printed: emp, Cluster: c.id, Variants: variants})
@@ -109,6 +139,38 @@ func LoadSplink(r io.Reader, mrnSeed int64) ([]Person, error) {
 		return nil, ErrNoPeople
 	}
 	return people, nil
+}
+
+// golden returns the cluster's record field by field: the value most rows carry (ties
+// to the value that got there first), among the rows that have one — for the birth date, a valid one.
+// At least one row is complete, so the result is.
+func golden(rows []chartscan.Patient) chartscan.Patient {
+	mode := func(get func(chartscan.Patient) string) string {
+		count := map[string]int{}
+		best := ""
+		for _, r := range rows {
+			v := get(r)
+			if v == "" {
+				continue
+			}
+			count[v]++
+			if count[v] > count[best] {
+				best = v
+			}
+		}
+		return best
+	}
+	return chartscan.Patient{
+		Family: mode(func(p chartscan.Patient) string { return p.Family }),
+		Given:  mode(func(p chartscan.Patient) string { return p.Given }),
+		BirthDate: mode(func(p chartscan.Patient) string {
+			if _, err := time.Parse(time.DateOnly, p.BirthDate); err != nil {
+				return ""
+			}
+			return p.BirthDate
+		}),
+		City: mode(func(p chartscan.Patient) string { return p.City }),
+	}
 }
 
 func complete(p chartscan.Patient) bool {

@@ -34,7 +34,7 @@ func loadSplink(t *testing.T, seed int64) []Person {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	people, err := LoadSplink(f, seed)
+	people, err := LoadSplink(f, seed, GoldenRecord)
 	if err != nil {
 		t.Fatalf("LoadSplink: %v", err)
 	}
@@ -98,9 +98,12 @@ func TestLoadSplinkFake1000(t *testing.T) {
 	}
 
 	want := Person{
-		EMPI:    chartscan.Patient{MRN: people[0].EMPI.MRN, Family: "Alan", Given: "Robert", BirthDate: "1971-06-24", Sex: "male"},
+		// The golden record: Allen (two rows of four), Robert (three), 1971-06-24 (three),
+		// London (the first of two cities seen once each). Every row differs from it.
+		EMPI:    chartscan.Patient{MRN: people[0].EMPI.MRN, Family: "Allen", Given: "Robert", BirthDate: "1971-06-24", Sex: "male", City: "London"},
 		Cluster: "0",
 		Variants: []chartscan.Patient{
+			{Family: "Alan", Given: "Robert", BirthDate: "1971-06-24"},
 			{Family: "Allen", Given: "Robert", BirthDate: "1971-05-24"},
 			{Family: "Allen", Given: "Rob", BirthDate: "1971-06-24", City: "London"},
 			{Family: "Alen", Given: "Robert", BirthDate: "1971-06-24", City: "Lonon"},
@@ -127,11 +130,33 @@ func TestLoadSplinkRows(t *testing.T) {
 	tests := []struct {
 		name    string
 		csv     string
+		rec     EMPIRecord
 		want    []chartscan.Patient // EMPI records, MRN and Sex cleared
 		wantErr error
 	}{
 		{
+			name: "golden record: each field's most common value",
+			// Splink's cluster 0: a typo'd surname in the first row, a date one digit off
+			// in the second, a nickname in the third.
+			csv: header + "0,Robert,Alan,1971-06-24,,,0\n1,Robert,Allen,1971-05-24,,,0\n" +
+				"2,Rob,Allen,1971-06-24,London,,0\n3,Robert,Alen,1971-06-24,Lonon,,0\n",
+			want: []chartscan.Patient{{Family: "Allen", Given: "Robert", BirthDate: "1971-06-24", City: "London"}},
+		},
+		{
+			name: "golden record: a date that does not parse never wins",
+			csv:  header + "0,Isla,Hall,1985-02-30,,,4\n1,Isla,Hall,1985-02-30,,,4\n2,Isla,Hall,1985-02-07,,,4\n",
+			want: []chartscan.Patient{{Family: "Hall", Given: "Isla", BirthDate: "1985-02-07"}},
+		},
+		{
+			name: "first record: the first complete row as written",
+			csv: header + "0,Robert,Alan,1971-06-24,,,0\n1,Robert,Allen,1971-05-24,,,0\n" +
+				"2,Rob,Allen,1971-06-24,London,,0\n3,Robert,Alen,1971-06-24,Lonon,,0\n",
+			rec:  FirstRecord,
+			want: []chartscan.Patient{{Family: "Alan", Given: "Robert", BirthDate: "1971-06-24"}},
+		},
+		{
 			name: "first complete row wins",
+			rec:  FirstRecord,
 			csv: header + "0,,Dean,2015-03-03,,,3\n1,Evie,Dean,2015-03-03,Portsmouth,,3\n" +
 				"2,Evie,Deen,2015-03-03,,,3\n",
 			want: []chartscan.Patient{{Family: "Dean", Given: "Evie", BirthDate: "2015-03-03", City: "Portsmouth"}},
@@ -146,7 +171,7 @@ func TestLoadSplinkRows(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			people, err := LoadSplink(strings.NewReader(tt.csv), 7)
+			people, err := LoadSplink(strings.NewReader(tt.csv), 7, tt.rec)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
 			}
@@ -160,7 +185,7 @@ func TestLoadSplinkRows(t *testing.T) {
 			}
 		})
 	}
-	if _, err := LoadSplink(strings.NewReader("a,b\n1,2\n"), 1); err == nil {
+	if _, err := LoadSplink(strings.NewReader("a,b\n1,2\n"), 1, GoldenRecord); err == nil {
 		t.Error("LoadSplink with missing columns: got nil error")
 	}
 }

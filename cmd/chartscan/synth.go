@@ -11,7 +11,7 @@ import (
 )
 
 func newSynthCmd() *cobra.Command {
-	var identities, out, layouts string
+	var identities, out, layouts, empiRecord string
 	var seed int64
 	var opt synth.Options
 	var ppd, ppp [2]int
@@ -24,7 +24,12 @@ func newSynthCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("identities: %w", err)
 			}
-			people, err := synth.LoadSplink(f, seed)
+			rec, err := synth.ParseEMPIRecord(empiRecord)
+			if err != nil {
+				f.Close()
+				return err
+			}
+			people, err := synth.LoadSplink(f, seed, rec)
 			f.Close()
 			if err != nil {
 				return err
@@ -52,6 +57,7 @@ func newSynthCmd() *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVar(&identities, "identities", "testdata/identities/splink/fake_1000.csv", "Splink fake_1000 CSV")
 	fl.StringVar(&out, "out", "", "output folder")
+	fl.StringVar(&empiRecord, "empi-record", "golden", "which version of each person empi.csv holds: golden (each field's most common value in the cluster, as an EMPI's survivorship keeps) or first (the first complete row, defects and all)")
 	fl.Int64Var(&seed, "seed", 1, "random seed: the same seed gives the same files")
 	fl.IntVar(&opt.Documents, "documents", 10, "number of PDFs")
 	fl.IntVar(&ppd[0], "min-patients", 1, "fewest patients per PDF")
