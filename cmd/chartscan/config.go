@@ -59,7 +59,8 @@ type config struct {
 	StreamsPerUser int
 	SpoolBytes     int
 	DecodeBytes    int
-	Intake         intakeSettings // chartscan intake and watch (intake.go)
+	Intake         intakeSettings  // chartscan intake and watch (intake.go)
+	Deliver        deliverSettings // the EHR the workers deliver to (deliver.go)
 }
 
 // setting is one environment variable with its default and what it is for; the table

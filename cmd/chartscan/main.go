@@ -60,6 +60,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(newReportCmd())      // a batch's reconciliation: cmd/chartscan/report.go
 	root.AddCommand(newIntakeCmd())      // the scanners' bucket: cmd/chartscan/intake.go
 	root.AddCommand(newWatchCmd())       // a folder the scanners write to: cmd/chartscan/watch.go
+	root.AddCommand(newDeliverCmd())     // delivery to the EHR: cmd/chartscan/deliver.go
 	root.AddCommand(newOCRChildCmd())    // the worker's reader process: cmd/chartscan/worker.go
 	root.AddCommand(newHealthcheckCmd()) // the container image's HEALTHCHECK: cmd/chartscan/healthcheck.go
 	return root

@@ -137,6 +137,7 @@ func serve(ctx context.Context, addr string, stdout io.Writer) error {
 	// The first line of stdout is the URL, for scripts and tests (the port may be :0).
 	fmt.Fprintf(stdout, "serving %s://%s\n", scheme, ln.Addr())
 	a.log.Info("serving", "addr", ln.Addr().String(), "tls", tlsCfg != nil, "trusted_proxies", len(a.cfg.TrustedProxies))
+	go a.auditDeliveries(ctx) // the workers' delivery events into the audit log (deliver.go)
 	errc := make(chan error, 1)
 	go func() {
 		if tlsCfg != nil {

@@ -130,6 +130,13 @@ func runWorker(ctx context.Context) error {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	a.log.Info("worker started", "concurrency", a.cfg.Concurrency, "queues", serverQueues())
+	// Delivery to the EHR, when one is configured: the deliver queue (deliver.go).
+	stopDelivery, err := runDelivery(ctx, a)
+	if err != nil {
+		srv.Shutdown()
+		return err
+	}
+	defer stopDelivery()
 
 	every := time.Duration(a.cfg.ReconcileMinute) * time.Minute
 	tick := time.NewTicker(every)

@@ -4,7 +4,7 @@
 // @medplum/core's acknowledgement of it (buildAck): AA, or what --ack says, with --text
 // as the reason in ERR-8 (ERR-2 TXA^1^12) for an error.
 //
-//   node mdm-peer.mjs --listen [--ack AA|AE|AR] [--text REASON]
+//   node mdm-peer.mjs --listen [--port N] [--ack AA|AE|AR] [--text REASON] [--log FILE] [--delay-ms N]
 //       prints {"port": N} once it listens on 127.0.0.1, then a line per message
 //   node mdm-peer.mjs FILE
 //       reads the messages of FILE (each starts with MSH) and prints a line per message
@@ -17,7 +17,7 @@
 // parser found, so an unescaped delimiter shows. Decoding the escapes (\F\ \S\ \T\ \R\
 // \E\) is done here: the parser splits on delimiters and leaves escapes as sent.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Hl7Message, Hl7Segment } from '@medplum/core';
 import { Hl7Server } from '@medplum/hl7';
@@ -25,6 +25,10 @@ import { Hl7Server } from '@medplum/hl7';
 const { values, positionals } = parseArgs({
   options: {
     listen: { type: 'boolean', default: false },
+    port: { type: 'string', default: '0' },
+    log: { type: 'string', default: '' },
+    'delay-ms': { type: 'string', default: '0' },
+    daemon: { type: 'boolean', default: false }, // run until a signal, not until stdin ends (make run)
     ack: { type: 'string', default: 'AA' },
     text: { type: 'string', default: '' },
   },
@@ -101,11 +105,33 @@ function describe(msg) {
 }
 
 if (values.listen) {
+  // The receiver's duplicate check, as an EHR's: a document number (TXA-12) already
+  // applied by the same event is not applied again, only acknowledged again. With
+  // --log, every message read is appended to FILE (before it is acknowledged) and the
+  // numbers applied are read back from it at start, so a peer killed and started again
+  // keeps its count; each line says whether it was a duplicate.
+  const applied = new Set();
+  if (values.log && existsSync(values.log)) {
+    for (const l of readFileSync(values.log, 'utf8').split('\n')) {
+      if (!l.trim()) continue;
+      const d = JSON.parse(l);
+      if (!d.duplicate && d.ack === 'AA') applied.add(d.event + ':' + d.txa12);
+    }
+  }
+  const delay = Number(values['delay-ms']);
   const server = new Hl7Server((connection) => {
-    connection.addEventListener('message', ({ message }) => {
+    connection.addEventListener('message', async ({ message }) => {
       // Parse again from the text, as a receiver storing the message would.
       const msg = Hl7Message.parse(message.toString());
-      console.log(JSON.stringify(describe(msg)));
+      const d = describe(msg);
+      const key = d.event + ':' + d.txa12;
+      d.duplicate = applied.has(key);
+      d.ack = values.ack;
+      if (values.ack === 'AA') applied.add(key);
+      const line = JSON.stringify(d);
+      if (values.log) appendFileSync(values.log, line + '\n');
+      console.log(line);
+      if (delay > 0) await new Promise((r) => setTimeout(r, delay));
       const ackCode = values.ack;
       let errSegment;
       if (ackCode !== 'AA' && ackCode !== 'CA') {
@@ -114,15 +140,17 @@ if (values.listen) {
       connection.send(msg.buildAck({ ackCode, errSegment }));
     });
   });
-  server.start(0);
+  server.start(Number(values.port));
   server.server.once('listening', () => {
     console.log(JSON.stringify({ port: server.server.address().port }));
   });
   const stop = () => server.stop({ forceDrainTimeoutMs: 100 }).finally(() => process.exit(0));
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  process.stdin.on('end', stop); // the test closes our stdin when it is done
-  process.stdin.resume();
+  if (!values.daemon) {
+    process.stdin.on('end', stop); // the test closes our stdin when it is done
+    process.stdin.resume();
+  }
 } else {
   if (positionals.length !== 1) {
     console.error('usage: node mdm-peer.mjs --listen [--ack CODE] [--text REASON] | node mdm-peer.mjs FILE');
