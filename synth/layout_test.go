@@ -261,7 +261,7 @@ var classicOutput = []struct {
 }
 
 func TestClassicOutputUnchanged(t *testing.T) {
-	people := loadSplink(t, 1)[:40]
+	people := loadSplinkRecord(t, 1, FirstRecord)[:40]
 	for _, tt := range classicOutput {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()

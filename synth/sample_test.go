@@ -29,7 +29,7 @@ var sampleOptions = Options{
 const samplePeople = 60
 
 func TestSample(t *testing.T) {
-	people := loadSplink(t, 1)[:samplePeople]
+	people := loadSplinkRecord(t, 1, FirstRecord)[:samplePeople]
 	dir := t.TempDir()
 	truth, err := Generate(people, sampleOptions, dir)
 	if err != nil {
