@@ -44,3 +44,11 @@ export MINIO_SECRET_KEY=${MINIO_SECRET_KEY:-$MINIO_ROOT_PASSWORD}
 PG_SERVE_URL=postgres://$PG_SERVE_USER:$PG_SERVE_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB?sslmode=disable
 PG_WORKER_URL=postgres://$PG_WORKER_USER:$PG_WORKER_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB?sslmode=disable
 PG_CLI_URL=postgres://$PG_CLI_USER:$PG_CLI_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB?sslmode=disable
+# Delivery to the EHR (issue 14): what the documents say of the facility. The OID is
+# HL7's example root (2.16.840.1.113883.19.5), visibly not a real facility's. `make run`
+# starts a local FHIR server and MLLP receiver (testdata/hl7peer) and points the
+# worker at them with CHARTSCAN_FHIR_URL and CHARTSCAN_HL7_ADDR.
+export CHARTSCAN_MRN_SYSTEM_URI=${CHARTSCAN_MRN_SYSTEM_URI:-urn:oid:2.16.840.1.113883.19.5}
+export CHARTSCAN_FACILITY=${CHARTSCAN_FACILITY:-EXAMPLEHOSP}
+FHIR_PEER_PORT=${FHIR_PEER_PORT:-8095}
+MLLP_PEER_PORT=${MLLP_PEER_PORT:-2576}

@@ -225,7 +225,7 @@ func (s *stack) deliveries(batch string, wait time.Duration) map[string]storage.
 // and a T02 of version 2 —, and the new document of the other patient is delivered.
 // Every delivery is in the audit log, and no log holds PHI.
 func TestDeliverToPeers(t *testing.T) {
-	s := newDeliveryStack(t, nil, nil)
+	s := newDeliveryStack(t, nil, nil, "CHARTSCAN_QA_RATE=1")
 	s.mustRun("records", "import", "../../testdata/empi/sample.csv")
 	s.startWorker()
 	srv := s.startServe() // appends the delivery events to the audit log
