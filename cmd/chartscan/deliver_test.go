@@ -389,7 +389,7 @@ func TestDeliverRejectedRetriedAndKilled(t *testing.T) {
 	got := s.deliveries(batch, 3*time.Minute)
 	for _, d := range docs {
 		g := got[d.number()]
-		if g.State != storage.PDRejected || !strings.Contains(g.Reason, "HL7: Document type not accepted") ||
+		if g.State != storage.PDRejected || !strings.Contains(g.Reason, "HL7: ") || !strings.Contains(g.Reason, "Document type not accepted") ||
 			!strings.Contains(g.Reason, "FHIR: Patient not registered in this EHR") {
 			t.Errorf("%s: %s %q, want rejected with the receiver's reason", d.number(), g.State, g.Reason)
 		}
