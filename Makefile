@@ -7,7 +7,7 @@ BIN := bin/chartscan
 # One thread per Tesseract: concurrency comes from worker slots.
 export OMP_THREAD_LIMIT := 1
 
-.PHONY: all deps up down build run test test-short test-faults vet vuln bench-pipeline bench-match bench-empi clean
+.PHONY: all deps up down build run test test-short test-faults test-k8s image vet vuln bench-pipeline bench-match bench-empi clean
 
 all: build
 
@@ -37,8 +37,18 @@ vuln:
 	deploy/vuln.sh
 
 # Integration tests fail (never skip) when a service is missing: `make test` starts them.
-test: up vet vuln
+# Among them, TestContainerImageFilesAChart builds the image (deploy/image.sh) and runs it.
+test: up vet vuln test-k8s
 	. deploy/env.sh && CHARTSCAN_TEST_SERVICES=required go test -count=1 -timeout 75m ./...
+
+# The Kubernetes manifests and compose.yaml, checked offline: deploy/k8s is a Go module of
+# its own (kustomize, k8s.io/api and KEDA weigh on no other package), out of `./...`'s reach.
+test-k8s: deps
+	cd deploy/k8s && go test -count=1 ./...
+
+# The container image (Dockerfile) with podman and no registry: localhost/chartscan:dev.
+image: deps
+	deploy/image.sh
 
 # A batch read while Redis, MinIO and PostgreSQL are killed and restarted and workers are
 # killed, and an upload MinIO dies under; on servers of its own, never the local stack's.
