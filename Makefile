@@ -7,7 +7,7 @@ BIN := bin/chartscan
 # One thread per Tesseract: concurrency comes from worker slots.
 export OMP_THREAD_LIMIT := 1
 
-.PHONY: all deps up down build run test test-short test-faults test-k8s image vet vuln bench-pipeline bench-match bench-empi clean
+.PHONY: all deps up down build run test test-short test-faults test-k8s image vet vuln bench-pipeline bench-match bench-empi bench-review clean
 
 all: build
 
@@ -72,6 +72,11 @@ bench-match: up build
 # EMPI scale: 1,000,000 patients, import rate and per-page search + scoring latency.
 bench-empi: up build
 	deploy/bench-empi.sh
+
+# The review desk in chromium: 100 seeded review items decided by keyboard, p50/p95 from
+# the key press to the next item fully shown (prints a table; ITEMS=, DWELL= size it).
+bench-review: up deps
+	deploy/bench-review.sh
 
 clean:
 	rm -rf bin

@@ -37,6 +37,7 @@ type desk struct {
 	patients []chartscan.Patient
 	twins    []chartscan.Patient // the near-twins of the first three patients
 	byMRN    map[string]chartscan.Patient
+	docs     []string // the documents of a seeded queue, in queue order (newSeededDesk)
 }
 
 func newDesk(t *testing.T) *desk {

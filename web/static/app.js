@@ -127,7 +127,8 @@ function initBatchPage() {
 const desk = {
   preload: null,   // {key, version, html, image, ready} of the item after this one
   keyAt: 0,        // when the key of the decision on the way was pressed (epoch ms)
-  times: [],       // {key, ms}: key press to the next item fully shown
+  path: "page",    // how the item on its way came: "preloaded", "answer" (sent with the decision's answer), "page"
+  times: [],       // {key, ms, path}: key press to the next item fully shown
 };
 window.chartscanDesk = desk;
 
@@ -227,7 +228,8 @@ function shown() {
   try { sessionStorage.removeItem("deskKeyAt"); } catch (_) { /* private mode */ }
   const done = () => requestAnimationFrame(() => requestAnimationFrame(() => {
     const key = item.dataset.item || "empty";
-    if (at) desk.times.push({ key, ms: performance.timeOrigin + performance.now() - at });
+    if (at) desk.times.push({ key, ms: performance.timeOrigin + performance.now() - at, path: desk.path });
+    desk.path = "page";
     item.dataset.shown = "true";
   }));
   const img = item.querySelector("svg.page-image image");
@@ -282,7 +284,8 @@ async function deskSubmit(e) {
     say(`Nothing was sent: ${err.message}. Try the key again.`);
     return;
   }
-  if (ans.use_preloaded && p && p.html) showItem(p.html, ans.next, ans.outcome);
+  desk.path = ans.use_preloaded && p && p.html ? "preloaded" : "answer";
+  if (desk.path === "preloaded") showItem(p.html, ans.next, ans.outcome);
   else showItem(ans.html, ans.next, "");
 }
 
@@ -297,12 +300,13 @@ function showItem(html, key, outcome) {
     const at = main.querySelector(".panel") || main;
     at.prepend(tpl.content);
   }
+  const isItem = !!main.querySelector("#review-item");
   document.querySelector("main").replaceWith(document.adoptNode(main));
   document.title = doc.title;
   const count = doc.getElementById("queue-count"), mine = document.getElementById("queue-count");
   if (count && mine) mine.textContent = count.textContent;
   else if (mine) mine.remove();
-  history.pushState(null, "", key && doc.getElementById("review-item") ? `/review/${key}` : "/review");
+  history.pushState(null, "", key && isItem ? `/review/${key}` : "/review");
   sent = false;
   setupItem();
 }
@@ -314,7 +318,11 @@ function showItem(html, key, outcome) {
 async function searchInPlace(e) {
   const form = e.currentTarget;
   e.preventDefault();
-  const q = form.querySelector("#empi-q").value.trim();
+  // The "/" that opened the search may have reached the field (a key sent by a driver
+  // rather than a keyboard): no search starts with it.
+  const input = form.querySelector("#empi-q");
+  const q = input.value.trim().replace(/^\/+/, "");
+  input.value = q;
   let ans;
   try {
     const res = await fetch(`${form.dataset.inplace}?q=${encodeURIComponent(q)}`, { headers: { Accept: "application/json" }, credentials: "same-origin" });
