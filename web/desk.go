@@ -396,9 +396,9 @@ func (s *Server) decidedOf(ctx context.Context, d storage.PageDetail) (*decidedV
 //
 // Views are audited as every view is: the server records page.view when it sends a
 // page's data to the browser and page.image when it sends its image, whatever asked for
-// it. A preloaded item is sent once and shown from what was sent; an item whose data the
-// decision may change (a later page of the same document) is not preloaded, only its
-// image, and is sent with the answer to the decision.
+// it. A preloaded item is sent once and shown from what was sent. The one thing a
+// decision changes on the next page of its document — whether C can continue it — the
+// desk's script sets as the server would.
 
 // deskRequest reports whether the desk's script sent the request and wants JSON back
 // instead of a page or a redirect.
@@ -493,9 +493,9 @@ func (s *Server) afterDecision(w http.ResponseWriter, r *http.Request, u *storag
 	if ok {
 		ans.Next = next.String()
 	}
-	// The preloaded item stands if it is the queue's next, still as it was sent, and in
-	// another document than the page decided (whose re-filing may change its pages).
-	if pk, ver, pok := preloadKey(r.PostFormValue("preloaded")); pok && ok && !stay && pk == next && pk.DocumentID != k.DocumentID {
+	// The preloaded item stands if it is the queue's next and still as it was sent (the
+	// re-filing the decision queued may change it later, as it may any item on screen).
+	if pk, ver, pok := preloadKey(r.PostFormValue("preloaded")); pok && ok && !stay && pk == next {
 		d, err := s.cfg.Store.PageDetail(ctx, pk.DocumentID, pk.Page)
 		if err == nil && d.Version == ver && d.Status == chartscan.StatusReview {
 			ans.UsePreloaded = true
@@ -537,7 +537,7 @@ type preloaded struct {
 	Key     string `json:"key"`            // "" when nothing else waits
 	Version int    `json:"version"`        // the page version sent
 	Image   string `json:"image"`          // its image's versioned URL, to fetch now
-	HTML    string `json:"html,omitempty"` // the item; not for a later page of the same document
+	HTML    string `json:"html,omitempty"` // the item
 }
 
 // uiPreload returns the item the queue offers after this one (the session's skips and
@@ -566,11 +566,9 @@ func (s *Server) uiPreload(w http.ResponseWriter, r *http.Request, u *storage.Us
 		return err
 	}
 	out := preloaded{Key: next.String(), Version: d.Version, Image: pageImageURL(d, 0)}
-	if next.DocumentID != k.DocumentID {
-		// Sent now, so audited now (page.view), once: the desk shows it from here.
-		if out.HTML, _, err = s.renderItem(r, u, next, true, itemView{}, 0); err != nil {
-			return err
-		}
+	// Sent now, so audited now (page.view), once: the desk shows it from here.
+	if out.HTML, _, err = s.renderItem(r, u, next, true, itemView{}, 0); err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

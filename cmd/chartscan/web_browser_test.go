@@ -239,7 +239,9 @@ func waitNextItem(t *testing.T, ctx context.Context, key string) string {
 	deadline := time.Now().Add(stepTimeout)
 	for time.Now().Before(deadline) {
 		ectx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		v, err := chromedp.Run(ectx, chromedp.Evaluate[[]string](`document.readyState === "complete" && document.querySelector("main") ?
+		// The desk shows a preloaded item before the server answered the decision
+		// (body[data-pending]); the outcome comes with the answer.
+		v, err := chromedp.Run(ectx, chromedp.Evaluate[[]string](`document.readyState === "complete" && document.querySelector("main") && !document.body.dataset.pending ?
 			[document.getElementById("queue-empty") ? "empty" : (document.getElementById("review-item") || {dataset: {}}).dataset.item || "",
 			 (document.querySelector(".flash") || {}).textContent || ""] : ["", ""]`))
 		cancel()

@@ -196,15 +196,8 @@ function initKeys() {
 // setupItem readies the item on screen: its undo's minute, the focus, the search in
 // place, and the preload of the item after it. It runs on a page load and after the
 // desk put a new item in place.
-function setupItem() {
-  // Undo lasts a minute: then its key says so instead.
-  const undo = document.getElementById("undo");
-  if (undo) {
-    setTimeout(() => {
-      undo.disabled = true;
-      undo.dataset.why = "Too late to undo: a decision can be undone for a minute after it is made.";
-    }, Number(undo.dataset.undoLeft || 0) * 1000);
-  }
+function setupItem(later) {
+  setupUndo();
   const search = document.getElementById("empi-search");
   if (search) search.addEventListener("submit", searchInPlace);
   // After re-scoring, a search or a pick, focus goes to what changed — never to an action.
@@ -214,7 +207,20 @@ function setupItem() {
   shown();
   const item = document.getElementById("review-item");
   desk.preload = null;
-  if (item && !item.dataset.decided && item.dataset.mode !== "pick") preloadNext(item.dataset.item);
+  // Shown before the server answered the decision before it: the queue's next is asked
+  // for once that decision holds.
+  if (item && !item.dataset.decided && item.dataset.mode !== "pick" && !later) preloadNext(item.dataset.item);
+}
+
+// setupUndo: undo lasts a minute; then its key says so instead.
+function setupUndo() {
+  const undo = document.getElementById("undo");
+  if (undo) {
+    setTimeout(() => {
+      undo.disabled = true;
+      undo.dataset.why = "Too late to undo: a decision can be undone for a minute after it is made.";
+    }, Number(undo.dataset.undoLeft || 0) * 1000);
+  }
 }
 
 // shown records, once the page image is on screen, how long the item took from the key
@@ -251,6 +257,7 @@ async function preloadNext(key) {
     Object.assign(p, { key: n.key, version: n.version, html: n.html || "" });
     const urls = [n.image];
     if (p.html) {
+      // Keep it parsed once: showItem parses it again, which is cheap.
       const doc = new DOMParser().parseFromString(p.html, "text/html");
       for (const i of doc.querySelectorAll("main img[src]")) urls.push(i.getAttribute("src"));
     }
@@ -261,7 +268,9 @@ async function preloadNext(key) {
 }
 
 // deskSubmit sends a decision or a skip without leaving the page. Steps that decide
-// nothing (re-score, pick, back) stay plain form submissions.
+// nothing (re-score, pick, back) stay plain form submissions. The preloaded item is shown
+// at once; keys wait until the server has answered (a refused decision brings its item
+// back, with why), and the answer adds what the decision did, with its undo.
 async function deskSubmit(e) {
   const form = e.target;
   if (e.defaultPrevented || !(form.id === "decision" || form.id === "skip-form")) return;
@@ -269,8 +278,19 @@ async function deskSubmit(e) {
   if (form.id === "decision" && (!b || ["rescore", "back"].includes(b.value) || b.value.startsWith("pick:"))) return;
   e.preventDefault();
   const body = new URLSearchParams(new FormData(form, b));
+  const item = document.getElementById("review-item");
+  const from = item ? item.dataset.item : "";
   const p = desk.preload;
+  const value = form.id === "decision" ? b.value : "skip";
+  // A run's next item is after the run, a split stays: neither shows the preload.
+  const early = p && p.ready && p.html && !value.startsWith("run:") && value !== "split";
   if (p && p.key && p.html) body.set("preloaded", `${p.key}/${p.version}`);
+  if (early) {
+    desk.path = "preloaded";
+    showItem(p.html, p.key, "", { from, files: /^(confirm|assign):|^continuation$/.test(value), later: true });
+    sent = true; // until the answer
+    document.body.dataset.pending = "true";
+  }
   let ans;
   try {
     const res = await fetch(form.action, {
@@ -280,19 +300,43 @@ async function deskSubmit(e) {
     ans = await res.json();
     if (!res.ok) throw new Error(ans.error || `the server answered ${res.status}`);
   } catch (err) {
+    delete document.body.dataset.pending;
+    if (early) { location.assign(`/review/${from}`); return; } // show where it stands
     sent = false;
     say(`Nothing was sent: ${err.message}. Try the key again.`);
     return;
   }
+  delete document.body.dataset.pending;
+  if (early && ans.use_preloaded) {
+    if (ans.outcome) {
+      const tpl = document.createElement("template");
+      tpl.innerHTML = ans.outcome;
+      const at = document.querySelector("main .panel") || document.querySelector("main");
+      at.prepend(tpl.content);
+      setupUndo();
+    }
+    sent = false;
+    preloadNext(p.key);
+    return;
+  }
   desk.path = ans.use_preloaded && p && p.html ? "preloaded" : "answer";
-  if (desk.path === "preloaded") showItem(p.html, ans.next, ans.outcome);
+  if (desk.path === "preloaded") showItem(p.html, ans.next, ans.outcome, { from, files: /^(confirm|assign):|^continuation$/.test(value) });
   else showItem(ans.html, ans.next, "");
 }
 
 // showItem puts an item (a whole review page's HTML) in place of the one on screen.
-function showItem(html, key, outcome) {
+function showItem(html, key, outcome, after) {
   const doc = new DOMParser().parseFromString(html, "text/html");
   const main = doc.querySelector("main");
+  // Preloaded before the decision: the next page of the same document can now be a
+  // continuation if the decision filed the page before it (as the server would show it).
+  const [fromDoc, fromPage] = ((after && after.from) || "").split("/");
+  const [doc2, page2] = (key || "").split("/");
+  const c = main.querySelector("#continuation");
+  if (after && after.files && c && fromDoc === doc2 && Number(page2) === Number(fromPage) + 1 && c.dataset.prev === "unfiled") {
+    c.disabled = false;
+    delete c.dataset.why;
+  }
   if (outcome) {
     for (const o of main.querySelectorAll("#outcome")) o.remove();
     const tpl = document.createElement("template");
@@ -308,7 +352,7 @@ function showItem(html, key, outcome) {
   else if (mine) mine.remove();
   history.pushState(null, "", key && isItem ? `/review/${key}` : "/review");
   sent = false;
-  setupItem();
+  setupItem(after && after.later);
 }
 
 // searchInPlace runs the EMPI search of a review item and puts the results under its
