@@ -282,8 +282,8 @@ type outcome struct {
 	// ReviewIDs are every decision it names: one, or a run's pages, undone together.
 	ReviewIDs []int64
 	Key       storage.PageKey
-	UndoLeft int // seconds left to undo it; 0: it cannot be undone any more
-	Undone   bool
+	UndoLeft  int // seconds left to undo it; 0: it cannot be undone any more
+	Undone    bool
 }
 
 // outcomeOf reads a decision (or a run's decisions, in page order) for the message after
