@@ -114,3 +114,25 @@ func TestContainerImageFilesAChart(t *testing.T) {
 		t.Errorf("the worker exited %q after SIGTERM (%v), want 0; its log:\n%s", b, err, logs())
 	}
 }
+
+// The image's HEALTHCHECK asks what the container runs, on its own loopback.
+func TestHealthcheckAsksTheContainersCommand(t *testing.T) {
+	cfg, err := loadConfig(func(k string) string {
+		return map[string]string{"CHARTSCAN_HTTP_ADDR": "0.0.0.0:8080", "CHARTSCAN_WORKER_METRICS_ADDR": "0.0.0.0:9464"}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ command, tlsCert, want string }{
+		{"serve", "", "http://127.0.0.1:8080/api/v1/health"},
+		{"serve", "/etc/chartscan/tls/tls.crt", "https://127.0.0.1:8080/api/v1/health"},
+		{"worker", "", "http://127.0.0.1:9464/metrics"},
+		{"intake", "", ""},
+		{"migrate", "", ""},
+	} {
+		cfg.TLSCert = c.tlsCert
+		if got := healthURL(cfg, c.command); got != c.want {
+			t.Errorf("%s (certificate %q): %q, want %q", c.command, c.tlsCert, got, c.want)
+		}
+	}
+}
