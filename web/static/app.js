@@ -273,7 +273,7 @@ async function preloadNext(key) {
 // back, with why), and the answer adds what the decision did, with its undo.
 async function deskSubmit(e) {
   const form = e.target;
-  if (e.defaultPrevented || !(form.id === "decision" || form.id === "skip-form")) return;
+  if (e.defaultPrevented || !(form.id === "decision" || form.id === "skip-form") || !document.getElementById("review-item")) return;
   const b = e.submitter;
   if (form.id === "decision" && (!b || ["rescore", "back"].includes(b.value) || b.value.startsWith("pick:"))) return;
   e.preventDefault();
