@@ -85,4 +85,7 @@ echo "image: podman build -t $IMAGE" >&2
   --build-arg BASE="$BASE" --build-arg GOLANG="$GOIMAGE" --build-arg GOPROXY=off \
   -t "$IMAGE" -f Dockerfile . >"$IMG_CACHE/build.log" 2>&1 ||
   { tail -n 40 "$IMG_CACHE/build.log" >&2; echo "image: the build failed; its log: $IMG_CACHE/build.log" >&2; exit 1; }
+# What earlier builds left untagged (replaced images, their build stages) goes after a
+# day: the day's rebuilds keep their layers, the disk does not fill.
+"${podman[@]}" image prune -f --filter until=24h >/dev/null 2>&1 || true
 echo "$IMAGE"
