@@ -79,12 +79,18 @@ if ! have_image "$GOIMAGE"; then
     while read -r old; do [ "$old" = "$GOIMAGE" ] || "${podman[@]}" rmi "$old" >/dev/null 2>&1 || true; done
 fi
 
-# 3. The image. --format docker keeps HEALTHCHECK (the OCI format has none).
+# 3. The image. --format docker keeps HEALTHCHECK (the OCI format has none). The build
+# stage is tagged too (localhost/chartscan-build), so that its layers — the compilers,
+# Go, the modules — outlive the prune below like the runtime's.
 echo "image: podman build -t $IMAGE" >&2
-"${podman[@]}" build --network host --format docker --layers \
-  --build-arg BASE="$BASE" --build-arg GOLANG="$GOIMAGE" --build-arg GOPROXY=off \
-  -t "$IMAGE" -f Dockerfile . >"$IMG_CACHE/build.log" 2>&1 ||
-  { tail -n 40 "$IMG_CACHE/build.log" >&2; echo "image: the build failed; its log: $IMG_CACHE/build.log" >&2; exit 1; }
+: >"$IMG_CACHE/build.log"
+for target in build ""; do
+  tag=$IMAGE; [ -z "$target" ] || tag=localhost/chartscan-build:latest
+  "${podman[@]}" build --network host --format docker --layers ${target:+--target "$target"} \
+    --build-arg BASE="$BASE" --build-arg GOLANG="$GOIMAGE" --build-arg GOPROXY=off \
+    -t "$tag" -f Dockerfile . >>"$IMG_CACHE/build.log" 2>&1 ||
+    { tail -n 40 "$IMG_CACHE/build.log" >&2; echo "image: the build failed; its log: $IMG_CACHE/build.log" >&2; exit 1; }
+done
 # What earlier builds left untagged (replaced images, their build stages) goes after a
 # day: the day's rebuilds keep their layers, the disk does not fill.
 "${podman[@]}" image prune -f --filter until=24h >/dev/null 2>&1 || true
