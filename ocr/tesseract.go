@@ -104,9 +104,11 @@ type Result struct {
 	Skew     float64
 	Deskewed bool
 
-	// Image is the page as OCR read it, as PNG, when that differs in geometry from the
-	// image given to Read; nil when the boxes fit the given image.
+	// Image is the page as OCR read it, when that differs in geometry from the image
+	// given to Read (PNG for a bilevel page, JPEG for a grey one: ImageType); nil when the
+	// boxes fit the given image.
 	Image              []byte
+	ImageType          string
 	Width, Height, DPI int
 
 	// Barcodes found anywhere on the page, in Image's (or the given image's) pixels.
@@ -114,7 +116,7 @@ type Result struct {
 
 	// Stages is how long each step of the read took, by stage: decode (decode, rescale
 	// and the blank check), orientation (OSD), deskew (finding and correcting skew),
-	// encode (the upright copy as PNG, when one is made), barcodes and tesseract. The
+	// encode (the upright copy, when one is made), barcodes and tesseract. The
 	// worker exports them as chartscan_stage_seconds.
 	Stages map[string]time.Duration
 }
@@ -167,7 +169,7 @@ func (e *Engine) Read(ctx context.Context, img []byte, dpi int) (res Result, err
 	res.Width, res.Height = pg.img.size()
 	res.DPI = pg.dpi
 	if pg.changed {
-		if res.Image, err = pg.img.encode(iffPNG); err != nil {
+		if res.Image, res.ImageType, err = pg.img.encodeUpright(); err != nil {
 			return res, err
 		}
 		lap(StageEncode)

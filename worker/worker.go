@@ -428,11 +428,18 @@ func (w *Worker) HandleOCR(ctx context.Context, t *asynq.Task) error {
 		if res.Image != nil {
 			// OCR read an upright (turned, deskewed or rescaled) copy; the word boxes fit
 			// it, so it becomes the page image a reviewer sees. The original stays.
-			key := w.keys.PageImage(p.DocumentID, p.Page, "upright.png")
-			if err := w.objects.Put(ctx, key, bytesReader(res.Image), int64(len(res.Image)), "image/png"); err != nil {
+			kind, name := res.ImageType, "upright.png"
+			switch kind {
+			case "image/jpeg":
+				name = "upright.jpg"
+			case "":
+				kind = "image/png" // a reader from before ImageType
+			}
+			key := w.keys.PageImage(p.DocumentID, p.Page, name)
+			if err := w.objects.Put(ctx, key, bytesReader(res.Image), int64(len(res.Image)), kind); err != nil {
 				return err
 			}
-			r.ImageKey, r.ImageType, r.Width, r.Height, r.DPI = key, "image/png", res.Width, res.Height, res.DPI
+			r.ImageKey, r.ImageType, r.Width, r.Height, r.DPI = key, kind, res.Width, res.Height, res.DPI
 		}
 		words, err := json.Marshal(res.Words)
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 func newSynthCmd() *cobra.Command {
 	var identities, out, layouts, empiRecord string
 	var seed int64
+	var greyJPEG bool
 	var opt synth.Options
 	var ppd, ppp [2]int
 	cmd := &cobra.Command{
@@ -38,6 +39,9 @@ func newSynthCmd() *cobra.Command {
 				return err
 			}
 			opt.Seed = seed
+			if greyJPEG {
+				opt.Encoding = synth.GreyJPEG
+			}
 			opt.PatientsPerDocument, opt.PagesPerPatient = ppd, ppp
 			if opt.Labels, err = parseLayouts(layouts); err != nil {
 				return err
@@ -70,6 +74,7 @@ func newSynthCmd() *cobra.Command {
 	fl.Float64Var(&opt.RotateShare, "rotate", 0, "share of pages scanned turned 90/180/270")
 	fl.Float64Var(&opt.NotInEMPIShare, "not-in-empi", 0.1, "share of patients left out of empi.csv")
 	fl.IntVar(&opt.DPI, "dpi", 300, "scan resolution")
+	fl.BoolVar(&greyJPEG, "jpeg", false, "store the pages as 8-bit grey JPEG (DCTDecode), as a greyscale scan does, instead of 1-bit Flate")
 	fl.BoolVar(&opt.MarkNotInEMPI, "mark-not-in-empi", true, "label pages of patients left out of the EMPI as kind not_in_empi")
 	fl.Float64Var(&opt.NearTwinShare, "near-twins", 0, "share of patients given a near twin in the EMPI (same surname, DOB, address)")
 	fl.Float64Var(&opt.NameDOBShare, "name-dob", 0, "share of identifying pages printed with name and DOB but no MRN")
