@@ -93,10 +93,11 @@ func TestReadTurnsRotatedPagesUpright(t *testing.T) {
 		if c := cer(r.Text, gt); c > 0.02 {
 			t.Errorf("%s: CER %.3f against the ground truth, want ≤ 0.02:\n%s", tc.file, c, r.Text)
 		}
-		// phototest is 200 dpi: every page is rescaled, so the image read is handed back,
-		// upright, with the boxes in its pixels.
-		if r.Image == nil || r.Width != 960 || r.Height != 720 || r.DPI != 300 {
-			t.Errorf("%s: image %v bytes %dx%d at %d dpi, want the upright 960x720 image at 300 dpi", tc.file, len(r.Image), r.Width, r.Height, r.DPI)
+		// phototest is 200 dpi, read as it is (no rescaling above MinDPI): a turned page's
+		// image is handed back upright, with the boxes in its pixels; an upright one's is not.
+		if (r.Image == nil) != (tc.rotation == 0) || r.Width != 640 || r.Height != 480 || r.DPI != 200 {
+			t.Errorf("%s: image %v bytes %dx%d at %d dpi, want the upright 640x480 image at 200 dpi, handed back if turned",
+				tc.file, len(r.Image), r.Width, r.Height, r.DPI)
 		}
 		if r.Image != nil {
 			cfg, _, err := image.DecodeConfig(bytes.NewReader(r.Image))
