@@ -31,10 +31,10 @@ type Person struct {
 type EMPIRecord int
 
 const (
-	// GoldenRecord is what a master patient index keeps after survivorship: field by
-	// field (family name, given name, birth date, city), the value most rows of the
-	// cluster carry, ties to the value that got there first. Splink's rows are that person's
-	// records in several source systems; most carry the right value of each field.
+	// GoldenRecord is what a master patient index keeps after survivorship: the name
+	// (family and given together), the birth date and the city that most rows of the
+	// cluster carry, ties to the value that got there first. Splink's rows are that
+	// person's records in several source systems; most carry the right value of each.
 	GoldenRecord EMPIRecord = iota
 	// FirstRecord is the first complete row as written, defects and all: about two
 	// records in five differ from the golden record in a name or the birth date (a
@@ -141,9 +141,12 @@ func LoadSplink(r io.Reader, mrnSeed int64, rec EMPIRecord) ([]Person, error) {
 	return people, nil
 }
 
-// golden returns the cluster's record field by field: the value most rows carry (ties
-// to the value that got there first), among the rows that have one — for the birth date, a valid one.
-// At least one row is complete, so the result is.
+// golden returns the cluster's record as an EMPI's survivorship keeps it: the name most
+// rows carry, family and given together (so that rows with the names the other way round
+// cannot make "Brown Brown" of "Florence Brown"), among names carried equally often the
+// one whose family and given names most rows carry each; the birth date most rows carry
+// (of the valid ones) and the city most rows carry; ties to the value seen first. At
+// least one row is complete, so the result is.
 func golden(rows []chartscan.Patient) chartscan.Patient {
 	mode := func(get func(chartscan.Patient) string) string {
 		count := map[string]int{}
@@ -160,9 +163,26 @@ func golden(rows []chartscan.Patient) chartscan.Patient {
 		}
 		return best
 	}
+	fam, giv, pair := map[string]int{}, map[string]int{}, map[[2]string]int{}
+	for _, r := range rows {
+		fam[r.Family]++
+		giv[r.Given]++
+		pair[[2]string{r.Family, r.Given}]++
+	}
+	var family, given string
+	bestPair, bestParts := 0, 0
+	for _, r := range rows {
+		if r.Family == "" || r.Given == "" {
+			continue
+		}
+		n, parts := pair[[2]string{r.Family, r.Given}], fam[r.Family]+giv[r.Given]
+		if n > bestPair || n == bestPair && parts > bestParts {
+			family, given, bestPair, bestParts = r.Family, r.Given, n, parts
+		}
+	}
 	return chartscan.Patient{
-		Family: mode(func(p chartscan.Patient) string { return p.Family }),
-		Given:  mode(func(p chartscan.Patient) string { return p.Given }),
+		Family: family,
+		Given:  given,
 		BirthDate: mode(func(p chartscan.Patient) string {
 			if _, err := time.Parse(time.DateOnly, p.BirthDate); err != nil {
 				return ""

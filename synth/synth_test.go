@@ -105,7 +105,8 @@ func TestLoadSplinkFake1000(t *testing.T) {
 	}
 
 	want := Person{
-		// The golden record: Allen (two rows of four), Robert (three), 1971-06-24 (three),
+		// The golden record: four names carried once each, of which Allen Robert has the
+		// family name two rows carry and the given name three do; 1971-06-24 (three);
 		// London (the first of two cities seen once each). Every row differs from it.
 		EMPI:    chartscan.Patient{MRN: people[0].EMPI.MRN, Family: "Allen", Given: "Robert", BirthDate: "1971-06-24", Sex: "male", City: "London"},
 		Cluster: "0",
@@ -148,6 +149,15 @@ func TestLoadSplinkRows(t *testing.T) {
 			csv: header + "0,Robert,Alan,1971-06-24,,,0\n1,Robert,Allen,1971-05-24,,,0\n" +
 				"2,Rob,Allen,1971-06-24,London,,0\n3,Robert,Alen,1971-06-24,Lonon,,0\n",
 			want: []chartscan.Patient{{Family: "Allen", Given: "Robert", BirthDate: "1971-06-24", City: "London"}},
+		},
+		{
+			name: "golden record: names the other way round make no new name",
+			// Per field Brown and Brown (three rows each), which only row 2's slip carries
+			// together; the names carried twice are Brown Florence and Florence Brown, and
+			// the first seen of the two wins.
+			csv: header + "0,Florence,Brown,1992-02-28,,,9\n1,Brown,Florence,1992-02-28,,,9\n" +
+				"2,Brown,Brown,1992-02-28,,,9\n3,Florence,Brown,1992-02-28,,,9\n4,Brown,Florence,1992-02-28,,,9\n",
+			want: []chartscan.Patient{{Family: "Brown", Given: "Florence", BirthDate: "1992-02-28"}},
 		},
 		{
 			name: "golden record: a date that does not parse never wins",
