@@ -39,6 +39,18 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	}
 	// Trigram matches below this similarity are noise for a name and cost heap rechecks.
 	cfg.ConnConfig.RuntimeParams["pg_trgm.similarity_threshold"] = "0.45"
+	// A client on another host can vanish without closing its connections (its host
+	// dies, its link is cut): no RST ever comes, as it does on loopback, and the server
+	// would keep such a session, and the row locks of its open transaction, for the
+	// kernel's default two hours of TCP keepalive. With these the server probes an idle
+	// connection after 30 s and ends the session a minute after its client went silent,
+	// so the other workers' tasks wait on its locks no longer. A URL's own (options or
+	// the parameters themselves) wins.
+	for k, v := range map[string]string{"tcp_keepalives_idle": "30", "tcp_keepalives_interval": "10", "tcp_keepalives_count": "3"} {
+		if _, ok := cfg.ConnConfig.RuntimeParams[k]; !ok {
+			cfg.ConnConfig.RuntimeParams[k] = v
+		}
+	}
 	db := &DB{}
 	// Audit entries are appended inside other methods' transactions: each connection
 	// knows its DB, so the append finds the key (see keyOf).

@@ -43,10 +43,24 @@ type TLSEnv struct {
 	Env                // DatabaseURL is the owner's, with sslmode=verify-full and the CA
 	CAFile      string // PEM of the test's CA
 	CA          *x509.CertPool
-	CertFile    string // a certificate for 127.0.0.1 and localhost the CA signed, and
-	KeyFile     string // its key: the servers' own, and serve's
+	CertFile    string // a certificate for 127.0.0.1, localhost and TLSOptions.Host the CA
+	KeyFile     string // signed, and its key: the servers' own, and serve's
 	RedisAddr   string // host:port of the TLS port; there is no other
 	PostgresURL string // the cluster's superuser, over TLS
+}
+
+// TLSOptions puts the TLS stack somewhere other than this host's loopback: on another
+// "host" (a network namespace, TestWorkersOnOtherHosts), listening on its address.
+type TLSOptions struct {
+	// Host is the address the servers listen on, which their certificate names beside
+	// 127.0.0.1 and localhost; "" is 127.0.0.1. The test process must reach it.
+	Host string
+	// Exec is the command each server runs under, e.g. ip netns exec NS; a PostgreSQL
+	// run as root changes to the postgres user after it (setpriv), inside the namespace.
+	Exec []string
+	// Clients is the network, in CIDR notation, that PostgreSQL admits (hostssl lines);
+	// "" is Host alone.
+	Clients string
 }
 
 // Vars returns the environment that points chartscan at the stack, TLS settings included.
@@ -61,6 +75,22 @@ var tlsRoles = []string{"chartscan_serve", "chartscan_worker", "chartscan_cli"}
 // cannot be found fails the test (deploy/install.sh installs them); only -short skips.
 func NewTLS(t testing.TB) TLSEnv {
 	t.Helper()
+	return NewTLSWith(t, TLSOptions{})
+}
+
+// NewTLSWith is NewTLS on the address and under the command o names.
+func NewTLSWith(t testing.TB, o TLSOptions) TLSEnv {
+	t.Helper()
+	if o.Host == "" {
+		o.Host = "127.0.0.1"
+	}
+	if o.Clients == "" {
+		bits := 32
+		if strings.Contains(o.Host, ":") {
+			bits = 128
+		}
+		o.Clients = fmt.Sprintf("%s/%d", o.Host, bits)
+	}
 	if testing.Short() {
 		t.Skip("integration test: starts its own Redis, PostgreSQL and MinIO")
 	}
@@ -73,7 +103,7 @@ func NewTLS(t testing.TB) TLSEnv {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 
 	e := TLSEnv{Env: Env{Bucket: "chartscan", AccessKey: "chartscan", SecretKey: "chartscan-tls-test-secret"}}
-	caPEM, certPEM, keyPEM := makeCerts(t)
+	caPEM, certPEM, keyPEM := makeCerts(t, net.ParseIP(o.Host))
 	e.CAFile = writeFile(t, dir, "ca.pem", caPEM, 0o644)
 	e.CertFile = writeFile(t, dir, "server.crt", certPEM, 0o644)
 	e.KeyFile = writeFile(t, dir, "server.key", keyPEM, 0o600)
@@ -89,9 +119,9 @@ func NewTLS(t testing.TB) TLSEnv {
 		bins[name] = p
 	}
 	ports := freePorts(t, 4)
-	e.RedisAddr = "127.0.0.1:" + ports[0]
-	pgAddr := "127.0.0.1:" + ports[1]
-	e.MinIO = "127.0.0.1:" + ports[2]
+	e.RedisAddr = net.JoinHostPort(o.Host, ports[0])
+	pgAddr := net.JoinHostPort(o.Host, ports[1])
+	e.MinIO = net.JoinHostPort(o.Host, ports[2])
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -101,15 +131,15 @@ func NewTLS(t testing.TB) TLSEnv {
 	wg.Add(3)
 	go func() {
 		defer wg.Done()
-		errs[0] = e.startRedis(ctx, t, bins["redis-server"], dir, ports[0])
+		errs[0] = e.startRedis(ctx, t, o, bins["redis-server"], dir, ports[0])
 	}()
 	go func() {
 		defer wg.Done()
-		errs[1] = e.startPostgres(ctx, t, bins["initdb"], bins["postgres"], dir, pgAddr)
+		errs[1] = e.startPostgres(ctx, t, o, bins["initdb"], bins["postgres"], dir, pgAddr)
 	}()
 	go func() {
 		defer wg.Done()
-		errs[2] = e.startMinIO(ctx, t, bins["minio"], dir, ports[3], caPEM, certPEM, keyPEM)
+		errs[2] = e.startMinIO(ctx, t, o, bins["minio"], dir, ports[3], caPEM, certPEM, keyPEM)
 	}()
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
@@ -118,9 +148,9 @@ func NewTLS(t testing.TB) TLSEnv {
 	return e
 }
 
-// makeCerts makes a CA and a server certificate it signs, for 127.0.0.1 and localhost,
-// valid for the hour around now.
-func makeCerts(t testing.TB) (caPEM, certPEM, keyPEM []byte) {
+// makeCerts makes a CA and a server certificate it signs, for 127.0.0.1, localhost and
+// host (if not nil), valid for the hour around now.
+func makeCerts(t testing.TB, host net.IP) (caPEM, certPEM, keyPEM []byte) {
 	t.Helper()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -139,8 +169,12 @@ func makeCerts(t testing.TB) (caPEM, certPEM, keyPEM []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
+	ips := []net.IP{net.IPv4(127, 0, 0, 1)}
+	if host != nil && !host.IsLoopback() {
+		ips = append(ips, host)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: ips[len(ips)-1].String()},
+		IPAddresses: ips, DNSNames: []string{"localhost"},
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
@@ -255,9 +289,11 @@ func (l *lockedBuffer) tail() string {
 }
 
 // start runs a server until t ends; stop is the signal that shuts it down cleanly. The
-// child dies with the test process if that is killed (Pdeathsig).
-func start(t testing.TB, name string, stop syscall.Signal, cred *syscall.Credential, env []string, bin string, args ...string) (*server, error) {
-	cmd := exec.Command(bin, args...)
+// child dies with the test process if that is killed (Pdeathsig). wrap, if not empty, is
+// the command it runs under (ip netns exec NS, which execs it: the same process).
+func start(t testing.TB, name string, stop syscall.Signal, cred *syscall.Credential, env []string, wrap []string, bin string, args ...string) (*server, error) {
+	argv := append(append(append([]string{}, wrap...), bin), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = env
 	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -296,31 +332,37 @@ func (s *server) wait(ctx context.Context, ready func(context.Context) error) er
 	}
 }
 
-func (e *TLSEnv) startRedis(ctx context.Context, t testing.TB, bin, dir, port string) error {
+// redisPassword is the TLS stack's Redis password (requirepass), in RedisURL.
+const redisPassword = "chartscan-redis-tls-test"
+
+func (e *TLSEnv) startRedis(ctx context.Context, t testing.TB, o TLSOptions, bin, dir, port string) error {
 	data := filepath.Join(dir, "redis")
 	if err := os.Mkdir(data, 0o700); err != nil {
 		return err
 	}
-	s, err := start(t, "redis-server", syscall.SIGTERM, nil, os.Environ(), bin,
-		"--port", "0", "--tls-port", port, "--bind", "127.0.0.1", "--dir", data,
+	s, err := start(t, "redis-server", syscall.SIGTERM, nil, os.Environ(), o.Exec, bin,
+		"--port", "0", "--tls-port", port, "--bind", o.Host, "--dir", data,
 		"--tls-cert-file", e.CertFile, "--tls-key-file", e.KeyFile, "--tls-ca-cert-file", e.CAFile,
-		"--tls-auth-clients", "no", "--save", "", "--appendonly", "no")
+		"--tls-auth-clients", "no", "--save", "", "--appendonly", "no",
+		// A password, as Security asks of a production Redis: and without one, Redis's
+		// protected mode refuses every client that is not on loopback.
+		"--requirepass", redisPassword)
 	if err != nil {
 		return err
 	}
-	c := redis.NewClient(&redis.Options{Addr: e.RedisAddr, TLSConfig: &tls.Config{RootCAs: e.CA, MinVersion: tls.VersionTLS12}})
+	c := redis.NewClient(&redis.Options{Addr: e.RedisAddr, Password: redisPassword, TLSConfig: &tls.Config{RootCAs: e.CA, MinVersion: tls.VersionTLS12}})
 	defer c.Close()
 	if err := s.wait(ctx, func(ctx context.Context) error { return c.Ping(ctx).Err() }); err != nil {
 		return err
 	}
-	e.RedisURL = "rediss://" + e.RedisAddr + "/0"
+	e.RedisURL = "rediss://:" + redisPassword + "@" + e.RedisAddr + "/0"
 	return nil
 }
 
 // startPostgres makes a cluster with ssl=on and a pg_hba.conf of hostssl lines only,
 // its owner role and database, and the component roles. As root, initdb and postgres run
 // as the postgres user, which PostgreSQL insists on (deploy/up.sh does the same).
-func (e *TLSEnv) startPostgres(ctx context.Context, t testing.TB, initdb, postgres, dir, addr string) error {
+func (e *TLSEnv) startPostgres(ctx context.Context, t testing.TB, o TLSOptions, initdb, postgres, dir, addr string) error {
 	var cred *syscall.Credential
 	var uid, gid = -1, -1
 	if os.Geteuid() == 0 {
@@ -366,14 +408,20 @@ func (e *TLSEnv) startPostgres(ctx context.Context, t testing.TB, initdb, postgr
 	}
 	// Only TLS connections are admitted: a cleartext one finds no entry.
 	hba := filepath.Join(data, "pg_hba.conf")
-	if err := os.WriteFile(hba, []byte("hostssl all all 127.0.0.1/32 scram-sha-256\n"), 0o600); err != nil {
+	if err := os.WriteFile(hba, []byte("hostssl all all "+o.Clients+" scram-sha-256\n"), 0o600); err != nil {
 		return err
 	}
 	if uid >= 0 {
 		os.Chown(hba, uid, gid)
 	}
 	host, port, _ := net.SplitHostPort(addr)
-	s, err := start(t, "postgres", syscall.SIGINT, cred, os.Environ(), postgres, "-D", data,
+	// Under a wrapper (ip netns exec, which needs root) the user changes after it.
+	wrap, runCred := o.Exec, cred
+	if len(o.Exec) > 0 && cred != nil {
+		wrap = append(append([]string{}, o.Exec...), "setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--pdeathsig=KILL")
+		runCred = nil
+	}
+	s, err := start(t, "postgres", syscall.SIGINT, runCred, os.Environ(), wrap, postgres, "-D", data,
 		"-c", "listen_addresses="+host, "-p", port, "-c", "unix_socket_directories=",
 		"-c", "ssl=on", "-c", "ssl_cert_file=server.crt", "-c", "ssl_key_file=server.key",
 		"-c", "ssl_min_protocol_version=TLSv1.2", "-c", "max_connections=100",
@@ -410,7 +458,7 @@ func (e *TLSEnv) startPostgres(ctx context.Context, t testing.TB, initdb, postgr
 
 // startMinIO runs MinIO with the certificate in its certs directory, which makes it
 // serve HTTPS only, and the local stack's static KMS key, so MINIO_SSE=s3 works as there.
-func (e *TLSEnv) startMinIO(ctx context.Context, t testing.TB, bin, dir, consolePort string, caPEM, certPEM, keyPEM []byte) error {
+func (e *TLSEnv) startMinIO(ctx context.Context, t testing.TB, o TLSOptions, bin, dir, consolePort string, caPEM, certPEM, keyPEM []byte) error {
 	certs := filepath.Join(dir, "minio-certs")
 	if err := os.MkdirAll(filepath.Join(certs, "CAs"), 0o700); err != nil {
 		return err
@@ -426,8 +474,8 @@ func (e *TLSEnv) startMinIO(ctx context.Context, t testing.TB, bin, dir, console
 	}
 	env := append(os.Environ(), "MINIO_ROOT_USER="+e.AccessKey, "MINIO_ROOT_PASSWORD="+e.SecretKey, "MINIO_BROWSER=off",
 		"MINIO_KMS_SECRET_KEY=chartscan-tls-test:Y2hhcnRzY2FuLWxvY2FsLWttcy1rZXktMzItYnl0ZXM=")
-	s, err := start(t, "minio", syscall.SIGTERM, nil, env, bin, "server", filepath.Join(dir, "minio-data"), "--quiet",
-		"--certs-dir", certs, "--address", e.MinIO, "--console-address", "127.0.0.1:"+consolePort)
+	s, err := start(t, "minio", syscall.SIGTERM, nil, env, o.Exec, bin, "server", filepath.Join(dir, "minio-data"), "--quiet",
+		"--certs-dir", certs, "--address", e.MinIO, "--console-address", net.JoinHostPort(o.Host, consolePort))
 	if err != nil {
 		return err
 	}
