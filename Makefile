@@ -7,7 +7,7 @@ BIN := bin/chartscan
 # One thread per Tesseract: concurrency comes from worker slots.
 export OMP_THREAD_LIMIT := 1
 
-.PHONY: all deps up down build run test test-short test-faults test-k8s image vet vuln bench-pipeline bench-match bench-empi bench-review clean
+.PHONY: all deps up down build run test test-short test-faults test-k8s image vet vuln bench-pipeline bench-match bench-empi bench-review bench-scale clean
 
 all: build
 
@@ -73,6 +73,12 @@ bench-match: up build
 # EMPI scale: 1,000,000 patients, import rate and per-page search + scoring latency.
 bench-empi: up build
 	deploy/bench-empi.sh
+
+# Capacity: the real pipeline with 1 and 2 workers, then the coordination path (split,
+# store, extract, fan-in, match, export) with a stand-in reader at 16, 32 and 64 slots
+# against the real stores; pages/s, per-stage seconds, CPU per process (prints tables).
+bench-scale: up build
+	deploy/bench-scale.sh
 
 # The review desk in chromium: 100 seeded review items decided by keyboard, p50/p95 from
 # the key press to the next item fully shown (prints a table; ITEMS=, DWELL= size it).

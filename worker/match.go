@@ -48,6 +48,7 @@ func doneKey(documentID string) string { return "chartscan:doc:" + documentID + 
 // when it was the document's last, enqueues document:match. A set, not a counter, so a
 // task that runs twice counts once.
 func (w *Worker) pageDone(ctx context.Context, documentID string, page int) error {
+	defer func(start time.Time) { w.time(StageFanIn, time.Since(start)) }(time.Now())
 	key := doneKey(documentID)
 	pipe := w.redis.TxPipeline()
 	pipe.SAdd(ctx, key, page)

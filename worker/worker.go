@@ -121,6 +121,8 @@ const (
 	StageMatch        = "match"
 	StageQueueOCR     = "queue_ocr"
 	StageQueueExtract = "queue_extract"
+	StageSplit        = "split" // a whole document: fetch the file, split, store and enqueue its pages
+	StageFanIn        = "fanin" // a page counted done in Redis, its document's count checked
 )
 
 // PagePolicy is what a facility configures about pages: its cover-sheet barcode
@@ -278,6 +280,7 @@ func (w *Worker) HandleSplit(ctx context.Context, t *asynq.Task) (err error) {
 	if doc.Status == chartscan.DocProcessing && doc.PageCount > 0 {
 		return w.resume(ctx, doc)
 	}
+	splitStart := time.Now()
 	f, err := os.CreateTemp("", "chartscan-split-*")
 	if err != nil {
 		return err
@@ -304,6 +307,7 @@ func (w *Worker) HandleSplit(ctx context.Context, t *asynq.Task) (err error) {
 	if err := w.store.SetPageCount(ctx, doc.ID, n); err != nil {
 		return err
 	}
+	w.time(StageSplit, time.Since(splitStart))
 	w.log.InfoContext(ctx, "document split", "document_id", doc.ID, "pages", n)
 	// Pages may all be read already if the split ran before; the fan-in then needs a nudge.
 	return w.checkDone(ctx, doc.ID, n)

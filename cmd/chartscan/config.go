@@ -49,6 +49,7 @@ type config struct {
 	OCRLanguage     string
 	OCRTimeout      time.Duration // wall-clock limit of one page's read in its child process
 	WorkerMetrics   string        // where a worker serves its metrics, host:port, or ""
+	Reader          string        // CHARTSCAN_READER: "" (Tesseract) or standin:DELAY, benchmarks only (standin.go)
 	Limits          ocr.Limits
 	LogLevel        slog.Level
 	LogFormat       string
@@ -212,6 +213,13 @@ var settings = []setting{
 			return fmt.Errorf("want a duration from 10s to 1h, e.g. 3m")
 		}
 		c.OCRTimeout = d
+		return nil
+	}},
+	{"CHARTSCAN_READER", "tesseract", "benchmarks and tests only: standin:DELAY makes a worker read no page, wait DELAY and return the same few words (make bench-scale); never set it in production", func(c *config, v string) error {
+		if _, _, err := parseReader(v); err != nil {
+			return err
+		}
+		c.Reader = v
 		return nil
 	}},
 	{"CHARTSCAN_MAX_PIXELS", "100000000", "a page image above this many pixels fails its document", intSetting(1, func(c *config) *int { return &c.Limits.MaxPixels })},

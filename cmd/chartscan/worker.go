@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/exec"
 	"syscall"
@@ -87,8 +88,17 @@ func runWorker(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	reader := ocr.NewIsolated(ocr.IsolatedConfig{Slots: a.cfg.Concurrency, Timeout: a.cfg.OCRTimeout, Log: a.log,
-		Command: func() *exec.Cmd { return exec.Command(exe, "ocr-child", "--lang", a.cfg.OCRLanguage) }})
+	var reader interface {
+		worker.Reader
+		Close()
+	}
+	if standin, delay, _ := parseReader(a.cfg.Reader); standin {
+		reader = standinReader{delay: delay}
+		a.log.Warn("CHARTSCAN_READER=standin: pages are NOT read (a benchmark's stand-in reader); never run this in production", "delay", delay.String())
+	} else {
+		reader = ocr.NewIsolated(ocr.IsolatedConfig{Slots: a.cfg.Concurrency, Timeout: a.cfg.OCRTimeout, Log: a.log,
+			Command: func() *exec.Cmd { return exec.Command(exe, "ocr-child", "--lang", a.cfg.OCRLanguage) }})
+	}
 	defer reader.Close()
 	// OCR tasks fair by batch (fairqueue.go): the worker's enqueues and look-ups go
 	// through the shards.
@@ -179,6 +189,11 @@ func serveWorkerMetrics(ctx context.Context, a *app) *prometheus.HistogramVec {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if standin, _, _ := parseReader(a.cfg.Reader); standin {
+		// Benchmarks only (make bench-scale): the worker's profiles, beside its metrics.
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	go func() {
