@@ -18,10 +18,14 @@ for peer in fhir mllp; do
   pf=$RUN_DIR/chartscan-$peer-peer.pid  # down.sh stops every chartscan-*.pid
   if [ -f "$pf" ] && kill -0 "$(cat "$pf")" 2>/dev/null; then kill "$(cat "$pf")"; sleep 0.5; fi
 done
-(cd testdata/hl7peer && setsid nohup node fhir-peer.mjs --port "$FHIR_PEER_PORT" --store "$RUN_DIR/fhir-store.json" \
-  >>"$RUN_DIR/fhir-peer.log" 2>&1 </dev/null & echo $! > "$RUN_DIR/chartscan-fhir-peer.pid")
-(cd testdata/hl7peer && setsid nohup node mdm-peer.mjs --listen --daemon --port "$MLLP_PEER_PORT" --log "$RUN_DIR/mdm-received.log" \
-  >>"$RUN_DIR/mllp-peer.log" 2>&1 </dev/null & echo $! > "$RUN_DIR/chartscan-mllp-peer.pid")
+# Each peer's subshell execs it with every descriptor redirected: a subshell left waiting
+# for it would hold make's output open (`make run | tee` would never end).
+(cd testdata/hl7peer && exec setsid nohup node fhir-peer.mjs --port "$FHIR_PEER_PORT" --store "$RUN_DIR/fhir-store.json") \
+  >>"$RUN_DIR/fhir-peer.log" 2>&1 </dev/null &
+echo $! > "$RUN_DIR/chartscan-fhir-peer.pid"
+(cd testdata/hl7peer && exec setsid nohup node mdm-peer.mjs --listen --daemon --port "$MLLP_PEER_PORT" --log "$RUN_DIR/mdm-received.log") \
+  >>"$RUN_DIR/mllp-peer.log" 2>&1 </dev/null &
+echo $! > "$RUN_DIR/chartscan-mllp-peer.pid"
 for _ in $(seq 120); do curl -fsS "http://127.0.0.1:$FHIR_PEER_PORT/\$received" >/dev/null 2>&1 && break; sleep 0.5; done
 export CHARTSCAN_FHIR_URL=http://127.0.0.1:$FHIR_PEER_PORT/
 export CHARTSCAN_HL7_ADDR=127.0.0.1:$MLLP_PEER_PORT
