@@ -565,7 +565,7 @@ func (s *Server) uiPreload(w http.ResponseWriter, r *http.Request, u *storage.Us
 	if err != nil {
 		return err
 	}
-	out := preloaded{Key: next.String(), Version: d.Version, Image: pageImageURL(d, 0)}
+	out := preloaded{Key: next.String(), Version: d.Version, Image: displayImageURL(d)}
 	// Sent now, so audited now (page.view), once: the desk shows it from here.
 	if out.HTML, _, err = s.renderItem(r, u, next, true, itemView{}, 0); err != nil {
 		return err

@@ -52,12 +52,14 @@ var funcs = template.FuncMap{
 	"time": func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
 	// imageURL is a page image's versioned URL, which the browser may keep for the session.
 	"imageURL": pageImageURL,
-	"add":      func(a, b int) int { return a + b },
-	"sub":      func(a, b int) int { return a - b },
-	"pct":      func(f float64) string { return strconv.FormatFloat(f*100, 'f', 0, 64) + "%" },
-	"score":    func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
-	"rate":     func(f float64) string { return strconv.FormatFloat(f*100, 'f', 2, 64) + "%" },
-	"allowed":  func(u *storage.User, role string) bool { return u != nil && allowed(u.Role, []string{role}) },
+	// displayImageURL is the same for the rendition shown on screen (images.go).
+	"displayImageURL": displayImageURL,
+	"add":             func(a, b int) int { return a + b },
+	"sub":             func(a, b int) int { return a - b },
+	"pct":             func(f float64) string { return strconv.FormatFloat(f*100, 'f', 0, 64) + "%" },
+	"score":           func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
+	"rate":            func(f float64) string { return strconv.FormatFloat(f*100, 'f', 2, 64) + "%" },
+	"allowed":         func(u *storage.User, role string) bool { return u != nil && allowed(u.Role, []string{role}) },
 	// mark turns the « » that the search puts around matches into <mark>, escaping the rest.
 	"mark": func(s string) template.HTML {
 		s = template.HTMLEscapeString(s)

@@ -208,7 +208,7 @@ func TestBrowserReviewDeskPreloadsRunsAndSearchesInPlace(t *testing.T) {
 		t.Errorf("the preloaded item's view is not audited")
 	}
 	// Images: the versioned URL may be kept by the browser, privately; the bare one not.
-	img := js[string](t, ctx, "the page image's URL", `document.querySelector("svg.page-image image").getAttribute("href")`)
+	img := js[string](t, ctx, "the page image's URL", `document.querySelector("img.page-scan").getAttribute("src")`)
 	if !strings.Contains(img, "?v=") {
 		t.Errorf("the page image's URL %q has no version", img)
 	}

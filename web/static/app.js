@@ -128,7 +128,8 @@ const desk = {
   preload: null,   // {key, version, html, image, ready} of the item after this one
   keyAt: 0,        // when the key of the decision on the way was pressed (epoch ms)
   path: "page",    // how the item on its way came: "preloaded", "answer" (sent with the decision's answer), "page"
-  times: [],       // {key, ms, path}: key press to the next item fully shown
+  times: [],       // {key, ms, path, put, decoded}: key press to the next item fully shown; of it, key to the item in place, then to its image decoded
+  shownP: null,    // settles once the item on screen is fully shown
 };
 window.chartscanDesk = desk;
 
@@ -204,12 +205,16 @@ function setupItem(later) {
   // A new item: focus on its heading, which a screen reader reads out.
   const focus = document.querySelector("[data-focus]") || document.getElementById("item-heading");
   if (focus) focus.focus();
-  shown();
+  desk.shownP = shown();
   const item = document.getElementById("review-item");
   desk.preload = null;
   // Shown before the server answered the decision before it: the queue's next is asked
-  // for once that decision holds.
-  if (item && !item.dataset.decided && item.dataset.mode !== "pick" && !later) preloadNext(item.dataset.item);
+  // for once that decision holds. Either way once this item is on screen: the next
+  // one's fetching and decoding does not compete with showing this one.
+  // (Only if it is still the item on screen: a key may have come first.)
+  if (item && !item.dataset.decided && item.dataset.mode !== "pick" && !later) {
+    desk.shownP.then(() => { if (document.getElementById("review-item") === item && !desk.preload) preloadNext(item.dataset.item); });
+  }
 }
 
 // setupUndo: undo lasts a minute; then its key says so instead.
@@ -227,27 +232,53 @@ function setupUndo() {
 // press that asked for it (the benchmark reads desk.times).
 function shown() {
   const item = document.getElementById("review-item") || document.getElementById("queue-empty");
-  if (!item) return;
+  if (!item) return Promise.resolve();
   let at = desk.keyAt;
   if (!at) { try { at = Number(sessionStorage.getItem("deskKeyAt") || 0); } catch (_) { at = 0; } }
   desk.keyAt = 0;
   try { sessionStorage.removeItem("deskKeyAt"); } catch (_) { /* private mode */ }
-  const done = () => requestAnimationFrame(() => requestAnimationFrame(() => {
-    const key = item.dataset.item || "empty";
-    if (at) desk.times.push({ key, ms: performance.timeOrigin + performance.now() - at, path: desk.path });
-    desk.path = "page";
-    item.dataset.shown = "true";
-  }));
-  const img = item.querySelector("svg.page-image image");
-  if (!img) { done(); return; }
-  // An SVG image has no complete flag: it is shown when it loaded, or failed to.
-  const probe = new Image();
-  probe.src = img.getAttribute("href");
-  probe.decode().then(done, done);
+  const t0 = performance.now();
+  let decoded = 0;
+  return new Promise((resolve) => {
+    const done = () => { decoded = performance.now() - t0; requestAnimationFrame(() => requestAnimationFrame(() => {
+      const key = item.dataset.item || "empty";
+      if (at) desk.times.push({ key, ms: performance.timeOrigin + performance.now() - at, path: desk.path, put: performance.timeOrigin + t0 - at, decoded });
+      desk.path = "page";
+      item.dataset.shown = "true";
+      resolve();
+    })); };
+    const img = item.querySelector("img.page-scan");
+    if (!img) { done(); return; }
+    // Shown when it is decoded (or failed to load).
+    img.decode().then(done, done);
+  });
+}
+
+// screenSized is a page image's URL at the width the sheet on screen draws it, in device
+// pixels rounded up to 400 (at least 800; the full image when that is as wide): fewer
+// pixels to decode and to scale than the 1600 of a page load. The next item's shape is
+// read from its page when it is there.
+function screenSized(url, doc) {
+  const svg = document.querySelector("svg.page-image");
+  const vb = ((doc && doc.querySelector("svg.page-image")) || svg || {}).viewBox;
+  if (!svg || !vb || !vb.baseVal || !vb.baseVal.width || !svg.clientWidth) return url;
+  const { width: w, height: h } = vb.baseVal;
+  const drawn = Math.min(svg.clientWidth, (window.innerHeight - 90) * w / h) * (window.devicePixelRatio || 1);
+  const want = Math.max(800, Math.ceil(drawn / 400) * 400);
+  const u = new URL(url, location.href);
+  if (want >= w) u.searchParams.delete("width");
+  else u.searchParams.set("width", String(want));
+  return u.pathname + u.search;
+}
+
+// samePageImage: two URLs of one page image (the same page and version), whatever width.
+function samePageImage(a, b) {
+  const x = new URL(a, location.href), y = new URL(b, location.href);
+  return x.pathname === y.pathname && x.searchParams.get("v") === y.searchParams.get("v");
 }
 
 async function preloadNext(key) {
-  const p = { key: "", version: 0, html: "", ready: false };
+  const p = { key: "", version: 0, html: "", doc: null, img: null, ready: false };
   desk.preload = p;
   try {
     const res = await fetch(`/review/${key}/next`, { headers: { Accept: "application/json" }, credentials: "same-origin" });
@@ -255,14 +286,19 @@ async function preloadNext(key) {
     const n = await res.json();
     if (desk.preload !== p || !n.key) return;
     Object.assign(p, { key: n.key, version: n.version, html: n.html || "" });
-    const urls = [n.image];
-    if (p.html) {
-      // Keep it parsed once: showItem parses it again, which is cheap.
-      const doc = new DOMParser().parseFromString(p.html, "text/html");
-      for (const i of doc.querySelectorAll("main img[src]")) urls.push(i.getAttribute("src"));
-    }
-    // Fetched and decoded now, kept by the browser (private, for the session): shown at once.
-    await Promise.all(urls.map((u) => { const i = new Image(); i.src = u; return i.decode().catch(() => {}); }));
+    // The item parsed once, now: the swap adopts this very page, it does not parse again.
+    if (p.html) p.doc = new DOMParser().parseFromString(p.html, "text/html");
+    // Its page image (the display rendition) fetched and decoded now, in an element of
+    // this document that the swap puts in place as it is: nothing is decoded on the key.
+    p.img = new Image();
+    p.img.src = screenSized(n.image, p.doc);
+    const thumbs = p.doc ? [...p.doc.querySelectorAll("main img[src]:not(.page-scan)")].map((i) => {
+      const t = new Image();
+      t.src = i.getAttribute("src");
+      return t;
+    }) : [];
+    // Kept by the browser too (private, for the session), should the answer be shown.
+    await Promise.all([p.img, ...thumbs].map((i) => i.decode().catch(() => {})));
     p.ready = true;
   } catch (_) { /* the decision fetches what it needs */ }
 }
@@ -287,7 +323,7 @@ async function deskSubmit(e) {
   if (p && p.key && p.html) body.set("preloaded", `${p.key}/${p.version}`);
   if (early) {
     desk.path = "preloaded";
-    showItem(p.html, p.key, "", { from, files: /^(confirm|assign):|^continuation$/.test(value), later: true });
+    showItem(p.doc || p.html, p.key, "", { from, files: /^(confirm|assign):|^continuation$/.test(value), later: true, img: p.img });
     sent = true; // until the answer
     document.body.dataset.pending = "true";
   }
@@ -316,18 +352,27 @@ async function deskSubmit(e) {
       setupUndo();
     }
     sent = false;
-    preloadNext(p.key);
+    const onScreen = document.getElementById("review-item");
+    desk.shownP.then(() => { if (document.getElementById("review-item") === onScreen && !desk.preload) preloadNext(p.key); });
     return;
   }
   desk.path = ans.use_preloaded && p && p.html ? "preloaded" : "answer";
-  if (desk.path === "preloaded") showItem(p.html, ans.next, ans.outcome, { from, files: /^(confirm|assign):|^continuation$/.test(value) });
-  else showItem(ans.html, ans.next, "");
+  if (desk.path === "preloaded") showItem(p.doc || p.html, ans.next, ans.outcome, { from, files: /^(confirm|assign):|^continuation$/.test(value), img: p.img });
+  else showItem(ans.html, ans.next, "", { img: p && p.img });
 }
 
-// showItem puts an item (a whole review page's HTML) in place of the one on screen.
-function showItem(html, key, outcome, after) {
-  const doc = new DOMParser().parseFromString(html, "text/html");
+// showItem puts an item (a whole review page: its HTML, or parsed already) in place of
+// the one on screen. The page image preloaded and decoded (after.img) goes in as it is
+// when it is the one the item shows.
+function showItem(page, key, outcome, after) {
+  const doc = typeof page === "string" ? new DOMParser().parseFromString(page, "text/html") : page;
   const main = doc.querySelector("main");
+  const scan = main.querySelector("img.page-scan");
+  const img = after && after.img;
+  if (scan && img && img.complete && img.naturalWidth && samePageImage(img.getAttribute("src"), scan.getAttribute("src"))) {
+    for (const a of scan.attributes) if (a.name !== "src") img.setAttribute(a.name, a.value);
+    scan.replaceWith(img);
+  }
   // Preloaded before the decision: the next page of the same document can now be a
   // continuation if the decision filed the page before it (as the server would show it).
   const [fromDoc, fromPage] = ((after && after.from) || "").split("/");
