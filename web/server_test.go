@@ -59,7 +59,7 @@ func TestDocumentedRoutesResolve(t *testing.T) {
 	doc := loadOpenAPI(t)
 	s := newTestServer(t)
 	sample := map[string]string{"{id}": "6f1c2d3e-0000-4000-8000-000000000001", "{doc}": "6f1c2d3e-0000-4000-8000-000000000002",
-		"{page}": "3", "{mrn}": "123456789"}
+		"{page}": "3", "{mrn}": "123456789", "{version}": "1"}
 	param := regexp.MustCompile(`\{[a-z]+\}`)
 	for path, item := range doc.Paths.Map() {
 		for method := range item.Operations() {

@@ -910,8 +910,8 @@ type apiPage struct {
 
 // TestWebDecisionFilesTheContinuationPages: a patient of chart-001 has a near-twin in
 // this EMPI, so their pages go to review. When the reviewer files the page with the
-// identifiers, the page without identifiers after it follows it at once, and the decided
-// page keeps the candidates its reviewer saw.
+// identifiers, the page without identifiers after it follows it once a worker has
+// re-filed the document, and the decided page keeps the candidates its reviewer saw.
 func TestWebDecisionFilesTheContinuationPages(t *testing.T) {
 	s := newStack(t)
 	s.mustRun("records", "import", reviewEMPI(t))
@@ -945,7 +945,13 @@ func TestWebDecisionFilesTheContinuationPages(t *testing.T) {
 		fmt.Sprintf(`{"version":%d,"action":"confirm","mrn":%q}`, it.Version, want)); st != http.StatusOK {
 		t.Fatalf("confirm page %d: %d %s", it.Page, st, body)
 	}
-	if p := page(it.Page + 1); p.Status != "auto" || p.MRN != want || p.Reason != "continuation" {
+	// The decision queues the document's re-filing for a worker (document:refile): the
+	// continuation follows within moments, not in the request.
+	p := page(it.Page + 1)
+	for deadline := time.Now().Add(time.Minute); p.Status != "auto" && time.Now().Before(deadline); p = page(it.Page + 1) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	if p.Status != "auto" || p.MRN != want || p.Reason != "continuation" {
 		t.Errorf("page %d after page %d was confirmed: %+v, want auto to %s as its continuation", it.Page+1, it.Page, p, want)
 	}
 	if p := page(it.Page); p.Status != "confirmed" || p.MRN != want || len(p.Candidates) < 2 {
