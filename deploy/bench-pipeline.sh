@@ -121,7 +121,7 @@ for pdf in "$work"/charts/*.pdf; do
   pdfimages -j -png "$work/scans/$base.pdf" "$work/img/$base"
 done
 pages=$(ls "$work"/img | wc -l)
-echo "bench-pipeline: $pages pages in $(ls "$work"/scans | wc -l) PDFs; codecs: $(pdfimages -list "$work"/scans/*.pdf 2>/dev/null | awk '$3=="image"{print $9}' | sort | uniq -c | tr -s ' \n' ' ')" >&2
+echo "bench-pipeline: $pages pages in $(ls "$work"/scans | wc -l) PDFs; codecs: $(for f in "$work"/scans/*.pdf; do pdfimages -list "$f" 2>/dev/null; done | awk '$3=="image"{print $9}' | sort | uniq -c | tr -s ' \n' ' ')" >&2
 
 # --- the rounds ------------------------------------------------------------------------
 : >"$work/rounds"
