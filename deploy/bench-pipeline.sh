@@ -62,8 +62,7 @@ stop_worker() {
 # fresh_stack gives the next round an empty database, bucket and queue, and a new worker.
 fresh_stack() {
   stop_worker
-  PGPASSWORD=$PG_PASSWORD psql -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -d "$PG_DB" -qtA \
-    -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null 2>&1
+  sql -d "$PG_DB" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null 2>&1
   redis-cli -p "$REDIS_PORT" -n 13 flushdb >/dev/null
   $BIN migrate >/dev/null
   $BIN records import "$work/charts/empi.csv" >/dev/null
@@ -79,6 +78,7 @@ fresh_stack() {
 }
 
 now() { date +%s.%N; }
+sql() { PGPASSWORD=$PG_PASSWORD psql -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -qtA "$@"; }
 
 # --- the pages -------------------------------------------------------------------------
 echo "bench-pipeline: making scanner-like PDFs ($docs documents, seed $seed)…" >&2
@@ -137,8 +137,8 @@ for r in $(seq "$runs"); do
   $BIN ingest --wait "$work/scans" >"$work/ingest.log" 2>&1 || { echo "bench-pipeline: ingest failed:" >&2; tail -5 "$work/ingest.log" >&2; exit 1; }
   ours=$(python3 -c "print($(now) - $start)")
   curl -sf "http://$CHARTSCAN_WORKER_METRICS_ADDR/metrics" >"$work/metrics-$r"
-  batch=$(PGPASSWORD=$PG_PASSWORD psql -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -d "$db" -qtA -c "SELECT id FROM batches ORDER BY created_at DESC LIMIT 1")
-  filed=$(PGPASSWORD=$PG_PASSWORD psql -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -d "$db" -qtA -c "SELECT count(*) FROM pages WHERE status NOT IN ('pending','failed')")
+  batch=$(sql -d "$db" -c "SELECT id FROM batches ORDER BY created_at DESC LIMIT 1")
+  filed=$(sql -d "$db" -c "SELECT count(*) FROM pages WHERE status NOT IN ('pending','failed')")
   # The searchable PDF/A of every ready patient document, from the stored words.
   start=$(now)
   $BIN export --format fhir --batch "$batch" --out "$work/export-$r" >/dev/null 2>"$work/export.log" ||

@@ -161,16 +161,10 @@ func newADTFixture(t *testing.T) *adtFixture {
 	t.Helper()
 	ctx := context.Background()
 	s := newStack(t)
-	empi := filepath.Join(t.TempDir(), "empi.csv")
-	os.WriteFile(empi, []byte("mrn,family,given,birth_date,sex\n"+
-		checkDigitMRN(5100001)+",Brightwater,Odile,1958-02-11,female\n"+
-		checkDigitMRN(5100002)+",Castellane,Remy,1961-09-30,male\n"), 0o644)
-	s.mustRun("records", "import", empi)
-	db, err := storage.Open(ctx, s.getenv("DATABASE_URL"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
+	s.importEMPI("mrn,family,given,birth_date,sex\n" +
+		checkDigitMRN(5100001) + ",Brightwater,Odile,1958-02-11,female\n" +
+		checkDigitMRN(5100002) + ",Castellane,Remy,1961-09-30,male\n")
+	db := s.openDB(ctx)
 	f := &adtFixture{s: s, db: db, lateMRN: checkDigitMRN(5200077)}
 	batch := uuid.NewString()
 	if _, err := db.CreateBatch(ctx, chartscan.Batch{ID: batch}); err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -67,16 +66,8 @@ func newSeededDesk(t *testing.T, shapes [][]int, withWorker bool) *desk {
 		d.twins = append(d.twins, twin)
 		add(twin)
 	}
-	empi := filepath.Join(t.TempDir(), "empi.csv")
-	if err := os.WriteFile(empi, []byte(csv.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	s.mustRun("records", "import", empi)
-	db, err := storage.Open(ctx, s.getenv("DATABASE_URL"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
+	s.importEMPI(csv.String())
+	db := s.openDB(ctx)
 	d.db, d.conn = db, s.dbConn()
 	objects, err := storage.NewObjects(ctx, storage.ObjectsConfig{Endpoint: s.getenv("MINIO_ENDPOINT"), AccessKey: s.getenv("MINIO_ACCESS_KEY"),
 		SecretKey: s.getenv("MINIO_SECRET_KEY"), Bucket: s.getenv("MINIO_BUCKET")})

@@ -118,6 +118,28 @@ func (s *stack) mustRun(args ...string) string {
 	return out
 }
 
+// importEMPI writes csv (an EMPI export with its header) to a file and imports it with
+// `chartscan records import`.
+func (s *stack) importEMPI(csv string) {
+	s.t.Helper()
+	empi := filepath.Join(s.t.TempDir(), "empi.csv")
+	if err := os.WriteFile(empi, []byte(csv), 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+	s.mustRun("records", "import", empi)
+}
+
+// openDB opens the stack's database through package storage, closed with the test.
+func (s *stack) openDB(ctx context.Context) *storage.DB {
+	s.t.Helper()
+	db, err := storage.Open(ctx, s.getenv("DATABASE_URL"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(db.Close)
+	return db
+}
+
 type proc struct {
 	cmd  *exec.Cmd
 	logs *syncBuffer

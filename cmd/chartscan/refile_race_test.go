@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -94,23 +92,16 @@ func newRaceFixture(t *testing.T, groups int) *raceFixture {
 		f.patients = append(f.patients, p)
 		fmt.Fprintf(&csv, "%s,%s,%s,%s,%s\n", p.MRN, p.Family, p.Given, p.BirthDate, p.Sex)
 	}
-	empi := filepath.Join(t.TempDir(), "empi.csv")
-	if err := os.WriteFile(empi, []byte(csv.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	s.mustRun("records", "import", empi)
+	s.importEMPI(csv.String())
 
-	db, err := storage.Open(ctx, s.getenv("DATABASE_URL"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
+	db := s.openDB(ctx)
 	f.db = db
 	f.batch = uuid.NewString()
 	if _, err := db.CreateBatch(ctx, chartscan.Batch{ID: f.batch}); err != nil {
 		t.Fatal(err)
 	}
 	f.store = &slowStore{DB: db}
+	var err error
 	f.w, err = worker.New(worker.Config{Store: f.store, Model: indexer.DefaultModel(),
 		Pages: worker.PagePolicy{QualityFloor: 50, QARate: 1}, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {

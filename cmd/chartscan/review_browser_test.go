@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -65,16 +63,8 @@ func newDesk(t *testing.T) *desk {
 			add(twin)
 		}
 	}
-	empi := filepath.Join(t.TempDir(), "empi.csv")
-	if err := os.WriteFile(empi, []byte(csv.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	s.mustRun("records", "import", empi)
-	db, err := storage.Open(ctx, s.getenv("DATABASE_URL"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
+	s.importEMPI(csv.String())
+	db := s.openDB(ctx)
 	d.db, d.conn = db, s.dbConn()
 	batch := uuid.NewString()
 	if _, err := db.CreateBatch(ctx, chartscan.Batch{ID: batch, Label: "desk"}); err != nil {
