@@ -5,6 +5,7 @@ import (
 	"compress/zlib"
 	"encoding/binary"
 	"hash/crc32"
+	"io"
 
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
 )
@@ -12,10 +13,12 @@ import (
 // rawScanImage hands over a page image without re-encoding it where the PDF's own
 // encoding is one Tesseract and browsers read: a DCT stream is a JPEG file as it stands,
 // a Flate-compressed grey image (1 or 8 bits, the usual scanner output besides JPEG
-// and CCITT) becomes a PNG by wrapping its rows, and a JBIG2 page coded as one MMR
-// region is G4 fax data that becomes a TIFF (see jbig2MMR). pdfcpu's general path turns every image
-// into RGBA and PNG-encodes it, which cost 400 ms a page — half as much again as the OCR
-// it feeds. It reports false for anything else, which then takes that general path.
+// and CCITT) becomes a Deflate TIFF or a PNG around the same zlib stream (see flateAsIs;
+// rows it cannot wrap as they are are inflated and written as a PNG), and a JBIG2 page
+// coded as one MMR region is G4 fax data that becomes a TIFF (see jbig2MMR). pdfcpu's
+// general path turns every image into RGBA and PNG-encodes it, which cost 400 ms a page —
+// half as much again as the OCR it feeds. It reports false for anything else, which then
+// takes that general path.
 func rawScanImage(sd *types.StreamDict) (data []byte, k Kind, w, h int, ok bool) {
 	if len(sd.FilterPipeline) != 1 {
 		return nil, "", 0, 0, false
@@ -41,9 +44,15 @@ func rawScanImage(sd *types.StreamDict) (data []byte, k Kind, w, h int, ok bool)
 		}
 		return sd.Raw, KindJPEG, w, h, true
 	case f == "FlateDecode" && *cs == "DeviceGray" && (*bpcp == 1 || *bpcp == 8):
+		if b, k, ok := flateAsIs(sd, w, h, *bpcp); ok {
+			return b, k, w, h, true
+		}
 		if err := sd.Decode(); err != nil {
 			return nil, "", 0, 0, false
 		}
+		// The inflated rows would stay with the PDF's objects until the whole file is
+		// split: 1 MB a bilevel page, 8 MB a grey one.
+		defer func() { sd.Content = nil }()
 		stride := (w**bpcp + 7) / 8
 		if len(sd.Content) < stride*h {
 			return nil, "", 0, 0, false
@@ -66,6 +75,87 @@ func rawScanImage(sd *types.StreamDict) (data []byte, k Kind, w, h int, ok bool)
 		return g4TIFF(g4, w, h), KindTIFF, w, h, true
 	}
 	return nil, "", 0, 0, false
+}
+
+// flateAsIs hands over a Flate-compressed grey page without inflating and deflating it
+// again, which cost more than all of chartscan's other work on a page but OCR: the zlib
+// stream of rows without a predictor is a TIFF strip with Deflate compression (TIFF's
+// BlackIsZero is DeviceGray's meaning of 0), and one with the PNG predictors is a PNG's
+// IDAT as it stands (each row behind its filter byte). The stream is inflated once to
+// check it — whole, checksum right, every PNG filter byte valid — so a damaged page
+// still takes the decoding path (and then pdftoppm) rather than failing in the reader.
+// It reports false for anything else (the TIFF predictor, several colours, other
+// parameters).
+func flateAsIs(sd *types.StreamDict, w, h, bpc int) ([]byte, Kind, bool) {
+	raw := sd.Raw
+	if len(raw) < 2 || raw[0]&0x0f != 8 || (int(raw[0])<<8|int(raw[1]))%31 != 0 || raw[1]&0x20 != 0 {
+		return nil, "", false // not a zlib stream (a raw deflate stream or a preset dictionary)
+	}
+	predictor, colors, pbpc, columns := 1, 1, 8, 1
+	if parms := sd.FilterPipeline[0].DecodeParms; parms != nil {
+		for key, v := range map[string]*int{"Predictor": &predictor, "Colors": &colors, "BitsPerComponent": &pbpc, "Columns": &columns} {
+			if o, found := parms.Find(key); found {
+				i, ok := o.(types.Integer)
+				if !ok {
+					return nil, "", false
+				}
+				*v = int(i)
+			}
+		}
+	}
+	stride := (w*bpc + 7) / 8
+	switch {
+	case predictor == 1:
+		if !inflatesTo(raw, h, stride, false) {
+			return nil, "", false
+		}
+		return deflateTIFF(raw, w, h, bpc), KindTIFF, true
+	case predictor >= 10 && predictor <= 15 && colors == 1 && pbpc == bpc && columns == w:
+		if !inflatesTo(raw, h, stride+1, true) {
+			return nil, "", false
+		}
+		return zlibPNG(raw, w, h, bpc), KindPNG, true
+	}
+	return nil, "", false
+}
+
+// inflatesTo reports whether the zlib stream z holds exactly rows rows of n bytes, with
+// its checksum right; with filtered, each row's first byte must be a PNG filter type.
+func inflatesTo(z []byte, rows, n int, filtered bool) bool {
+	zr, err := zlib.NewReader(bytes.NewReader(z))
+	if err != nil {
+		return false
+	}
+	defer zr.Close()
+	buf := make([]byte, n)
+	for range rows {
+		if _, err := io.ReadFull(zr, buf); err != nil || (filtered && buf[0] > 4) {
+			return false
+		}
+	}
+	m, err := zr.Read(buf[:1])
+	return m == 0 && err == io.EOF
+}
+
+// deflateTIFF wraps the zlib stream of w×h rows of bpc-bit grey samples, 0 black, as a
+// one-strip little-endian TIFF with Deflate compression.
+func deflateTIFF(z []byte, w, h, bpc int) []byte {
+	return oneStripTIFF(z, w, h, bpc, 8, 1) // Compression 8: Adobe Deflate; Photometric 1: BlackIsZero
+}
+
+// zlibPNG wraps a zlib stream of PNG-filtered rows of bpc-bit grey as a PNG.
+func zlibPNG(z []byte, w, h, bpc int) []byte {
+	var out bytes.Buffer
+	out.Grow(len(z) + 64)
+	out.WriteString("\x89PNG\r\n\x1a\n")
+	ihdr := make([]byte, 13)
+	binary.BigEndian.PutUint32(ihdr[0:], uint32(w))
+	binary.BigEndian.PutUint32(ihdr[4:], uint32(h))
+	ihdr[8], ihdr[9] = byte(bpc), 0 // bit depth, greyscale
+	writeChunk(&out, "IHDR", ihdr)
+	writeChunk(&out, "IDAT", z)
+	writeChunk(&out, "IEND", nil)
+	return out.Bytes()
 }
 
 // jbig2MMR returns the coded data of an embedded JBIG2 stream (ITU T.88 Annex D.3, as
@@ -130,26 +220,32 @@ func jbig2MMR(b []byte, w, h int) ([]byte, bool) {
 // g4TIFF wraps G4 data of a w×h bilevel image as a one-strip little-endian TIFF. JBIG2's
 // 1 is black, as TIFF's min-is-white's is, so the data goes in as it is.
 func g4TIFF(g4 []byte, w, h int) []byte {
+	return oneStripTIFF(g4, w, h, 1, 4, 0) // Compression 4: CCITT T.6; Photometric 0: WhiteIsZero
+}
+
+// oneStripTIFF wraps the coded data of a w×h image of one bps-bit sample a pixel as a
+// one-strip little-endian TIFF.
+func oneStripTIFF(data []byte, w, h, bps, compression, photometric int) []byte {
 	le := binary.LittleEndian
 	const entries = 8
-	ifd := 8 + len(g4) + len(g4)%2 // IFDs start on a word boundary
+	ifd := 8 + len(data) + len(data)%2 // IFDs start on a word boundary
 	b := make([]byte, 0, ifd+2+12*entries+4)
 	b = append(b, 'I', 'I', 42, 0)
 	b = le.AppendUint32(b, uint32(ifd))
-	b = append(b, g4...)
-	if len(g4)%2 == 1 {
+	b = append(b, data...)
+	if len(data)%2 == 1 {
 		b = append(b, 0)
 	}
 	b = le.AppendUint16(b, entries)
 	for _, e := range [entries][3]uint32{ // tag, type (3 SHORT, 4 LONG), value; in tag order
-		{256, 4, uint32(w)},       // ImageWidth
-		{257, 4, uint32(h)},       // ImageLength
-		{258, 3, 1},               // BitsPerSample
-		{259, 3, 4},               // Compression: CCITT T.6
-		{262, 3, 0},               // PhotometricInterpretation: min-is-white
-		{273, 4, 8},               // StripOffsets
-		{278, 4, uint32(h)},       // RowsPerStrip
-		{279, 4, uint32(len(g4))}, // StripByteCounts
+		{256, 4, uint32(w)},           // ImageWidth
+		{257, 4, uint32(h)},           // ImageLength
+		{258, 3, uint32(bps)},         // BitsPerSample
+		{259, 3, uint32(compression)}, // Compression
+		{262, 3, uint32(photometric)}, // PhotometricInterpretation
+		{273, 4, 8},                   // StripOffsets
+		{278, 4, uint32(h)},           // RowsPerStrip
+		{279, 4, uint32(len(data))},   // StripByteCounts
 	} {
 		b = le.AppendUint16(b, uint16(e[0]))
 		b = le.AppendUint16(b, uint16(e[1]))

@@ -268,7 +268,10 @@ const (
 	tagRowsPerStrip       = 278
 	tagStripByteCounts    = 279
 	tagT6Options          = 293
+	tagPredictor          = 317
 	compressionG4         = 4
+	compressionDeflate    = 8
+	compressionDeflateOld = 32946
 	photometricMinIsWhite = 0
 	photometricMinIsBlack = 1
 	t6UncompressedAllowed = 2
@@ -279,7 +282,8 @@ const (
 // black-and-white pages — without going through an image: one strip as it is, for
 // CCITTFaxDecode with K -1 reads exactly that; several strips (each coded on its own,
 // which one PDF stream cannot express) decoded row by row into a 1-bit raster for Flate.
-// Other TIFFs are decoded as images.
+// A one-strip grey Deflate TIFF goes in as its zlib stream (deflateTIFFXObject). Other
+// TIFFs are decoded as images.
 func tiffXObject(b []byte) (xobject, error) {
 	d := readIFD(b)
 	if d == nil {
@@ -288,6 +292,9 @@ func tiffXObject(b []byte) (xobject, error) {
 	w, h := int(d.first(tagWidth, 0)), int(d.first(tagHeight, 0))
 	photometric := d.first(tagPhotometric, photometricMinIsWhite)
 	offs, sizes := d[tagStripOffsets], d[tagStripByteCounts]
+	if c := d.first(tagCompression, 1); c == compressionDeflate || c == compressionDeflateOld {
+		return deflateTIFFXObject(b, d, w, h, photometric)
+	}
 	if d.first(tagCompression, 1) != compressionG4 || d.first(tagBitsPerSample, 1) != 1 ||
 		d.first(tagSamplesPerPixel, 1) != 1 || d.first(tagT6Options, 0)&t6UncompressedAllowed != 0 ||
 		(photometric != photometricMinIsWhite && photometric != photometricMinIsBlack) ||
@@ -340,6 +347,39 @@ func tiffXObject(b []byte) (xobject, error) {
 		}
 	}
 	return flateXObject(w, h, raw, 1, "/DeviceGray")
+}
+
+// deflateTIFFXObject embeds a one-strip grey Deflate TIFF of 1 or 8 bits without a
+// predictor — what chartscan's split makes of a PDF scan's Flate page — as the zlib
+// stream it holds: FlateDecode reads exactly that, PDF's DeviceGray meaning
+// BlackIsZero, and a Decode array inverting min-is-white. Anything else is decoded.
+func deflateTIFFXObject(b []byte, d tiffIFD, w, h int, photometric uint32) (xobject, error) {
+	offs, sizes := d[tagStripOffsets], d[tagStripByteCounts]
+	bps := d.first(tagBitsPerSample, 1)
+	if len(offs) != 1 || len(sizes) != 1 || (bps != 1 && bps != 8) || d.first(tagSamplesPerPixel, 1) != 1 ||
+		d.first(tagPredictor, 1) != 1 || d.first(tagFillOrder, 1) != 1 || w <= 0 || h <= 0 ||
+		int(d.first(tagRowsPerStrip, uint32(h))) < h ||
+		(photometric != photometricMinIsWhite && photometric != photometricMinIsBlack) {
+		return xobject{}, errNoPassthrough
+	}
+	o, n := int(offs[0]), int(sizes[0])
+	if o <= 0 || n <= 2 || o+n > len(b) || o+n < o {
+		return xobject{}, errors.New("the TIFF is truncated (a strip runs past the end of the file)")
+	}
+	z := b[o : o+n]
+	if z[0]&0x0f != 8 || (int(z[0])<<8|int(z[1]))%31 != 0 {
+		return xobject{}, errNoPassthrough // not a zlib stream
+	}
+	decode := ""
+	if photometric == photometricMinIsWhite {
+		decode = " /Decode [1 0]"
+	}
+	return xobject{
+		width: w, height: h,
+		dict: fmt.Sprintf("/Width %d /Height %d /ColorSpace /DeviceGray /BitsPerComponent %d /Filter /FlateDecode%s",
+			w, h, bps, decode),
+		data: [][]byte{z},
+	}, nil
 }
 
 // decodedXObject decodes an image and stores it with Flate as 1-bit grey when it is

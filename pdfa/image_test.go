@@ -124,6 +124,9 @@ func imageCases(t *testing.T) []imageCase {
 	if err := tiff.Encode(&deflateTIFF, grey, &tiff.Options{Compression: tiff.Deflate}); err != nil {
 		t.Fatal(err)
 	}
+	zipWhite := convert(t, bilevelPNG, "zw.tif", "-type", "bilevel", "-depth", "1", "-define", "quantum:polarity=min-is-white", "-compress", "Zip")
+	zipBlack := convert(t, bilevelPNG, "zb.tif", "-type", "bilevel", "-depth", "1", "-define", "quantum:polarity=min-is-black", "-compress", "Zip")
+	zipPredictor := convert(t, encodePNG(t, grey), "zp.tif", "-compress", "Zip", "-define", "tiff:predictor=2")
 	multiStrip := filepath.Join(t.TempDir(), "strips.tif")
 	g4file := filepath.Join(t.TempDir(), "g4.tif")
 	if err := os.WriteFile(g4file, g4, 0o600); err != nil {
@@ -173,7 +176,10 @@ func imageCases(t *testing.T) []imageCase {
 		{"tiff g4 in strips, decoded", strips, "image/tiff", bilevel, 0.01, "image", "1", "gray"},
 		{"tiff g4 min-is-black in strips, decoded", readFile(blackStrips), "image/tiff", bilevel, 0.01, "image", "1", "gray"},
 		{"tiff g4 lsb-first, decoded", readFile(lsb), "image/tiff", bilevel, 0.01, "image", "1", "gray"},
-		{"tiff deflate grey, decoded", deflateTIFF.Bytes(), "image/tiff", grey, 0.01, "image", "8", "gray"},
+		{"tiff deflate grey", deflateTIFF.Bytes(), "image/tiff", grey, 0.01, "image", "8", "gray"},
+		{"tiff deflate bilevel min-is-white", zipWhite, "image/tiff", bilevel, 0.01, "image", "1", "gray"},
+		{"tiff deflate bilevel min-is-black", zipBlack, "image/tiff", bilevel, 0.01, "image", "1", "gray"},
+		{"tiff deflate with predictor, decoded", zipPredictor, "image/tiff", grey, 0.01, "image", "8", "gray"},
 	}
 }
 
@@ -297,3 +303,22 @@ func TestUnusablePagesFailTheDocument(t *testing.T) {
 type failWriter struct{ err error }
 
 func (f failWriter) Write([]byte) (int, error) { return 0, f.err }
+
+// TestDeflateTIFFGoesInAsItIs: a one-strip grey Deflate TIFF (what the split makes of a
+// scan's Flate page) is embedded as the zlib stream it holds, not decoded and deflated
+// again; one with a predictor is decoded.
+func TestDeflateTIFFGoesInAsItIs(t *testing.T) {
+	for _, c := range imageCases(t) {
+		if !strings.HasPrefix(c.name, "tiff deflate") {
+			continue
+		}
+		x, err := prepareImage(c.data, c.typ)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		asIs := len(x.data) == 1 && bytes.Contains(c.data, x.data[0])
+		if want := !strings.Contains(c.name, "decoded"); asIs != want {
+			t.Errorf("%s: embedded as it is = %v, want %v", c.name, asIs, want)
+		}
+	}
+}
