@@ -15,7 +15,8 @@ import (
 // a Flate-compressed grey image (1 or 8 bits, the usual scanner output besides JPEG
 // and CCITT) becomes a Deflate TIFF or a PNG around the same zlib stream (see flateAsIs;
 // rows it cannot wrap as they are are inflated and written as a PNG), and a JBIG2 page
-// coded as one MMR region is G4 fax data that becomes a TIFF (see jbig2MMR). pdfcpu's
+// coded as one MMR region or a CCITT Group 4 stream is G4 fax data that becomes a TIFF
+// (see jbig2MMR and ccittAsIs). pdfcpu's
 // general path turns every image into RGBA and PNG-encodes it, which cost 400 ms a page —
 // half as much again as the OCR it feeds. It reports false for anything else, which then
 // takes that general path.
@@ -62,6 +63,11 @@ func rawScanImage(sd *types.StreamDict) (data []byte, k Kind, w, h int, ok bool)
 			return nil, "", 0, 0, false
 		}
 		return b, KindPNG, w, h, true
+	case f == "CCITTFaxDecode" && *cs == "DeviceGray" && *bpcp == 1:
+		if b, ok := ccittAsIs(sd, w, h); ok {
+			return b, KindTIFF, w, h, true
+		}
+		return nil, "", 0, 0, false
 	case f == "JBIG2Decode" && *cs == "DeviceGray" && *bpcp == 1:
 		if parms := sd.FilterPipeline[0].DecodeParms; parms != nil {
 			if _, ok := parms.Find("JBIG2Globals"); ok {
@@ -117,6 +123,44 @@ func flateAsIs(sd *types.StreamDict, w, h, bpc int) ([]byte, Kind, bool) {
 		return zlibPNG(raw, w, h, bpc), KindPNG, true
 	}
 	return nil, "", false
+}
+
+// ccittAsIs wraps a page's CCITT Group 4 data (K < 0, what tiff2pdf and scanners'
+// bilevel PDFs hold) as a one-strip TIFF of the same data, as jbig2MMR's pages are.
+// PDF's filter shows coded white runs white unless BlackIs1, TIFF's min-is-white does
+// the same and min-is-black the opposite. Group 3 (K ≥ 0) and byte-aligned rows have
+// no TIFF equivalent this simple and take pdfcpu's path.
+func ccittAsIs(sd *types.StreamDict, w, h int) ([]byte, bool) {
+	k, columns, rows := 0, 1728, 0
+	align, blackIs1 := false, false
+	if parms := sd.FilterPipeline[0].DecodeParms; parms != nil {
+		for key, v := range map[string]*int{"K": &k, "Columns": &columns, "Rows": &rows} {
+			if o, found := parms.Find(key); found {
+				i, ok := o.(types.Integer)
+				if !ok {
+					return nil, false
+				}
+				*v = int(i)
+			}
+		}
+		for key, v := range map[string]*bool{"EncodedByteAlign": &align, "BlackIs1": &blackIs1} {
+			if o, found := parms.Find(key); found {
+				b, ok := o.(types.Boolean)
+				if !ok {
+					return nil, false
+				}
+				*v = bool(b)
+			}
+		}
+	}
+	if k >= 0 || align || columns != w || (rows != 0 && rows != h) || len(sd.Raw) == 0 {
+		return nil, false
+	}
+	photometric := 0 // min-is-white
+	if blackIs1 {
+		photometric = 1
+	}
+	return oneStripTIFF(sd.Raw, w, h, 1, 4, photometric), true
 }
 
 // inflatesTo reports whether the zlib stream z holds exactly rows rows of n bytes, with

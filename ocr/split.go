@@ -142,7 +142,21 @@ func pdfReadError(err error) error {
 
 var textOperator = regexp.MustCompile(`(^|\s)BT(\s|$)`)
 
+// A PDF of more pages or bytes than these is split by lazyPDF, a page at a time, so that
+// the memory a split takes does not grow with the file; smaller ones by pdfcpu's reader,
+// which validates the whole file first.
+var (
+	lazySplitMinPages       = 50
+	lazySplitMinBytes int64 = 16 << 20
+)
+
 func splitPDF(ctx context.Context, f *os.File, path string, lim Limits, emit func(PageImage) error) (n int, err error) {
+	if n, done, err := splitPDFLazily(ctx, f, path, lim, emit); done {
+		return n, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return 0, err
+	}
 	// pdfcpu reports some malformed input by panicking deep inside its parser.
 	defer func() {
 		if r := recover(); r != nil {
@@ -186,6 +200,71 @@ func splitPDF(ctx context.Context, f *os.File, path string, lim Limits, emit fun
 		}
 	}
 	return pctx.PageCount, nil
+}
+
+// splitPDFLazily splits a long PDF page by page (see lazyPDF). done false means it did
+// not start — a short file, or one whose structure lazyPDF does not read — and the file
+// is left to pdfcpu's reader; nothing has been emitted then. Once it has started, a page
+// whose objects are not as expected is drawn by pdftoppm, like any page that is not a
+// plain scan, so no page is skipped or split twice.
+func splitPDFLazily(ctx context.Context, f *os.File, path string, lim Limits, emit func(PageImage) error) (n int, done bool, err error) {
+	defer func() {
+		// pdfcpu's parser reports some malformed input by panicking.
+		if r := recover(); r != nil {
+			if done {
+				err = invalid("the PDF is damaged or incomplete and cannot be read; rescan or re-export it")
+			} else {
+				n, err = 0, nil
+			}
+		}
+	}()
+	lp, err := openLazyPDF(f)
+	if err != nil {
+		return 0, false, nil
+	}
+	pages, err := lp.pages()
+	if err != nil || len(pages) == 0 || (len(pages) < lazySplitMinPages && lp.size < lazySplitMinBytes) {
+		return 0, false, nil
+	}
+	done = true
+	if err := checkPages(len(pages), lim); err != nil {
+		return 0, true, err
+	}
+	for i, page := range pages {
+		if err := ctx.Err(); err != nil {
+			return 0, true, err
+		}
+		n := i + 1
+		w, h := page.size()
+		p, ok := lp.scanPage(n, page, w, h, lim)
+		if !ok {
+			if p, err = rasterize(ctx, path, n, w, h, lim); err != nil {
+				return 0, true, err
+			}
+		}
+		if err := checkPixels(n, p.Width, p.Height, lim); err != nil {
+			return 0, true, err
+		}
+		if err := emit(p); err != nil {
+			return 0, true, err
+		}
+	}
+	return len(pages), true, nil
+}
+
+// scanPage is the page's scan image, or false when it is not a plain scan or its
+// objects are not as expected (pdfcpu's parser panics on some malformed input).
+func (lp *lazyPDF) scanPage(n int, page lazyPage, w, h float64, lim Limits) (p PageImage, ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	b, k, scan, err := lp.scanImage(page)
+	if err != nil || !scan {
+		return p, false
+	}
+	return scanPage(n, b, k, w, h, lim)
 }
 
 // scanImage returns the page's scan image as stored in the PDF when the page is exactly
@@ -232,6 +311,12 @@ func scanImage(pctx *model.Context, n int, wPt, hPt float64, lim Limits) (p Page
 			return p, false
 		}
 	}
+	return scanPage(n, b, k, wPt, hPt, lim)
+}
+
+// scanPage makes the page image of page n from the encoded image b of kind k when the
+// image covers the page of wPt×hPt points as a scan does.
+func scanPage(n int, b []byte, k Kind, wPt, hPt float64, lim Limits) (p PageImage, ok bool) {
 	// pdfcpu leaves the model's dimensions unset; the encoded image has them.
 	cfg, _, err := image.DecodeConfig(bytes.NewReader(b))
 	if err != nil {
