@@ -58,12 +58,12 @@ func TestBrowserReviewAccessibility(t *testing.T) {
 	do(t, ctx, "open the queue", chromedp.Navigate(d.srv.url+"/review"))
 	showing(t, ctx, d.key(1))
 	waitJS(t, ctx, "focus on the item's heading", `document.activeElement && document.activeElement.id === "item-heading"`)
-	described := js[[]string](t, ctx, "evidence tied to the candidates", `[...document.querySelectorAll("button.candidate")].map(b =>
+	described := js[[]string](t, ctx, "evidence tied to the candidates", `[...document.getElementById("review-item").querySelectorAll("button.candidate")].map(b =>
 		(document.getElementById(b.getAttribute("aria-describedby") || "") || {}).tagName || "")`)
 	if len(described) < 2 || strings.Join(described, "") != strings.Repeat("TABLE", len(described)) {
 		t.Errorf("candidates described by %v, want each by its evidence table", described)
 	}
-	names := js[map[string]string](t, ctx, "field names", `Object.fromEntries([...document.querySelectorAll("input[data-field]")].map(i =>
+	names := js[map[string]string](t, ctx, "field names", `Object.fromEntries([...document.getElementById("review-item").querySelectorAll("input[data-field]")].map(i =>
 		[i.dataset.field, i.getAttribute("aria-label") || ""]))`)
 	for field, want := range map[string]string{"mrn": "medical record number", "dob": "date of birth", "name": "patient name"} {
 		if names[field] != want {

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/google/uuid"
@@ -162,6 +164,26 @@ func preloadReady(t *testing.T, ctx context.Context) {
 	waitJS(t, ctx, "the next item is preloaded", `chartscanDesk.preload && chartscanDesk.preload.ready`)
 }
 
+// stagedApart checks the item staged after the one on screen (laid out before the key
+// that shows it) is out of every reviewer's reach: inert and transparent, with no id a
+// look-up could find twice and no key a key press could act on.
+func stagedApart(t *testing.T, ctx context.Context) {
+	t.Helper()
+	got := js[map[string]any](t, ctx, "the staged item", `(() => {
+		const s = document.querySelector("main.desk-staged");
+		const ids = [...document.querySelectorAll("[id]")].map(e => e.id);
+		return s ? {inert: s.inert, opacity: getComputedStyle(s).opacity, ids: s.querySelectorAll("[id]").length,
+			keys: s.querySelectorAll("[data-key]").length, forms: s.querySelectorAll("[form]").length,
+			dup: ids.length - new Set(ids).size, live: document.querySelector("main:not(.desk-staged)").contains(document.getElementById("review-item"))} : {};
+	})()`)
+	if len(got) == 0 {
+		t.Fatalf("no item is staged after the preload")
+	}
+	if got["inert"] != true || got["opacity"] != "0" || got["ids"] != 0.0 || got["keys"] != 0.0 || got["forms"] != 0.0 || got["dup"] != 0.0 || got["live"] != true {
+		t.Errorf("the staged item is within reach: %v", got)
+	}
+}
+
 // Items 5–7: the next item preloaded and shown in place, its view audited once; a run
 // of three pages confirmed with A (each page its own decision, audited) and undone with
 // U; the EMPI searched in place, by a merged MRN, with the corrections kept; images
@@ -192,6 +214,7 @@ func TestBrowserReviewDeskPreloadsRunsAndSearchesInPlace(t *testing.T) {
 		}
 	}
 	preloadReady(t, ctx)
+	stagedApart(t, ctx)
 	// Signing in landed on the queue too, which preloaded the same item: each preload is
 	// a sending of the item, audited as a view; showing it later adds none.
 	preViews := d.views(t, "rita", "page.view", key(1, 1))
@@ -384,6 +407,72 @@ func TestBrowserReviewDeskPreloadsRunsAndSearchesInPlace(t *testing.T) {
 	checkAxe(t, ctx, "the review desk after decisions in place")
 }
 
+// The desk shows the next item before the server has answered the decision on the one
+// before (it is sent once the item is on screen). A key pressed in that time is held, not
+// lost: it acts once the answer is in, on the item it was pressed on.
+func TestBrowserReviewDeskHoldsAKeyUntilTheAnswer(t *testing.T) {
+	d := newSeededDesk(t, [][]int{{0}, {1}, {2}}, false)
+	ctx := d.ctx
+	d.signInReviewer(t, "rita")
+	key := func(doc int) string { return d.docs[doc] + "/1" }
+	do(t, ctx, "open the queue", chromedp.Navigate(d.srv.url+"/review"))
+	if got := shownItem(t, ctx, ""); got != key(0) {
+		t.Fatalf("the queue opens on %s, want %s", got, key(0))
+	}
+	preloadReady(t, ctx)
+	// The browser holds the page's requests to the review routes until the test lets
+	// them go: the first is the decision on A, sent once B is on screen.
+	paused := make(chan fetch.RequestID, 8)
+	if err := chromedp.Listen(ctx, func(ev any) {
+		if e, ok := ev.(*fetch.EventRequestPaused); ok {
+			select {
+			case paused <- e.RequestID:
+			default:
+			}
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: "*/review/*", RequestStage: fetch.RequestStageRequest}}}); err != nil {
+		t.Fatal(err)
+	}
+	press(t, ctx, "1")
+	if got := shownItem(t, ctx, key(0)); got != key(1) {
+		t.Fatalf("after 1 the desk shows %s, want %s", got, key(1))
+	}
+	var decision fetch.RequestID
+	select {
+	case decision = <-paused:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the decision on A was not sent once B was shown")
+	}
+	// K on B while the decision on A is on its way: nothing happens yet.
+	press(t, ctx, "k")
+	do(t, ctx, "wait", chromedp.Sleep(300*time.Millisecond))
+	if got := js[string](t, ctx, "the item shown", `document.getElementById("review-item").dataset.item + (document.body.dataset.pending ? " pending" : "")`); got != key(1)+" pending" {
+		t.Errorf("with the decision on A on its way after K the desk shows %q, want %q", got, key(1)+" pending")
+	}
+	if p := d.page(t, d.docs[0], 1); p.Status != chartscan.StatusReview {
+		t.Errorf("A is %s before its decision reached the server", p.Status)
+	}
+	// Interception off first (what follows goes through), then the decision let go (an
+	// error: disabling let it go already).
+	if _, err := chromedp.Call(ctx, fetch.Disable, cdp.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = chromedp.Call(ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: decision})
+	// The answer in, K skips B: C is shown, A is confirmed, B still waits for review.
+	if got := shownItem(t, ctx, key(1)); got != key(2) {
+		t.Fatalf("after the answer the held K shows %s, want %s", got, key(2))
+	}
+	if p := d.page(t, d.docs[0], 1); p.Status != chartscan.StatusConfirmed || p.MRN != d.patients[0].MRN {
+		t.Errorf("A after 1: %s %s", p.Status, p.MRN)
+	}
+	if p := d.page(t, d.docs[1], 1); p.Status != chartscan.StatusReview {
+		t.Errorf("B after the held K (a skip): %s, want review", p.Status)
+	}
+}
+
 // TestReviewDeskBench is `make bench-review`: CHARTSCAN_BENCH_REVIEW items (100 by
 // `make`) decided by keyboard in chromium against a seeded queue, each with 1 after the
 // next item was preloaded; it writes a table of the time from the key press to the next
@@ -443,9 +532,12 @@ func TestReviewDeskBench(t *testing.T) {
 		t.Errorf("after %d items the desk shows %s, want the empty queue", items, prev)
 	}
 	type timing struct {
-		Key  string  `json:"key"`
-		MS   float64 `json:"ms"`
-		Path string  `json:"path"`
+		Key     string  `json:"key"`
+		MS      float64 `json:"ms"`
+		Path    string  `json:"path"`
+		Input   float64 `json:"input"`
+		Put     float64 `json:"put"`
+		Decoded float64 `json:"decoded"`
 	}
 	times := js[[]timing](t, ctx, "the desk's timings", `chartscanDesk.times`)
 	if len(times) != items {
@@ -466,9 +558,16 @@ func TestReviewDeskBench(t *testing.T) {
 		pct := func(p float64) float64 { return ms[min(len(ms)-1, int(p*float64(len(ms)-1)+0.5))] }
 		return fmt.Sprintf("%-38s %5d %8.1f %8.1f %8.1f", name, len(ms), pct(0.50), pct(0.95), ms[len(ms)-1])
 	}
-	var all, pre, ans []float64
+	// The page's own marks split each time in three: the key press until the next item is
+	// in place (of it, the keydown's wait for the main thread), then until its image
+	// reports decoded, then the two frames painted.
+	var all, pre, ans, input, put, decoded, frames []float64
 	for _, x := range times {
 		all = append(all, x.MS)
+		input = append(input, x.Input)
+		put = append(put, x.Put)
+		decoded = append(decoded, x.Decoded)
+		frames = append(frames, x.MS-x.Put-x.Decoded)
 		switch x.Path {
 		case "preloaded":
 			pre = append(pre, x.MS)
@@ -483,6 +582,10 @@ func TestReviewDeskBench(t *testing.T) {
 	fmt.Fprintln(&b, row("all", all))
 	fmt.Fprintln(&b, row("preloaded (another document)", pre))
 	fmt.Fprintln(&b, row("in the answer (same document, queue end)", ans))
+	fmt.Fprintln(&b, row("of all: key → item in place", put))
+	fmt.Fprintln(&b, row("  of it: key → its handler runs", input))
+	fmt.Fprintln(&b, row("of all: in place → image decoded", decoded))
+	fmt.Fprintln(&b, row("of all: decoded → two frames painted", frames))
 	fmt.Fprintln(&b, row("wait for the preload after shown", waited))
 	p95 := 0.0
 	if len(all) > 0 {

@@ -294,7 +294,7 @@ func TestBrowserReviewUndoRestoresThePageAndItsCandidates(t *testing.T) {
 		t.Errorf("%d undos audited, want 1", n)
 	}
 	shown := get(t, ctx, "read the candidates shown", chromedp.Evaluate[[]string](
-		`[...document.querySelectorAll("button.candidate")].map(b => b.value.replace("confirm:", ""))`))
+		`[...document.getElementById("review-item").querySelectorAll("button.candidate")].map(b => b.value.replace("confirm:", ""))`))
 	var want []string
 	for _, c := range before.Candidates {
 		want = append(want, c.MRN)

@@ -124,14 +124,23 @@ function initBatchPage() {
 // decision or a skip is sent with fetch and answered with the next item, or leave to show
 // the preloaded one; an EMPI search puts its results in place, keeping the corrections.
 // Without the script every form still works as a plain form.
+//
+// The preloaded item is staged: laid out and painted in this document, in the grid cell
+// of the item on screen, transparent and inert, with its ids and keys set aside (see
+// stage). The key that decides only removes the item on screen and uncovers the staged
+// one (see flip): nothing is parsed, styled from scratch or laid out on the key.
 const desk = {
-  preload: null,   // {key, version, html, image, ready} of the item after this one
+  preload: null,   // {key, version, html, doc, img, staged, title, count, ready} of the item after this one
   keyAt: 0,        // when the key of the decision on the way was pressed (epoch ms)
+  keyRun: 0,       // when the page's key handler began to run for it (epoch ms)
   path: "page",    // how the item on its way came: "preloaded", "answer" (sent with the decision's answer), "page"
-  times: [],       // {key, ms, path, put, decoded}: key press to the next item fully shown; of it, key to the item in place, then to its image decoded
+  times: [],       // {key, ms, path, input, put, decoded}: key press to the next item fully shown; of it, key to the handler, key to the item in place, then to its image decoded
   shownP: null,    // settles once the item on screen is fully shown
 };
 window.chartscanDesk = desk;
+
+// liveMain is the page's <main> on screen: not the staged next item.
+const liveMain = () => document.querySelector("main:not(.desk-staged)");
 
 const say = (msg) => {
   const m = document.getElementById("key-message");
@@ -157,8 +166,16 @@ function initKeys() {
   document.addEventListener("submit", deskSubmit);
   window.addEventListener("pageshow", () => { sent = false; });
   window.addEventListener("popstate", () => { location.reload(); });
-  document.addEventListener("keydown", (e) => {
-    if (e.ctrlKey || e.metaKey || e.altKey || sent) return;
+  // Leaving the page: a decision held back until its next item is on screen goes out
+  // now (see deskSubmit), and the time of a key that left it goes to the next page,
+  // which counts its own showing from there (see shown).
+  window.addEventListener("pagehide", () => {
+    if (sendNow) sendNow(true);
+    if (desk.keyAt) try { sessionStorage.setItem("deskKeyAt", String(desk.keyAt)); } catch (_) { /* private mode */ }
+  });
+  function onKey(e) {
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    if (sent) { hold(e); return; }
     const t = e.target;
     if (typing(t)) {
       if (e.key === "Escape") { e.preventDefault(); t.blur(); return; }
@@ -179,20 +196,50 @@ function initKeys() {
       f.focus();
       return;
     }
-    const targets = [...document.querySelectorAll(`[data-key="${CSS.escape(k)}"]`)];
+    // Only the item on screen answers keys: the staged one has none (its data-key are set
+    // aside), and it is searched for none either.
+    const main = liveMain();
+    const targets = main ? [...main.querySelectorAll(`[data-key="${CSS.escape(k)}"]`)] : [];
     if (!targets.length) return;
     e.preventDefault();
     const target = targets.find((x) => !x.disabled);
     if (target) {
       desk.keyAt = performance.timeOrigin + e.timeStamp;
-      try { sessionStorage.setItem("deskKeyAt", String(desk.keyAt)); } catch (_) { /* private mode */ }
+      desk.keyRun = performance.timeOrigin + performance.now();
       target.click();
       return;
     }
     say(targets[0].dataset.why || "That key is not available here.");
-  });
+  }
+
+  // hold keeps one key pressed on an item that was shown before the server answered the
+  // decision before it (body[data-pending]): deskSubmit lets it act once the answer is
+  // in, on that item, and only if the server let the item stand. A field still takes its
+  // typing; keys while a page is leaving are dropped, as ever.
+  function hold(e) {
+    if (!document.body.dataset.pending || held || typing(e.target)) return;
+    const k = e.key.toLowerCase();
+    const main = liveMain();
+    if (!(k === "/" || k === "e" || (main && main.querySelector(`[data-key="${CSS.escape(k)}"]`)))) return;
+    e.preventDefault();
+    const item = document.getElementById("review-item");
+    held = { key: e.key, timeStamp: e.timeStamp, item: item && item.dataset.item };
+  }
+  releaseHeld = (item) => {
+    const h = held;
+    held = null;
+    if (!h) return;
+    if (h.item !== item) { say(`The key ${h.key.toUpperCase()} was not used: the item changed before the server answered.`); return; }
+    onKey({ key: h.key, timeStamp: h.timeStamp, target: document.activeElement, preventDefault() {} });
+  };
+  document.addEventListener("keydown", onKey);
   setupItem();
 }
+
+// held is the key pressed on an item shown before the server answered the decision
+// before it; releaseHeld(the item on screen now) lets it act, or drops it with why.
+let held = null;
+let releaseHeld = () => {};
 
 // setupItem readies the item on screen: its undo's minute, the focus, the search in
 // place, and the preload of the item after it. It runs on a page load and after the
@@ -203,11 +250,13 @@ function setupItem(later) {
   if (search) search.addEventListener("submit", searchInPlace);
   // After re-scoring, a search or a pick, focus goes to what changed — never to an action.
   // A new item: focus on its heading, which a screen reader reads out.
-  const focus = document.querySelector("[data-focus]") || document.getElementById("item-heading");
+  const main = liveMain();
+  const focus = (main && main.querySelector("[data-focus]")) || document.getElementById("item-heading");
   if (focus) focus.focus();
   desk.shownP = shown();
   const item = document.getElementById("review-item");
   desk.preload = null;
+  unstage();
   // Shown before the server answered the decision before it: the queue's next is asked
   // for once that decision holds. Either way once this item is on screen: the next
   // one's fetching and decoding does not compete with showing this one.
@@ -229,20 +278,24 @@ function setupUndo() {
 }
 
 // shown records, once the page image is on screen, how long the item took from the key
-// press that asked for it (the benchmark reads desk.times).
+// press that asked for it (the benchmark reads desk.times). Then the work put off until
+// the item is drawn (see soon), before the item counts as shown (data-shown).
 function shown() {
   const item = document.getElementById("review-item") || document.getElementById("queue-empty");
   if (!item) return Promise.resolve();
   let at = desk.keyAt;
   if (!at) { try { at = Number(sessionStorage.getItem("deskKeyAt") || 0); } catch (_) { at = 0; } }
+  const run = desk.keyRun;
   desk.keyAt = 0;
+  desk.keyRun = 0;
   try { sessionStorage.removeItem("deskKeyAt"); } catch (_) { /* private mode */ }
   const t0 = performance.now();
   let decoded = 0;
   return new Promise((resolve) => {
     const done = () => { decoded = performance.now() - t0; requestAnimationFrame(() => requestAnimationFrame(() => {
       const key = item.dataset.item || "empty";
-      if (at) desk.times.push({ key, ms: performance.timeOrigin + performance.now() - at, path: desk.path, put: performance.timeOrigin + t0 - at, decoded });
+      if (at) desk.times.push({ key, ms: performance.timeOrigin + performance.now() - at, path: desk.path, input: run ? run - at : 0, put: performance.timeOrigin + t0 - at, decoded });
+      runSoon();
       desk.path = "page";
       item.dataset.shown = "true";
       resolve();
@@ -254,12 +307,27 @@ function shown() {
   });
 }
 
+// soon puts off work a swap needs but the item does not (the title, the address, the
+// queue's count in the header) until the item is on screen: shown runs it, or a timer
+// (a hidden page draws no frames). Setting the address alone takes milliseconds.
+let soonFns = [];
+function soon(fn) {
+  soonFns.push(fn);
+  if (soonFns.length === 1) setTimeout(runSoon, 250);
+}
+function runSoon() {
+  const fns = soonFns;
+  soonFns = [];
+  for (const fn of fns) fn();
+}
+
 // screenSized is a page image's URL at the width the sheet on screen draws it, in device
 // pixels rounded up to 400 (at least 800; the full image when that is as wide): fewer
 // pixels to decode and to scale than the 1600 of a page load. The next item's shape is
 // read from its page when it is there.
 function screenSized(url, doc) {
-  const svg = document.querySelector("svg.page-image");
+  const main = liveMain();
+  const svg = main && main.querySelector("svg.page-image");
   const vb = ((doc && doc.querySelector("svg.page-image")) || svg || {}).viewBox;
   if (!svg || !vb || !vb.baseVal || !vb.baseVal.width || !svg.clientWidth) return url;
   const { width: w, height: h } = vb.baseVal;
@@ -278,7 +346,7 @@ function samePageImage(a, b) {
 }
 
 async function preloadNext(key) {
-  const p = { key: "", version: 0, html: "", doc: null, img: null, ready: false };
+  const p = { key: "", version: 0, html: "", doc: null, img: null, staged: null, title: "", count: null, ready: false };
   desk.preload = p;
   try {
     const res = await fetch(`/review/${key}/next`, { headers: { Accept: "application/json" }, credentials: "same-origin" });
@@ -299,14 +367,123 @@ async function preloadNext(key) {
     }) : [];
     // Kept by the browser too (private, for the session), should the answer be shown.
     await Promise.all([p.img, ...thumbs].map((i) => i.decode().catch(() => {})));
+    // Staged only while this item is still the one on screen and no key has come.
+    if (desk.preload !== p || sent) return;
+    stage(p);
+    // Ready once the staged item has been painted too (two frames).
+    if (p.staged) await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
     p.ready = true;
   } catch (_) { /* the decision fetches what it needs */ }
 }
 
+// stage lays the preloaded item out in this document while the reviewer reads the one on
+// screen: a second <main> in the same grid cell (html.desk in app.css), transparent and
+// inert — no pointer, focus, find or screen reader reaches it — with its own compositing
+// layer, so that it is styled, laid out and painted now and the key only uncovers it.
+// Its ids, form references and keys are set aside (data-staged-*) so that nothing looking
+// up the page by id or by key finds it, and put back when it is shown.
+function stage(p) {
+  const live = liveMain();
+  const from = p.doc && p.doc.querySelector("main");
+  if (!live || !from || !from.querySelector("#review-item")) return;
+  // Adopted first, then the decoded image put in: an image moved into another document
+  // is loaded again.
+  const main = document.adoptNode(from);
+  const scan = main.querySelector("img.page-scan");
+  const img = p.img;
+  if (scan && img && img.complete && img.naturalWidth && samePageImage(img.getAttribute("src"), scan.getAttribute("src"))) {
+    for (const a of scan.attributes) if (a.name !== "src") img.setAttribute(a.name, a.value);
+    scan.replaceWith(img);
+  }
+  for (const [attr, aside] of stagedAttrs) {
+    for (const e of main.querySelectorAll(`[${attr}]`)) {
+      e.setAttribute(aside, e.getAttribute(attr));
+      e.removeAttribute(attr);
+    }
+  }
+  main.inert = true;
+  main.classList.add("desk-staged", "desk-layer");
+  document.documentElement.classList.add("desk");
+  p.title = p.doc.title;
+  const count = p.doc.getElementById("queue-count");
+  p.count = count ? count.textContent : null;
+  p.doc = null;
+  live.after(main);
+  p.staged = main;
+  // Laid out now, while the reviewer reads, rather than on the key.
+  void main.offsetHeight;
+}
+
+// stagedAttrs are the attributes a staged item keeps aside: what would find it by id,
+// tie its buttons to the forms on screen, or give it keys.
+const stagedAttrs = [["id", "data-staged-id"], ["form", "data-staged-form"], ["data-key", "data-staged-key"]];
+
+// unstage removes a staged item that will not be shown.
+function unstage() {
+  for (const m of document.querySelectorAll("main.desk-staged")) m.remove();
+  if (desk.preload) desk.preload.staged = null;
+}
+
+// flip shows the staged item of a preload in place of the item on screen: the item on
+// screen goes, the staged one gets its ids, form references and keys back and is
+// uncovered. Its size and place do not change, so it is not laid out again. (Hiding the
+// old item and removing it after the frame measured slower: restyling two items costs
+// more than removing one.)
+function flip(p, after) {
+  const main = p.staged;
+  p.staged = null;
+  const old = liveMain();
+  if (old) old.remove();
+  for (const e of main.querySelectorAll("[data-staged-id], [data-staged-form], [data-staged-key]")) {
+    for (const [attr, aside] of stagedAttrs) {
+      const v = e.getAttribute(aside);
+      if (v === null) continue;
+      e.setAttribute(attr, v);
+      e.removeAttribute(aside);
+    }
+  }
+  mayContinue(main, p.key, after);
+  main.classList.remove("desk-staged");
+  main.inert = false;
+  placed(main, p.key, p.title, p.count, after);
+}
+
+// mayContinue: an item preloaded before the decision on the page before it can now be a
+// continuation if that decision filed the page (as the server would show it).
+function mayContinue(main, key, after) {
+  const [fromDoc, fromPage] = ((after && after.from) || "").split("/");
+  const [doc2, page2] = (key || "").split("/");
+  const c = main.querySelector("#continuation");
+  if (after && after.files && c && fromDoc === doc2 && Number(page2) === Number(fromPage) + 1 && c.dataset.prev === "unfiled") {
+    c.disabled = false;
+    delete c.dataset.why;
+  }
+}
+
+// placed finishes putting an item on screen: its focus, undo and timing now; its title,
+// address and the queue's count once it is drawn.
+function placed(main, key, title, count, after) {
+  const isItem = !!main.querySelector("#review-item");
+  soon(() => {
+    if (title) document.title = title;
+    const mine = document.getElementById("queue-count");
+    if (count != null && mine) mine.textContent = count;
+    else if (mine) mine.remove();
+    history.pushState(null, "", key && isItem ? `/review/${key}` : "/review");
+  });
+  setupItem(after && after.later);
+}
+
+// sendNow, while a decision waits for its next item to be on screen, sends it at once
+// (the page is leaving).
+let sendNow = null;
+
 // deskSubmit sends a decision or a skip without leaving the page. Steps that decide
-// nothing (re-score, pick, back) stay plain form submissions. The preloaded item is shown
-// at once; keys wait until the server has answered (a refused decision brings its item
-// back, with why), and the answer adds what the decision did, with its undo.
+// nothing (re-score, pick, back) stay plain form submissions. The staged item is shown at
+// once and the decision sent once it is on screen: the request and the work it starts on
+// the server do not compete with drawing it. Keys wait until the server has answered (a
+// refused decision brings its item back, with why); the answer adds what the decision
+// did, with its undo.
 async function deskSubmit(e) {
   const form = e.target;
   if (e.defaultPrevented || !(form.id === "decision" || form.id === "skip-form") || !document.getElementById("review-item")) return;
@@ -318,86 +495,93 @@ async function deskSubmit(e) {
   const from = item ? item.dataset.item : "";
   const p = desk.preload;
   const value = form.id === "decision" ? b.value : "skip";
+  const files = /^(confirm|assign):|^continuation$/.test(value);
   // A run's next item is after the run, a split stays: neither shows the preload.
-  const early = p && p.ready && p.html && !value.startsWith("run:") && value !== "split";
+  const early = !!(p && p.staged && !value.startsWith("run:") && value !== "split");
   if (p && p.key && p.html) body.set("preloaded", `${p.key}/${p.version}`);
+  let keepalive = false;
   if (early) {
     desk.path = "preloaded";
-    showItem(p.doc || p.html, p.key, "", { from, files: /^(confirm|assign):|^continuation$/.test(value), later: true, img: p.img });
+    document.body.dataset.pending = "true"; // until the answer is in place
+    flip(p, { from, files, later: true });
     sent = true; // until the answer
-    document.body.dataset.pending = "true";
+    keepalive = await new Promise((resolve) => {
+      sendNow = resolve;
+      desk.shownP.then(() => resolve(false));
+      setTimeout(() => resolve(false), 250);
+    });
+    sendNow = null;
+  } else {
+    unstage();
   }
   let ans;
   try {
     const res = await fetch(form.action, {
-      method: "POST", body, credentials: "same-origin",
+      method: "POST", body, credentials: "same-origin", keepalive,
       headers: { "X-Chartscan-Desk": "1", Accept: "application/json" },
     });
     ans = await res.json();
     if (!res.ok) throw new Error(ans.error || `the server answered ${res.status}`);
   } catch (err) {
     delete document.body.dataset.pending;
+    held = null;
     if (early) { location.assign(`/review/${from}`); return; } // show where it stands
     sent = false;
     say(`Nothing was sent: ${err.message}. Try the key again.`);
     return;
   }
-  delete document.body.dataset.pending;
   if (early && ans.use_preloaded) {
-    if (ans.outcome) {
-      const tpl = document.createElement("template");
-      tpl.innerHTML = ans.outcome;
-      const at = document.querySelector("main .panel") || document.querySelector("main");
-      at.prepend(tpl.content);
-      setupUndo();
-    }
-    sent = false;
+    // What the decision did goes in above the item once that is on screen: inserted
+    // while the item is drawn it would move it.
+    await Promise.race([desk.shownP, new Promise((r) => setTimeout(r, 250))]);
     const onScreen = document.getElementById("review-item");
-    desk.shownP.then(() => { if (document.getElementById("review-item") === onScreen && !desk.preload) preloadNext(p.key); });
+    putOutcome(liveMain(), ans.outcome);
+    delete document.body.dataset.pending;
+    sent = false;
+    releaseHeld(onScreen && onScreen.dataset.item);
+    desk.shownP.then(() => { if (document.getElementById("review-item") === onScreen && !desk.preload && !sent) preloadNext(p.key); });
     return;
   }
-  desk.path = ans.use_preloaded && p && p.html ? "preloaded" : "answer";
-  if (desk.path === "preloaded") showItem(p.doc || p.html, ans.next, ans.outcome, { from, files: /^(confirm|assign):|^continuation$/.test(value), img: p.img });
+  delete document.body.dataset.pending;
+  releaseHeld(null);
+  // Not shown at once (the key came before the preload was staged, or a run or a split):
+  // the preloaded item if the server says it stands, else the item the server sent.
+  desk.path = ans.use_preloaded && p && (p.doc || p.html) ? "preloaded" : "answer";
+  if (desk.path === "preloaded") showItem(p.doc || p.html, ans.next, ans.outcome, { from, files, img: p.img });
   else showItem(ans.html, ans.next, "", { img: p && p.img });
 }
 
+// putOutcome puts what the previous decision did (HTML from the server) at the top of an
+// item, in place of an older one.
+function putOutcome(main, outcome) {
+  if (!outcome) return;
+  for (const o of main.querySelectorAll("#outcome")) o.remove();
+  const tpl = document.createElement("template");
+  tpl.innerHTML = outcome;
+  const at = main.querySelector(".panel") || main;
+  at.prepend(tpl.content);
+  if (main.isConnected) setupUndo();
+}
+
 // showItem puts an item (a whole review page: its HTML, or parsed already) in place of
-// the one on screen. The page image preloaded and decoded (after.img) goes in as it is
-// when it is the one the item shows.
+// the one on screen, when it was not staged: the decision's answer. The page image
+// preloaded and decoded (after.img) goes in as it is when it is the one the item shows.
 function showItem(page, key, outcome, after) {
+  unstage();
   const doc = typeof page === "string" ? new DOMParser().parseFromString(page, "text/html") : page;
-  const main = doc.querySelector("main");
+  const main = document.adoptNode(doc.querySelector("main"));
   const scan = main.querySelector("img.page-scan");
   const img = after && after.img;
   if (scan && img && img.complete && img.naturalWidth && samePageImage(img.getAttribute("src"), scan.getAttribute("src"))) {
     for (const a of scan.attributes) if (a.name !== "src") img.setAttribute(a.name, a.value);
     scan.replaceWith(img);
   }
-  // Preloaded before the decision: the next page of the same document can now be a
-  // continuation if the decision filed the page before it (as the server would show it).
-  const [fromDoc, fromPage] = ((after && after.from) || "").split("/");
-  const [doc2, page2] = (key || "").split("/");
-  const c = main.querySelector("#continuation");
-  if (after && after.files && c && fromDoc === doc2 && Number(page2) === Number(fromPage) + 1 && c.dataset.prev === "unfiled") {
-    c.disabled = false;
-    delete c.dataset.why;
-  }
-  if (outcome) {
-    for (const o of main.querySelectorAll("#outcome")) o.remove();
-    const tpl = document.createElement("template");
-    tpl.innerHTML = outcome;
-    const at = main.querySelector(".panel") || main;
-    at.prepend(tpl.content);
-  }
-  const isItem = !!main.querySelector("#review-item");
-  document.querySelector("main").replaceWith(document.adoptNode(main));
-  document.title = doc.title;
-  const count = doc.getElementById("queue-count"), mine = document.getElementById("queue-count");
-  if (count && mine) mine.textContent = count.textContent;
-  else if (mine) mine.remove();
-  history.pushState(null, "", key && isItem ? `/review/${key}` : "/review");
+  mayContinue(main, key, after);
+  putOutcome(main, outcome);
+  liveMain().replaceWith(main);
+  const count = doc.getElementById("queue-count");
   sent = false;
-  setupItem(after && after.later);
+  placed(main, key, doc.title, count ? count.textContent : null, after);
 }
 
 // searchInPlace runs the EMPI search of a review item and puts the results under its
@@ -425,7 +609,9 @@ async function searchInPlace(e) {
   found.innerHTML = ans.html;
   const hidden = document.querySelector('#decision input[name="q"]');
   if (hidden) hidden.value = q;
-  for (const c of document.querySelectorAll("button.candidate")) {
+  // The candidates of the item on screen (looked up by id: a staged item has none).
+  const decision = document.getElementById("decision");
+  for (const c of decision ? decision.querySelectorAll("button.candidate") : []) {
     const kbd = c.querySelector("kbd");
     if (ans.results > 0 && c.dataset.key) { c.dataset.keyOff = c.dataset.key; delete c.dataset.key; if (kbd) kbd.hidden = true; }
     if (ans.results === 0 && c.dataset.keyOff) { c.dataset.key = c.dataset.keyOff; delete c.dataset.keyOff; if (kbd) kbd.hidden = false; }
