@@ -102,6 +102,8 @@ func (p *pix) replace(q *C.PIX) error {
 
 func (p *pix) size() (w, h int) { return int(C.pixGetWidth(p.p)), int(C.pixGetHeight(p.p)) }
 
+func (p *pix) depth() int { return int(C.pixGetDepth(p.p)) }
+
 func readPix(b []byte) (*pix, error) {
 	if len(b) == 0 {
 		return nil, ErrImage
@@ -142,7 +144,7 @@ func (p *pix) encodeUpright() ([]byte, string, error) {
 // gray copies p into a Go image.
 func (p *pix) gray() *image.Gray {
 	src := p.p
-	if C.pixGetDepth(src) != 8 || C.pixGetColormap(src) != nil {
+	if d := C.pixGetDepth(src); (d != 8 && d != 1) || C.pixGetColormap(src) != nil {
 		src = C.pixConvertTo8(p.p, 0)
 		defer C.pixDestroy(&src)
 	}
@@ -181,9 +183,34 @@ type page struct {
 	rotConf  float64
 	skew     float64
 	deskewed bool
+	bin      *C.PIX // a bilevel copy of img (dark on), or nil until one is needed
 }
 
-func (pg *page) free() { pg.img.free() }
+func (pg *page) free() {
+	pg.img.free()
+	if pg.bin != nil {
+		C.pixDestroy(&pg.bin)
+	}
+}
+
+// replace makes q the page's image; the bilevel copy of the old one goes.
+func (pg *page) replace(q *C.PIX) error {
+	if err := pg.img.replace(q); err != nil {
+		return err
+	}
+	if pg.bin != nil {
+		C.pixDestroy(&pg.bin)
+	}
+	return nil
+}
+
+// binary returns a bilevel copy of the page as it is now (dark on), made once.
+func (pg *page) binary() *C.PIX {
+	if pg.bin == nil {
+		pg.bin = C.cs_binarize(pg.img.p)
+	}
+	return pg.bin
+}
 
 // normalize decodes an encoded page image and scales it into the resolution window, as
 // 1 bpp or 8 bpp grey, and measures its ink.
@@ -207,11 +234,11 @@ func normalize(b []byte, dpi int, o Options) (*page, error) {
 	}
 	pg := &page{img: &pix{n}, dpi: int(math.Round(float64(dpi) * f)), scale: f, changed: f != 1}
 	C.pixSetResolution(n, C.l_int32(pg.dpi), C.l_int32(pg.dpi))
-	bin := C.cs_binarize(n)
-	defer C.pixDestroy(&bin)
+	// The bilevel copy is kept for deskew, which measures the same image.
+	pg.bin = C.cs_binarize(n)
 	var ink C.float
 	var chars C.int
-	C.cs_ink(bin, C.int(pg.dpi), &ink, &chars)
+	C.cs_ink(pg.bin, C.int(pg.dpi), C.float(o.BlankInk), &ink, &chars)
 	pg.ink = float64(ink)
 	pg.blank = pg.ink < o.BlankInk && chars >= 0 && int(chars) < o.BlankMaxChars
 	return pg, nil
@@ -245,7 +272,7 @@ func (pg *page) orient(osd *C.TessBaseAPI, o Options) (bool, error) {
 	if rot == 0 || pg.rotConf < o.OrientMinConf {
 		return false, nil
 	}
-	if err := pg.img.replace(C.pixRotateOrth(pg.img.p, C.l_int32(rot/90))); err != nil {
+	if err := pg.replace(C.pixRotateOrth(pg.img.p, C.l_int32(rot/90))); err != nil {
 		return false, err
 	}
 	pg.rotation, pg.changed = rot, true
@@ -255,8 +282,7 @@ func (pg *page) orient(osd *C.TessBaseAPI, o Options) (bool, error) {
 // deskew measures the page's skew with Leptonica and straightens it when the skew is over
 // DeskewMin.
 func (pg *page) deskew(o Options) error {
-	bin := C.cs_binarize(pg.img.p)
-	defer C.pixDestroy(&bin)
+	bin := pg.binary()
 	var angle, sconf C.l_float32
 	red := C.l_int32(4)
 	if pg.dpi < 200 {
@@ -265,7 +291,7 @@ func (pg *page) deskew(o Options) error {
 	if C.pixFindSkewSweepAndSearch(bin, &angle, &sconf, red, 2, 10, 1, 0.01) == 0 && sconf >= 3 {
 		pg.skew = float64(angle)
 		if math.Abs(pg.skew) >= o.DeskewMin {
-			if err := pg.img.replace(C.cs_deskew(pg.img.p, angle)); err != nil {
+			if err := pg.replace(C.cs_deskew(pg.img.p, angle)); err != nil {
 				return err
 			}
 			pg.deskewed, pg.changed = true, true
