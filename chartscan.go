@@ -86,7 +86,8 @@ type Page struct {
 	Score         float64
 	DocType       string
 	DateOfService string    // YYYY-MM-DD
-	WordsKey      string    // where the OCR words are stored
+	WordsKey      string    // where the OCR words are stored, for a page read before they were kept in its row
+	HasWords      bool      // OCR words are stored: in the page's row, or at WordsKey
 	ReadAt        time.Time // when OCR read it; zero until then
 	ExtractedAt   time.Time // when its identifiers were extracted; zero until then
 	Identifiers   []Identifier
@@ -113,7 +114,7 @@ type Reading struct {
 	Barcodes           []Barcode
 	CoverMRN           string
 	Separator          bool
-	WordsKey           string
+	Words              []byte // the OCR words ([]Word) as JSON, kept in the page's row
 	// ImageKey, when set, is the upright image OCR read; the original stays stored.
 	ImageKey, ImageType string
 	Width, Height, DPI  int

@@ -31,6 +31,7 @@ import (
 // Store is what assembling reads from PostgreSQL.
 type Store interface {
 	Page(ctx context.Context, documentID string, n int) (chartscan.Page, error)
+	PageWords(ctx context.Context, documentID string, n int) (words []byte, key string, err error)
 	PatientDocument(ctx context.Context, id string, version int) (storage.PatientDocument, error)
 	DocumentPatient(ctx context.Context, mrn string) (chartscan.Patient, string, error)
 }
@@ -61,16 +62,21 @@ func (b *Builder) PDF(ctx context.Context, pd storage.PatientDocument) ([]byte, 
 		if err != nil {
 			return nil, err
 		}
-		if p.WordsKey == "" {
+		if !p.HasWords {
 			return nil, chartscan.Errorf(chartscan.EInvalid, "page %d of document %s was never read: no words for its text layer", n, pd.DocumentID)
 		}
 		img, err := b.get(ctx, p.ImageKey)
 		if err != nil {
 			return nil, err
 		}
-		raw, err := b.get(ctx, p.WordsKey)
+		raw, key, err := b.Store.PageWords(ctx, pd.DocumentID, n)
 		if err != nil {
 			return nil, err
+		}
+		if raw == nil && key != "" { // read before the words were kept in the row
+			if raw, err = b.get(ctx, key); err != nil {
+				return nil, err
+			}
 		}
 		var words []chartscan.Word
 		if err := json.Unmarshal(raw, &words); err != nil {

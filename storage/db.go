@@ -243,10 +243,10 @@ func (db *DB) Page(ctx context.Context, documentID string, n int) (chartscan.Pag
 	var readAt, extractedAt *time.Time
 	err := db.pool.QueryRow(ctx, `
 		SELECT status, reason, image_key, image_type, width, height, dpi, rotation, ocr_confidence,
-		       words_key, ocr_at, extracted_at
+		       words_key, words IS NOT NULL, ocr_at, extracted_at
 		FROM pages WHERE document_id = $1 AND page_no = $2`, documentID, n).Scan(
 		&p.Status, &p.Reason, &p.ImageKey, &p.ImageType, &p.Width, &p.Height, &p.DPI, &rotation, &conf,
-		&wordsKey, &readAt, &extractedAt)
+		&wordsKey, &p.HasWords, &readAt, &extractedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return p, fmt.Errorf("page %s/%d: %w", documentID, n, ErrNotFound)
 	}
@@ -260,7 +260,7 @@ func (db *DB) Page(ctx context.Context, documentID string, n int) (chartscan.Pag
 		p.OCRConfidence = float64(*conf)
 	}
 	if wordsKey != nil {
-		p.WordsKey = *wordsKey
+		p.WordsKey, p.HasWords = *wordsKey, true
 	}
 	if readAt != nil {
 		p.ReadAt = *readAt
@@ -272,7 +272,7 @@ func (db *DB) Page(ctx context.Context, documentID string, n int) (chartscan.Pag
 }
 
 // SaveOCR stores what OCR read on a page: its text (indexed for full-text search), read
-// quality, orientation, barcodes and where its words are. When OCR read an upright copy
+// quality, orientation, barcodes and its words. When OCR read an upright copy
 // of the page, that copy becomes the page image (its boxes fit it) and the original is
 // kept as original_key.
 func (db *DB) SaveOCR(ctx context.Context, documentID string, n int, r chartscan.Reading) error {
@@ -290,7 +290,7 @@ func (db *DB) SaveOCR(ctx context.Context, documentID string, n int, r chartscan
 	_, err = db.pool.Exec(ctx, `
 		UPDATE pages SET text = $3, ocr_confidence = $4, low_confidence = $5, quality = $6, little_text = $7,
 		       rotation = $8, rotation_confidence = $9, skew = $10, barcodes = $11, cover_mrn = $12, separator = $13,
-		       words_key = $14, ocr_at = now(), updated_at = now(),
+		       words = $14, words_key = NULL, ocr_at = now(), updated_at = now(),
 		       original_key = CASE WHEN $15 <> '' THEN coalesce(original_key, image_key) ELSE original_key END,
 		       image_key = CASE WHEN $15 <> '' THEN $15 ELSE image_key END,
 		       image_type = CASE WHEN $15 <> '' THEN $16 ELSE image_type END,
@@ -300,11 +300,30 @@ func (db *DB) SaveOCR(ctx context.Context, documentID string, n int, r chartscan
 		WHERE document_id = $1 AND page_no = $2`,
 		documentID, n, r.Text, r.Confidence, r.LowConfidence, r.Quality, r.LittleText,
 		r.Rotation, r.RotationConfidence, r.Skew, barcodes, cover, r.Separator,
-		r.WordsKey, r.ImageKey, r.ImageType, r.Width, r.Height, r.DPI)
+		r.Words, r.ImageKey, r.ImageType, r.Width, r.Height, r.DPI)
 	if err != nil {
 		return fmt.Errorf("save ocr: %w", err)
 	}
 	return nil
+}
+
+// PageWords returns a page's OCR words as JSON, or — for a page read before they were
+// kept in its row — the key of the object that holds them. Both are empty for a page
+// not read.
+func (db *DB) PageWords(ctx context.Context, documentID string, n int) (words []byte, key string, err error) {
+	var k *string
+	err = db.pool.QueryRow(ctx, `SELECT words, words_key FROM pages WHERE document_id = $1 AND page_no = $2`,
+		documentID, n).Scan(&words, &k)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, "", fmt.Errorf("page %s/%d: %w", documentID, n, ErrNotFound)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("words of page %s/%d: %w", documentID, n, err)
+	}
+	if k != nil {
+		key = *k
+	}
+	return words, key, nil
 }
 
 // SaveIdentifiers replaces the identifiers of a page and marks it extracted. The document

@@ -6,5 +6,6 @@
 //
 //	originals/<sha256>            an uploaded file, content-addressed
 //	pages/<document>/<n>.<ext>    the image of page n (1-based) as OCR read it
-//	words/<document>/<n>.json     the words of page n with boxes and confidences
+//	words/<document>/<n>.json     the words of page n, for pages read before migration
+//	                              00020 (since then they are kept in the page's row)
 package storage

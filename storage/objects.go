@@ -110,11 +110,6 @@ func PageImageKey(documentID string, page int, ext string) string {
 	return "pages/" + documentID + "/" + strconv.Itoa(page) + "." + ext
 }
 
-// WordsKey is the key of a page's OCR words.
-func WordsKey(documentID string, page int) string {
-	return "words/" + documentID + "/" + strconv.Itoa(page) + ".json"
-}
-
 // PutOriginal streams an upload to MinIO once, hashing it on the way, and files it under
 // its content address. It returns the SHA-256 (hex) and the size. size is -1 when unknown.
 // The upload goes to a temporary key first because the address is known only at the end;

@@ -27,10 +27,10 @@ func TestObjectsEncryptedAtRest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := o.Put(ctx, WordsKey("d", 1), strings.NewReader("[]"), 2, "application/json"); err != nil {
+	if err := o.Put(ctx, PageImageKey("d", 1, "png"), strings.NewReader("png"), 3, "image/png"); err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{OriginalKey(sha), WordsKey("d", 1)} {
+	for _, key := range []string{OriginalKey(sha), PageImageKey("d", 1, "png")} {
 		info, err := o.mc.StatObject(ctx, env.Bucket, key, minio.StatObjectOptions{})
 		if err != nil {
 			t.Fatal(err)

@@ -184,3 +184,48 @@ func TestVerifyAuditCatchesTampering(t *testing.T) {
 		t.Errorf("after editing entry %d VerifyAudit says %d (%v)", second, bad, err)
 	}
 }
+
+// TestPageWordsInTheRow: a page's words are kept in its row (no MinIO object); a page
+// read before that (migration 00020) keeps the key of its words' object, which is what
+// PageWords then gives; either way the page has words, and a page not read has none.
+func TestPageWordsInTheRow(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	b, _ := db.CreateBatch(ctx, chartscan.Batch{ID: uuid.NewString()})
+	doc, _, err := db.AddDocument(ctx, b.ID, chartscan.Document{ID: uuid.NewString(), SHA256: uuid.NewString(), FileName: "a.pdf", Size: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := 1; n <= 3; n++ {
+		if err := db.SavePage(ctx, chartscan.Page{DocumentID: doc.ID, Number: n, ImageKey: "k", ImageType: "image/png", Width: 1, Height: 1, DPI: 300}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	words := []byte(`[{"text":"MRN","box":{"x0":1,"y0":2,"x1":3,"y1":4}}]`)
+	if err := db.SaveOCR(ctx, doc.ID, 1, chartscan.Reading{Text: "MRN", Words: words}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.pool.Exec(ctx, `UPDATE pages SET words_key = 'words/old/2.json', ocr_at = now() WHERE document_id = $1 AND page_no = 2`, doc.ID); err != nil {
+		t.Fatal(err)
+	}
+	for n, want := range map[int]struct {
+		words string
+		key   string
+		has   bool
+	}{1: {string(words), "", true}, 2: {"", "words/old/2.json", true}, 3: {"", "", false}} {
+		got, key, err := db.PageWords(ctx, doc.ID, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := db.Page(ctx, doc.ID, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != want.words || key != want.key || p.HasWords != want.has {
+			t.Errorf("page %d: words %q key %q has %v, want %q %q %v", n, got, key, p.HasWords, want.words, want.key, want.has)
+		}
+	}
+	if _, _, err := db.PageWords(ctx, doc.ID, 9); err == nil {
+		t.Error("the words of a page that does not exist: no error")
+	}
+}

@@ -55,7 +55,7 @@ func (w *Worker) reextract(ctx context.Context, documentID string, n int) error 
 	case chartscan.StatusFailed, chartscan.StatusBlank, chartscan.StatusSeparator, chartscan.StatusConfirmed:
 		return nil
 	}
-	if page.WordsKey == "" {
+	if !page.HasWords {
 		return nil
 	}
 	return w.extractPage(ctx, page)

@@ -27,6 +27,7 @@ type Store interface {
 	SetPageCount(ctx context.Context, id string, n int) error
 	Page(ctx context.Context, documentID string, n int) (chartscan.Page, error)
 	SaveOCR(ctx context.Context, documentID string, n int, r chartscan.Reading) error
+	PageWords(ctx context.Context, documentID string, n int) (words []byte, key string, err error)
 	MarkBlank(ctx context.Context, documentID string, n int) error
 	SaveIdentifiers(ctx context.Context, documentID string, n int, ids []chartscan.Identifier) error
 	FailPage(ctx context.Context, documentID string, n int, reason string) error
@@ -67,7 +68,6 @@ type Inspector interface {
 type Keys struct {
 	Original  func(sha string) string
 	PageImage func(documentID string, page int, ext string) string
-	Words     func(documentID string, page int) string
 }
 
 // Worker runs chartscan's tasks.
@@ -449,10 +449,7 @@ func (w *Worker) HandleOCR(ctx context.Context, t *asynq.Task) error {
 		if err != nil {
 			return err
 		}
-		r.WordsKey = w.keys.Words(p.DocumentID, p.Page)
-		if err := w.objects.Put(ctx, r.WordsKey, bytesReader(words), int64(len(words)), "application/json"); err != nil {
-			return err
-		}
+		r.Words = words
 		if err := w.store.SaveOCR(ctx, p.DocumentID, p.Page, r); err != nil {
 			return err
 		}
@@ -507,14 +504,23 @@ func (w *Worker) HandleExtract(ctx context.Context, t *asynq.Task) error {
 
 // extractPage reads a page's stored words and saves the identifiers found in them.
 func (w *Worker) extractPage(ctx context.Context, page chartscan.Page) error {
-	rc, err := w.objects.Get(ctx, page.WordsKey)
+	raw, key, err := w.store.PageWords(ctx, page.DocumentID, page.Number)
 	if err != nil {
 		return err
 	}
+	if raw == nil && key != "" { // read before the words were kept in the row
+		rc, err := w.objects.Get(ctx, key)
+		if err != nil {
+			return err
+		}
+		raw, err = io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			return err
+		}
+	}
 	var words []chartscan.Word
-	err = json.NewDecoder(rc).Decode(&words)
-	rc.Close()
-	if err != nil {
+	if err := json.Unmarshal(raw, &words); err != nil {
 		return fmt.Errorf("words of page %d: %w", page.Number, err)
 	}
 	ids, err := w.identify(ctx, words)

@@ -61,7 +61,7 @@ func newHarness(t *testing.T, r Reader) *harness {
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	logs := &bytes.Buffer{}
 	w, err := New(Config{Store: db, Objects: objs, Reader: r, Queue: q, Inspect: insp, Redis: rdb,
-		Keys:   Keys{Original: storage.OriginalKey, PageImage: storage.PageImageKey, Words: storage.WordsKey},
+		Keys:   Keys{Original: storage.OriginalKey, PageImage: storage.PageImageKey},
 		Limits: ocr.DefaultLimits, Model: indexer.DefaultModel(), Log: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -107,7 +107,7 @@ func runWorker(ctx context.Context) error {
 	w, err := worker.New(worker.Config{
 		Store: a.db, Objects: a.objects, Reader: reader, Queue: newFairQueue(a.queue, insp, a.redis, a.db.DocumentBatch), Redis: a.redis,
 		Inspect: fairInspector{insp},
-		Keys:    worker.Keys{Original: storage.OriginalKey, PageImage: storage.PageImageKey, Words: storage.WordsKey},
+		Keys:    worker.Keys{Original: storage.OriginalKey, PageImage: storage.PageImageKey},
 		Limits:  a.cfg.Limits, Model: a.cfg.Model, Pages: a.cfg.Pages, Transient: storage.Transient, Log: a.log,
 		Observe: func(stage string, d time.Duration) { stages.WithLabelValues(stage).Observe(d.Seconds()) },
 	})
