@@ -332,19 +332,11 @@ func (p *lazyPDF) objectStream(nr int) (*objStm, error) {
 	if s, ok := p.stm[nr]; ok {
 		return s, nil
 	}
-	off, ok := p.offsets[nr]
-	if !ok {
+	if _, ok := p.offsets[nr]; !ok { // an object stream is never inside another
 		return nil, errNotLazy
 	}
-	o, err := pdfcpu.ParseObjectWithContext(context.Background(), p.ctx, off, nr, p.gens[nr])
+	sd, err := p.stream(*types.NewIndirectRef(nr, p.gens[nr]))
 	if err != nil {
-		return nil, errNotLazy
-	}
-	sd, ok := o.(types.StreamDict)
-	if !ok {
-		return nil, errNotLazy
-	}
-	if err := p.load(&sd); err != nil {
 		return nil, err
 	}
 	if err := sd.Decode(); err != nil {

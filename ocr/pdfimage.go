@@ -308,13 +308,6 @@ func oneStripTIFF(data []byte, w, h, bps, compression, photometric int) []byte {
 // greyscale agree that 0 is black, so the rows go in unchanged, each behind PNG's
 // "no filter" byte, compressed for speed: OCR is waiting.
 func greyPNG(rows []byte, w, h, bpc, stride int) ([]byte, error) {
-	var out bytes.Buffer
-	out.WriteString("\x89PNG\r\n\x1a\n")
-	ihdr := make([]byte, 13)
-	binary.BigEndian.PutUint32(ihdr[0:], uint32(w))
-	binary.BigEndian.PutUint32(ihdr[4:], uint32(h))
-	ihdr[8], ihdr[9] = byte(bpc), 0 // bit depth, greyscale
-	writeChunk(&out, "IHDR", ihdr)
 	var z bytes.Buffer
 	zw, err := zlib.NewWriterLevel(&z, zlib.BestSpeed)
 	if err != nil {
@@ -328,9 +321,7 @@ func greyPNG(rows []byte, w, h, bpc, stride int) ([]byte, error) {
 	if err := zw.Close(); err != nil {
 		return nil, err
 	}
-	writeChunk(&out, "IDAT", z.Bytes())
-	writeChunk(&out, "IEND", nil)
-	return out.Bytes(), nil
+	return zlibPNG(z.Bytes(), w, h, bpc), nil
 }
 
 func writeChunk(b *bytes.Buffer, typ string, data []byte) {

@@ -374,12 +374,7 @@ func deflateTIFFXObject(b []byte, d tiffIFD, w, h int, photometric uint32) (xobj
 	if photometric == photometricMinIsWhite {
 		decode = " /Decode [1 0]"
 	}
-	return xobject{
-		width: w, height: h,
-		dict: fmt.Sprintf("/Width %d /Height %d /ColorSpace /DeviceGray /BitsPerComponent %d /Filter /FlateDecode%s",
-			w, h, bps, decode),
-		data: [][]byte{z},
-	}, nil
+	return zlibXObject(w, h, z, int(bps), "/DeviceGray", decode), nil
 }
 
 // decodedXObject decodes an image and stores it with Flate as 1-bit grey when it is
@@ -530,12 +525,18 @@ func flateXObject(w, h int, raw []byte, bpc int, cs string) (xobject, error) {
 	if err != nil {
 		return xobject{}, err
 	}
+	return zlibXObject(w, h, z, bpc, cs, ""), nil
+}
+
+// zlibXObject is the image XObject of a zlib stream z of w×h samples of bpc bits in
+// colour space cs; extra goes into its dictionary as it is (a /Decode array).
+func zlibXObject(w, h int, z []byte, bpc int, cs, extra string) xobject {
 	return xobject{
 		width: w, height: h,
-		dict: fmt.Sprintf("/Width %d /Height %d /ColorSpace %s /BitsPerComponent %d /Filter /FlateDecode",
-			w, h, cs, bpc),
+		dict: fmt.Sprintf("/Width %d /Height %d /ColorSpace %s /BitsPerComponent %d /Filter /FlateDecode%s",
+			w, h, cs, bpc, extra),
 		data: [][]byte{z},
-	}, nil
+	}
 }
 
 func hexString(b []byte) string {
