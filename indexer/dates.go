@@ -2,6 +2,7 @@ package indexer
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,6 +37,21 @@ func parseDate(s string) (string, float64, bool) {
 	if s == "" || len(s) > 40 {
 		return "", 0, false
 	}
+	// A dash OCR read as a tilde or a long dash, or doubled ("04—-Apr-2015"), is a hyphen.
+	if strings.ContainsAny(s, "~—–") {
+		s = strings.NewReplacer("~", "-", "—", "-", "–", "-").Replace(s)
+		for strings.Contains(s, "--") {
+			s = strings.ReplaceAll(s, "--", "-")
+		}
+	}
+	if d, q, ok := parseDateAsIs(s); ok {
+		return d, q, true
+	}
+	return repairDate(s)
+}
+
+// parseDateAsIs is parseDate on a string whose separators are already plain.
+func parseDateAsIs(s string) (string, float64, bool) {
 	// OCR puts stray spaces around separators: "03/14/ 1962".
 	for _, sep := range []string{"/", "-", "."} {
 		for strings.Contains(s, " "+sep) || strings.Contains(s, sep+" ") {
@@ -51,6 +67,70 @@ func parseDate(s string) (string, float64, bool) {
 		}
 	}
 	return parseWordDate(s)
+}
+
+// repairDate reads a date no form reads as printed when one repair of the two that a
+// monospace lab printout's slashed or dotted zero causes makes it one: a zero read as
+// two characters ("9@7-AUG-2013", "Q@6-JUN-1999": the first of a three-character day
+// or month dropped), or as a nine where a nine cannot be ("94-AUG-2013", "1994-99-02",
+// "95/11/2001": a day or month of 9x is 0x). Only a repair that no other repair
+// contradicts counts, at 0.7 of the repaired reading's confidence: the birth date that
+// comes out is evidence read with doubt, never a certainty.
+func repairDate(s string) (string, float64, bool) {
+	// Split into fields and the separators between them.
+	var fields []string
+	var seps []string
+	start := 0
+	for i, r := range s {
+		if r == '/' || r == '-' || r == '.' || r == ' ' || r == ',' {
+			fields = append(fields, s[start:i])
+			seps = append(seps, string(r))
+			start = i + len(string(r))
+		}
+	}
+	fields = append(fields, s[start:])
+	if len(fields) < 3 || len(fields) > 4 {
+		return "", 0, false
+	}
+	join := func(fs []string) string {
+		var b strings.Builder
+		for i, f := range fs {
+			b.WriteString(f)
+			if i < len(seps) {
+				b.WriteString(seps[i])
+			}
+		}
+		return b.String()
+	}
+	found, q, n := "", 0.0, 0
+	try := func(fs []string) {
+		if d, dq, ok := parseDateAsIs(join(fs)); ok && d != found {
+			found, q = d, dq
+			n++
+		}
+	}
+	for i, f := range fields[:len(fields)-1] { // never the year at the end
+		switch {
+		case len(f) == 3 && !isMonthWord(f):
+			fs := slices.Clone(fields)
+			fs[i] = f[1:]
+			try(fs)
+		case len(f) == 2 && f[0] == '9':
+			fs := slices.Clone(fields)
+			fs[i] = "0" + f[1:]
+			try(fs)
+		}
+	}
+	if n != 1 {
+		return "", 0, false
+	}
+	return found, q * 0.7, true
+}
+
+// isMonthWord reports whether s names a month ("Aug", "MAY").
+func isMonthWord(s string) bool {
+	_, ok := months[strings.ToLower(s)]
+	return ok
 }
 
 // digitMisreads are the characters OCR reads for digits in numbers ("Q7/09/2005",

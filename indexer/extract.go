@@ -201,7 +201,8 @@ func parseMRN(toks []token) (string, int, float64, bool) {
 	n := 0
 	q := 1.0
 	for i, t := range toks {
-		s := strings.TrimRight(t.text, ",;:")
+		// Specks OCR reads beside a number ("100941616°") are not part of it.
+		s := strings.TrimRight(t.text, ",;:°'’`*·•\"")
 		if i == 0 {
 			s = strings.TrimLeft(s, ":;#")
 		}

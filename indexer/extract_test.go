@@ -45,6 +45,7 @@ func TestExtractMRN(t *testing.T) {
 		// OCR noise in the label.
 		{"MRN:: 123456", kv{mrn: "123456"}},
 		{"MRN:123456", kv{mrn: "123456"}},
+		{"MRN:.100941616°", kv{mrn: "100941616"}}, // a speck each side of the number
 		{"MR#123456", kv{mrn: "123456"}},
 		{"M.R.N. 123456", kv{mrn: "123456"}},
 		{"MRN ; 123456", kv{mrn: "123456"}},

@@ -90,6 +90,18 @@ func TestParseDate(t *testing.T) {
 		{"14 Foo 1962", "", false},
 		{"", "", false},
 		{"10:30", "", false},
+		// A monospace printout's slashed zero, misread (repairDate).
+		{"9@7-AUG-2013", "2013-08-07", true},
+		{"Q@6-JUN-1999.", "1999-06-06", true},
+		{"94-AUG~2013", "2013-08-04", true},
+		{"26-NOV~2006.", "2006-11-26", true},
+		{"Q4—-Apr-2015", "2015-04-04", true},
+		{"1994-99-02", "1994-09-02", true},
+		{"95/11/2001", "2001-05-11", true},
+		{"99/99/1962", "", false},  // no one repair makes a date
+		{"12/34/1962", "", false},  // nothing to repair
+		{"03/14/962", "", false},   // never the year
+		{"991/14/1962", "", false}, // two repairs would be needed
 	}
 	for _, tt := range tests {
 		got, ok := ParseDate(tt.in)
