@@ -308,8 +308,13 @@ func mergeEvidence(ev []Evidence, cover string) Evidence {
 // other), or when this side is filed automatically to P, the other side to nobody, and
 // this side's identifying page nearest the boundary, decided on its own evidence alone,
 // is filed automatically to P as well: that page is P's whatever the pages across the
-// boundary are, and the pages it leads are filed as its continuation either way. Two
-// sides filed to different patients (twins one after the other) always go to review. Cover and separator sheets are StatusSeparator,
+// boundary are, and the pages it leads are filed as its continuation either way. When the
+// other side is filed automatically to another patient Q (twins one after the other,
+// or two patients whose names look alike), a side keeps its filing only if its page at
+// the boundary, alone, is filed to P by the MRN it carries as well — read exactly or
+// repaired under the check digit — and Decide's twin rule, which that lone decision
+// passed, holds it back whenever the two could be confused. A page without identifiers
+// at the boundary goes to review either way. Cover and separator sheets are StatusSeparator,
 // blank pages StatusBlank, failed pages StatusFailed. A lookup error stops the filing and
 // is returned wrapped.
 //
@@ -381,11 +386,16 @@ func FileSegments(pages []PageEvidence, m Model, lookup func(Evidence) ([]charts
 		switch {
 		case sameAuto(decs[k], decs[j]):
 			return true, nil
-		case decs[k].Status != chartscan.StatusAuto || decs[j].Status == chartscan.StatusAuto || anchor < 0:
+		case decs[k].Status != chartscan.StatusAuto || anchor < 0:
 			return false, nil
 		}
 		a, err := alone(anchor)
-		return err == nil && sameAuto(decs[k], a), err
+		if err != nil || !sameAuto(decs[k], a) {
+			return false, err
+		}
+		// The other side filed to another patient: this side's page at the boundary
+		// must name its own by the MRN it carries, not by name and birth date alone.
+		return decs[j].Status != chartscan.StatusAuto || mrnNames(a), nil
 	}
 	for k, s := range segs {
 		dec := decs[k]
@@ -445,6 +455,16 @@ func FileSegments(pages []PageEvidence, m Model, lookup func(Evidence) ([]charts
 		}
 	}
 	return out, nil
+}
+
+// mrnNames reports whether an automatic filing rests on the page's MRN: read exactly, or
+// repaired to one that passes its check digit.
+func mrnNames(f chartscan.Filing) bool {
+	if len(f.Candidates) == 0 {
+		return false
+	}
+	l := levelOf(f.Candidates[0], FieldMRN)
+	return l == LevelExact || l == LevelCheckDigitRepaired
 }
 
 // sameAuto reports whether two decisions both file automatically, to the same patient.

@@ -125,7 +125,8 @@ func (db empi) lookup(e Evidence) ([]chartscan.Patient, error) {
 }
 
 func TestFileSegments(t *testing.T) {
-	db := empi{pJane, pJose, twinJane, twinMary}
+	doelJane := chartscan.Patient{MRN: "10000003", Family: "Doel", Given: "Jane", BirthDate: "1971-02-03", Sex: "female"}
+	db := empi{pJane, pJose, twinJane, twinMary, doelJane}
 	m := DefaultModel()
 	m.CheckDigit = "none"
 	auto := func(mrn, reason string) brief { return brief{chartscan.StatusAuto, mrn, reason} }
@@ -176,8 +177,19 @@ func TestFileSegments(t *testing.T) {
 			content(num(1, 1, janePage)), content(num(1, 1, ids("555", "NUNEZ, Jose", "1970-01-01"))), content(num(1, 1, unread("mrn")))},
 			[]brief{auto("00123456", ""), auto("555", ""), review("", reasonUnread)}},
 		{"twins one after the other", []PageEvidence{
+			// Each twin's page names its twin by its own MRN and given name, which the twin
+			// rule checks against the other: each is filed; the page between goes to review.
 			content(ids("10000001", "DOE, Jane", "1990-05-01")), content(nil), content(ids("10000002", "DOE, Mary", "1990-05-01"))},
+			[]brief{auto("10000001", ""), review("10000001", reasonBoundary), auto("10000002", "")}},
+		{"twins one after the other, the second without an mrn", []PageEvidence{
+			content(ids("10000001", "DOE, Jane", "1990-05-01")), content(nil), content(ids("", "DOE, Mary", "1990-05-01"))},
 			[]brief{auto("10000001", ""), review("10000001", reasonBoundary), review("10000002", reasonBoundary)}},
+		{"two patients whose names look alike, each page with its own mrn", []PageEvidence{
+			// No page number says where the second document starts, so the boundary is
+			// uncertain (the names agree, MRN and birth date do not).
+			content(typed("lab", ids("10000001", "DOE, Jane", "1990-05-01"))), content(typed("lab", continued(nil))),
+			content(typed("lab", ids("10000003", "DOEL, Jane", "1971-02-03"))), content(typed("lab", continued(nil)))},
+			[]brief{auto("10000001", ""), auto("10000001", reasonSegContinue), auto("10000003", ""), auto("10000003", reasonSegContinue)}},
 		{"one patient across an uncertain boundary: two misreads of one mrn", []PageEvidence{
 			content(num(1, 0, ids("O0123456", "DOE, Jane", "1962-03-14"))), content(num(2, 0, nil)), content(num(3, 0, ids("00I23456", "DOE, Jane", "1962-03-14"))), content(num(4, 0, nil))},
 			[]brief{auto("00123456", ""), auto("00123456", reasonSegContinue), auto("00123456", ""), auto("00123456", reasonSegContinue)}},
