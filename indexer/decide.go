@@ -37,7 +37,10 @@ const (
 //
 //   - the best scores at least AutoWeight and leads the runner-up by at least Margin;
 //   - no field of the best disagrees outright on the family or given name (a name that
-//     only sounds alike counts as different: NYSIIS codes "Jane" and "John" alike), the
+//     only sounds alike counts as different: NYSIIS codes "Jane" and "John" alike) —
+//     unless it is the family name alone and the MRN (read exactly or repaired under
+//     its check digit), the birth date (exactly) and the given name agree: a changed or
+//     misregistered surname —, the
 //     date of birth or sex, and its address does not disagree as a whole (street, city and
 //     postcode, of those both sides have, at least two): each is a sign of another
 //     person as much as of a typo or a move — an "overlay", two people under one MRN,
@@ -51,9 +54,11 @@ const (
 // exactly the page's: twins and near-twins (same surname and birth date, different given
 // name and MRN) get nearly the same score from everything but the given name, and a
 // one-letter OCR slip in the given name moves a page from one to the other. The best may
-// still be filed over a possible twin only when the page's MRN is exactly the best's, the
-// given name agrees exactly with the best's, and it disagrees outright with the twin's:
-// then the MRN and the given name, read independently, both point at the same twin. A
+// still be filed over a possible twin only when the page's MRN is the best's — read
+// exactly, or one OCR confusion off and repaired by its check digit to the best's — and
+// disagrees with the twin's, the given name agrees exactly with the best's, and it
+// disagrees outright with the twin's: then the MRN and the given name, read
+// independently, both point at the same twin. A
 // twin whose given name is only similar (a Jaro–Winkler band, phonetic, an initial) or
 // absent sends the page to review.
 //
@@ -83,11 +88,13 @@ func (m Model) Decide(cands []chartscan.Candidate) chartscan.Filing {
 func (m Model) reviewReason(ranked []chartscan.Candidate) string {
 	best := ranked[0]
 	lv := func(field string) string { return levelOf(best, field) }
+	// The MRN read exactly, or repaired to one that passes its check digit and exists.
+	mrnStrong := lv(FieldMRN) == LevelExact || lv(FieldMRN) == LevelCheckDigitRepaired
 	for _, c := range ranked[1:] {
 		if !nameAgrees(levelOf(c, FieldFamily)) || levelOf(c, FieldDOB) != LevelExact {
 			continue
 		}
-		distinct := lv(FieldMRN) == LevelExact && lv(FieldGiven) == LevelExact && nameAgrees(lv(FieldFamily)) &&
+		distinct := mrnStrong && levelOf(c, FieldMRN) == LevelDisagree && lv(FieldGiven) == LevelExact && nameAgrees(lv(FieldFamily)) &&
 			lv(FieldDOB) == LevelExact && levelOf(c, FieldGiven) == LevelDisagree
 		if !distinct {
 			return reasonTwins
@@ -102,12 +109,18 @@ func (m Model) reviewReason(ranked []chartscan.Candidate) string {
 	// both names agree: a birth date that disagrees is then a slip on the page or in the
 	// record — registration errors in birth dates are the commonest EMPI defect — not
 	// another patient, who would need the same MRN and name.
-	mrnStrong := lv(FieldMRN) == LevelExact || lv(FieldMRN) == LevelCheckDigitRepaired
 	namesAgree := nameAgrees(lv(FieldFamily)) && nameAgrees(lv(FieldGiven))
 	switch {
 	case lv(FieldDOB) == LevelDisagree && !(mrnStrong && namesAgree):
 		return reasonDOBDisagree
-	case nameDiffers(lv(FieldFamily)) || nameDiffers(lv(FieldGiven)):
+	case (nameDiffers(lv(FieldFamily)) || nameDiffers(lv(FieldGiven))) &&
+		!(mrnStrong && lv(FieldDOB) == LevelExact && nameAgrees(lv(FieldGiven))):
+		// A family name that differs, with the MRN, the birth date and the given name
+		// all agreeing, is a name that changed (marriage), a registration slip or names
+		// registered in each other's fields — not another person, who would need the
+		// same MRN, birth date and first name. A given name that differs under the same
+		// family name, MRN and birth date is what a twin's page under the other twin's
+		// label shows, twin registered or not: it stays a disagreement.
 		return reasonNameDisagree
 	case lv(FieldSex) == LevelDisagree:
 		return reasonSexDisagree

@@ -296,6 +296,8 @@ func TestDecide(t *testing.T) {
 		return m.scoreAll(e, ps, nil)
 	}
 	exact := []string{FieldMRN, LevelExact, FieldFamily, LevelExact, FieldGiven, LevelExact, FieldDOB, LevelExact}
+	luhnJane, luhnMary := twinJane, twinMary
+	luhnJane.MRN, luhnMary.MRN = "79927398713", "49927398716"
 	tests := []struct {
 		name       string
 		cands      []chartscan.Candidate
@@ -316,6 +318,14 @@ func TestDecide(t *testing.T) {
 		{"dob disagrees, mrn and family name agree", scored(page("10000001", "doe", "", "1980-01-01"), twinJane), chartscan.StatusReview, "10000001", reasonDOBDisagree},
 		{"dob disagrees, names agree, no mrn", scored(page("", "doe", "jane", "1980-01-01"), twinJane), chartscan.StatusReview, "10000001", reasonDOBDisagree},
 		{"given name disagrees", scored(page("10000001", "doe", "john", "1990-05-01"), twinJane), chartscan.StatusReview, "10000001", reasonNameDisagree},
+		// A married name: the family name differs, the MRN, birth date and given name agree.
+		{"family name changed, mrn, dob and given name agree", scored(page("10000001", "smith", "jane", "1990-05-01"), twinJane),
+			chartscan.StatusAuto, "10000001", ""},
+		{"family name changed, no mrn", scored(page("", "smith", "jane", "1990-05-01"), twinJane), chartscan.StatusReview, "10000001", reasonNameDisagree},
+		{"family name changed, dob one digit off", scored(page("10000001", "smith", "jane", "1990-05-04"), twinJane),
+			chartscan.StatusReview, "10000001", reasonNameDisagree},
+		{"family name changed, given name only similar", scored(page("10000001", "smith", "joan", "1990-05-01"), twinJane),
+			chartscan.StatusReview, "10000001", reasonNameDisagree},
 		{"mrn disagrees, name and dob agree", scored(page("55555555", "doe", "jane", "1990-05-01"), twinJane),
 			chartscan.StatusReview, "10000001", reasonMRNConflict},
 		{"mrn belongs to another candidate", []chartscan.Candidate{
@@ -333,6 +343,12 @@ func TestDecide(t *testing.T) {
 			chartscan.StatusReview, "10000001", reasonTwins},
 		{"twins, mrn one confusion away", scored(page("1000000L", "doe", "jane", "1990-05-01"), twinJane, twinMary),
 			chartscan.StatusReview, "10000001", reasonTwins},
+		// An MRN one confusion off that fails its check digit, whose one repair is Jane's,
+		// points at Jane as surely as an exact reading (Luhn MRNs here).
+		{"twins, mrn repaired by its check digit", scored(page("79927390713", "doe", "jane", "1990-05-01"), luhnJane, luhnMary),
+			chartscan.StatusAuto, "79927398713", ""},
+		{"twins, mrn repaired by its check digit, given name misread", scored(page("79927390713", "doe", "jame", "1990-05-01"), luhnJane, luhnMary),
+			chartscan.StatusReview, "79927398713", reasonTwins},
 		// Near-twins: Jane and Janet differ by one letter, so the MRN alone would decide.
 		{"near-twins", scored(page("10000001", "doe", "jane", "1990-05-01"), twinJane, twinJan),
 			chartscan.StatusReview, "10000001", reasonTwins},

@@ -68,6 +68,11 @@ type Options struct {
 	// "k of N", "Page k" or none, at the footer's or the header's right. Without it
 	// every page prints "Page k" in the footer.
 	PageNumbers bool
+	// Distractors is the number of other patients empi.csv holds besides the charts'
+	// people: a Population drawn from the same names as the Splink people, with birth
+	// dates over 80 years, so that a page's name and birth date meet the namesakes a
+	// real EMPI of that size holds. None takes an MRN a generated page could print.
+	Distractors int
 }
 
 // Truth is the ground truth of a Generate run, written as truth.json.
@@ -120,6 +125,8 @@ func (o *Options) normalize() error {
 		}
 	}
 	switch {
+	case o.Distractors < 0:
+		return fmt.Errorf("%w: distractors %d", ErrOptions, o.Distractors)
 	case o.Documents < 0:
 		return fmt.Errorf("%w: documents %d", ErrOptions, o.Documents)
 	case o.DPI < 50 || o.DPI > 1200:
@@ -307,6 +314,25 @@ func Generate(people []Person, opt Options, outDir string) (*Truth, error) {
 		}
 		if t, ok := twins[i]; ok {
 			empi = append(empi, t)
+		}
+	}
+	if opt.Distractors > 0 {
+		for _, t := range twins {
+			used[t.MRN] = true
+		}
+		for _, d := range truth.Documents {
+			for _, p := range d.Pages {
+				used[p.MRN], used[p.PrintedMRN], used[p.TwinMRN] = true, true, true
+			}
+		}
+		err := Population(opt.Distractors, opt.Seed^0x64697374, func(p chartscan.Patient) error { // "dist"
+			if !used[p.MRN] {
+				empi = append(empi, p)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	var csvBuf bytes.Buffer

@@ -3,10 +3,13 @@ package synth
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -227,5 +230,69 @@ func TestRenderMissingFields(t *testing.T) {
 				t.Errorf("label %d: page without a field looks like the full one", l)
 			}
 		}
+	}
+}
+
+func TestGenerateDistractors(t *testing.T) {
+	people := loadSplink(t, 4)[:60]
+	opt := benchmarkOptions
+	opt.Documents = 3
+	plain, padded := t.TempDir(), t.TempDir()
+	if _, err := Generate(people, opt, plain); err != nil {
+		t.Fatal(err)
+	}
+	opt.Distractors = 5000
+	truth, err := Generate(people, opt, padded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := readEMPI(t, filepath.Join(plain, "empi.csv"))
+	rows := readEMPI(t, filepath.Join(padded, "empi.csv"))
+	// The charts' own records come first and are unchanged; the distractors follow.
+	if len(rows) < len(base)+4990 || len(rows) > len(base)+5000 {
+		t.Fatalf("empi.csv has %d rows, want %d + about 5000", len(rows), len(base))
+	}
+	for i := range base {
+		if !slices.Equal(base[i], rows[i]) {
+			t.Fatalf("row %d changed with distractors: %v, was %v", i, rows[i], base[i])
+		}
+	}
+	seen := map[string]bool{}
+	for _, r := range rows {
+		if seen[r[0]] {
+			t.Errorf("MRN %s twice in empi.csv", r[0])
+		}
+		seen[r[0]] = true
+	}
+	inEMPI := map[string]bool{}
+	for _, r := range base {
+		inEMPI[r[0]] = true
+	}
+	for _, d := range truth.Documents {
+		for _, p := range d.Pages {
+			for _, m := range []string{p.MRN, p.PrintedMRN, p.TwinMRN} {
+				if m != "" && seen[m] && !inEMPI[m] {
+					t.Errorf("%s page %d: MRN %s printed or meant for a chart is a distractor's", d.File, p.Page, m)
+				}
+			}
+		}
+	}
+	// Namesakes: the distractors share surnames with the charts' people.
+	families := map[string]bool{}
+	for _, r := range base {
+		families[strings.ToLower(r[1])] = true
+	}
+	shared := 0
+	for _, r := range rows[len(base):] {
+		if families[strings.ToLower(r[1])] {
+			shared++
+		}
+	}
+	if shared < 100 {
+		t.Errorf("only %d of the distractors share a surname with the charts' people", shared)
+	}
+	opt.Distractors = -1
+	if _, err := Generate(people, opt, t.TempDir()); !errors.Is(err, ErrOptions) {
+		t.Errorf("Distractors -1: %v, want ErrOptions", err)
 	}
 }

@@ -64,6 +64,7 @@ func newSynthCmd() *cobra.Command {
 	fl.StringVar(&empiRecord, "empi-record", "golden", "which version of each person empi.csv holds: golden (each field's most common value in the cluster, as an EMPI's survivorship keeps) or first (the first complete row, defects and all)")
 	fl.Int64Var(&seed, "seed", 1, "random seed: the same seed gives the same files")
 	fl.IntVar(&opt.Documents, "documents", 10, "number of PDFs")
+	fl.IntVar(&opt.Distractors, "distractors", 0, "other patients empi.csv holds besides the charts' people (synthetic, the same names, any birth date), as a real EMPI's namesakes")
 	fl.IntVar(&ppd[0], "min-patients", 1, "fewest patients per PDF")
 	fl.IntVar(&ppd[1], "max-patients", 3, "most patients per PDF")
 	fl.IntVar(&ppp[0], "min-pages", 1, "fewest pages per patient")

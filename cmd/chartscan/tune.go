@@ -29,7 +29,7 @@ import (
 // tuneGrid is the thresholds replayed, in bits.
 var tuneGrid = func() []float64 {
 	var g []float64
-	for w := 14.0; w <= 44; w++ {
+	for w := 10.0; w <= 44; w++ {
 		g = append(g, w)
 	}
 	return g
