@@ -18,6 +18,7 @@ const (
 	reasonSexDisagree    = "the sex disagrees with the record"
 	reasonAddrDisagree   = "the address disagrees with the record"
 	reasonBelowAuto      = "score below auto threshold"
+	reasonOneIdentifier  = "only one identifier agrees with the record: two are needed"
 	reasonClose          = "two candidates close"
 	reasonSegContinue    = "continuation"
 	reasonBoundary       = "uncertain boundary between patients"
@@ -48,7 +49,8 @@ const (
 //   - its MRN does not disagree with the page's, unless it scores MRNConflictWeight,
 //     which name and birth date alone cannot reach;
 //   - no other candidate holds the page's MRN exactly;
-//   - no other candidate is a possible twin (see below).
+//   - no other candidate is a possible twin (see below);
+//   - at least two independent identifiers agree (agreeingIdentifiers).
 //
 // A possible twin is another candidate whose family name agrees and whose birth date is
 // exactly the page's: twins and near-twins (same surname and birth date, different given
@@ -130,10 +132,34 @@ func (m Model) reviewReason(ranked []chartscan.Candidate) string {
 		return reasonMRNConflict
 	case best.Score < m.AutoWeight:
 		return reasonBelowAuto
+	case agreeingIdentifiers(best) < 2:
+		return reasonOneIdentifier
 	case len(ranked) > 1 && best.Score-ranked[1].Score < m.Margin:
 		return reasonClose
 	}
 	return ""
+}
+
+// agreeingIdentifiers counts the independent identifiers on which a candidate agrees
+// with the page: the MRN (read exactly, or repaired under its check digit), the name
+// (the family name, to the Jaro–Winkler 0.85 band, with the given name not differing)
+// and the birth date (exactly, or by a slip: a digit, a day, day and month swapped). A
+// page is filed automatically only on two of them, as The Joint Commission's first
+// National Patient Safety Goal asks of everyone who treats a patient: an MRN alone, read
+// well and with the sex agreeing, may score high and still be a misread that exists.
+func agreeingIdentifiers(c chartscan.Candidate) int {
+	n := 0
+	if l := levelOf(c, FieldMRN); l == LevelExact || l == LevelCheckDigitRepaired {
+		n++
+	}
+	if f := levelOf(c, FieldFamily); (nameAgrees(f) || f == LevelJW85) && !nameDiffers(levelOf(c, FieldGiven)) {
+		n++
+	}
+	switch levelOf(c, FieldDOB) {
+	case LevelExact, LevelOneDigit, LevelOneDay, LevelDayMonthSwapped:
+		n++
+	}
+	return n
 }
 
 // rank sorts candidates best first (ties by MRN, so the order is stable) and keeps the

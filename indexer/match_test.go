@@ -328,6 +328,15 @@ func TestDecide(t *testing.T) {
 			chartscan.StatusReview, "10000001", reasonNameDisagree},
 		{"mrn disagrees, name and dob agree", scored(page("55555555", "doe", "jane", "1990-05-01"), twinJane),
 			chartscan.StatusReview, "10000001", reasonMRNConflict},
+		// Two identifiers are needed, whatever the score.
+		{"mrn alone, scored high", []chartscan.Candidate{cand("1", 30, FieldMRN, LevelExact, FieldSex, LevelExact, FieldPhone, LevelExact)},
+			chartscan.StatusReview, "1", reasonOneIdentifier},
+		{"name alone, scored high", []chartscan.Candidate{cand("1", 30, FieldFamily, LevelExact, FieldGiven, LevelExact, FieldStreet, LevelExact)},
+			chartscan.StatusReview, "1", reasonOneIdentifier},
+		{"name and dob", []chartscan.Candidate{cand("1", 30, FieldFamily, LevelJW92, FieldGiven, LevelExact, FieldDOB, LevelExact)},
+			chartscan.StatusAuto, "1", ""},
+		{"mrn repaired and dob", []chartscan.Candidate{cand("1", 30, FieldMRN, LevelCheckDigitRepaired, FieldDOB, LevelExact)},
+			chartscan.StatusAuto, "1", ""},
 		{"mrn belongs to another candidate", []chartscan.Candidate{
 			cand("1", 45, FieldMRN, LevelDisagree, FieldFamily, LevelExact, FieldGiven, LevelExact, FieldDOB, LevelExact),
 			cand("2", 20, FieldMRN, LevelExact, FieldFamily, LevelDisagree)}, chartscan.StatusReview, "1", reasonMRNOther},

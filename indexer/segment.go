@@ -358,7 +358,7 @@ func FileSegments(pages []PageEvidence, m Model, lookup func(Evidence) ([]charts
 		// patient exists and nothing in the pages disagrees (the only objection is too
 		// little evidence), the pages behind it are filed to them.
 		// A page a reviewer filed names its patient as surely, for the pages after it.
-		if s.Cover && dec.Status == chartscan.StatusReview && dec.Reason == reasonBelowAuto &&
+		if s.Cover && dec.Status == chartscan.StatusReview && (dec.Reason == reasonBelowAuto || dec.Reason == reasonOneIdentifier) &&
 			len(dec.Candidates) > 0 && NormalizeMRN(dec.Candidates[0].MRN) == s.Evidence.MRN.Value {
 			dec.Status, dec.MRN, dec.Reason = chartscan.StatusAuto, dec.Candidates[0].MRN, reasonCoverFiled
 			if pages[s.Pages[0]].Kind == PageConfirmed {
