@@ -15,13 +15,20 @@ var jaroWinkler = &metrics.JaroWinkler{CaseSensitive: true}
 // compareMRN grades a page's MRN against a record's, both normalized. A variant is
 // check_digit_repaired only when the page's MRN fails the facility's check and the
 // record's passes it: the record exists (it is a candidate) and is the repair. Any other
-// variant is merely OCR-confusable.
+// variant is merely OCR-confusable. A page's MRN that fails the check while the record's
+// passes, and is no variant of it, is missing: a misread that names no one.
 func compareMRN(page, rec, scheme string) string {
 	switch {
 	case page == "" || rec == "":
 		return LevelMissing
 	case page == rec:
 		return LevelExact
+	case !isMRNVariant(page, rec) && scheme != "none" && scheme != "" && !CheckDigitValid(scheme, page) && CheckDigitValid(scheme, rec):
+		// A reading that fails the check every MRN of the EMPI passes is a misread (a
+		// digit OCR got wrong beyond the confusions modelled, one added or lost): it
+		// names no patient, so it says nothing against this one. The page is then
+		// decided by its name and birth date, as a page without an MRN is.
+		return LevelMissing
 	case !isMRNVariant(page, rec):
 		return LevelDisagree
 	case scheme != "none" && scheme != "" && !CheckDigitValid(scheme, page) && CheckDigitValid(scheme, rec):

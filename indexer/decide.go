@@ -96,7 +96,8 @@ func (m Model) reviewReason(ranked []chartscan.Candidate) string {
 		if !nameAgrees(levelOf(c, FieldFamily)) || levelOf(c, FieldDOB) != LevelExact {
 			continue
 		}
-		distinct := mrnStrong && levelOf(c, FieldMRN) == LevelDisagree && lv(FieldGiven) == LevelExact && nameAgrees(lv(FieldFamily)) &&
+		twinMRN := levelOf(c, FieldMRN) // the page's MRN against the twin's: missing if it fails the check digit
+		distinct := mrnStrong && (twinMRN == LevelDisagree || twinMRN == LevelMissing) && lv(FieldGiven) == LevelExact && nameAgrees(lv(FieldFamily)) &&
 			lv(FieldDOB) == LevelExact && levelOf(c, FieldGiven) == LevelDisagree
 		if !distinct {
 			return reasonTwins
