@@ -31,7 +31,7 @@ func TestCompareMRN(t *testing.T) {
 		{"", "12345678", "none", LevelMissing},
 		// A reading that fails Luhn and is no variant of a record that passes is a
 		// misread that names no one: missing, not a disagreement.
-		{"79927398753", "79927398713", "luhn", LevelMissing}, // 1 read as 5
+		{"79927398753", "79927398713", "luhn", LevelMissing},  // 1 read as 5
 		{"799273987130", "79927398713", "luhn", LevelMissing}, // a digit added
 		{"49927398716", "79927398713", "luhn", LevelDisagree}, // another valid MRN
 		{"79927398753", "79927398713", "none", LevelDisagree},
