@@ -72,8 +72,8 @@ func parseDateAsIs(s string) (string, float64, bool) {
 // repairDate reads a date no form reads as printed when one repair of the two that a
 // monospace lab printout's slashed or dotted zero causes makes it one: a zero read as
 // two characters ("9@7-AUG-2013", "Q@6-JUN-1999": the first of a three-character day
-// or month dropped), or as a nine where a nine cannot be ("94-AUG-2013", "1994-99-02",
-// "95/11/2001": a day or month of 9x is 0x). Only a repair that no other repair
+// or month dropped), or as a nine, an eight or a six where none can be ("94-AUG-2013",
+// "1994-99-02", "81/09/2016", "1990-67-12": a day or month of 9x, 8x or 6x is 0x). Only a repair that no other repair
 // contradicts counts, at 0.7 of the repaired reading's confidence: the birth date that
 // comes out is evidence read with doubt, never a certainty.
 func repairDate(s string) (string, float64, bool) {
@@ -115,7 +115,7 @@ func repairDate(s string) (string, float64, bool) {
 			fs := slices.Clone(fields)
 			fs[i] = f[1:]
 			try(fs)
-		case len(f) == 2 && f[0] == '9':
+		case len(f) == 2 && (f[0] == '9' || f[0] == '8' || f[0] == '6'):
 			fs := slices.Clone(fields)
 			fs[i] = "0" + f[1:]
 			try(fs)

@@ -127,6 +127,10 @@ func TestExtractDates(t *testing.T) {
 		{"Birth Date: 03/14/1962", kv{dob: "1962-03-14"}},
 		{"Birthdate 03/14/1962", kv{dob: "1962-03-14"}},
 		{"Born: 03/14/1962", kv{dob: "1962-03-14"}},
+		// A footer: "Born" right before a date, no colon and no wide gap before it.
+		{"DAVIS, JOSEPH Born 2019-10-14", kv{name: "DAVIS, Joseph", dob: "2019-10-14"}},
+		{"She was born in the spring", kv{}},
+		{"Patient Name: Gerge Wilson Date of Bith. March 27, 1985", kv{name: "WILSON, Gerge", dob: "1985-03-27"}},
 		{"DOB: 02/30/1962", kv{}},
 		{"DOB: 13/13/1962", kv{}},
 		{"DOB: 03/14/2027", kv{}}, // in the future

@@ -117,6 +117,11 @@ func scanLine(toks []token) []field {
 			}
 			// A weak label also starts a field after a separator: "… - Born July 6, 2009".
 			accepted := !d.weak || punct || i == 0 || toks[i].gapBefore || toks[i-1].key == "" && !strings.Contains(toks[i-1].text, ",")
+			// "Born" with a date right behind it is a birth date, wherever it stands
+			// ("DOE, JANE  MRN: 123  Born 12-Jul-1990" in a footer).
+			if !accepted && d.kind == chartscan.KindDOB {
+				_, _, _, accepted = parseDateTokens(toks[end+1:])
+			}
 			if d.key == "name" && i > 0 && notPatientName[toks[i-1].key] {
 				accepted = false
 			}
@@ -199,8 +204,58 @@ func matchLabel(toks []token, i int) (best labelDef, end int, fuzzy bool, ok boo
 	return best, end, fuzzy, ok
 }
 
-// spells reports whether the keys of toks[i:] spell key, and where that ends.
+// spells reports whether the keys of toks[i:] spell key, and where that ends. A long
+// label may also be spelt with one letter lost or added ("Date of Bith"): see
+// spellsIndel.
 func spells(toks []token, i int, key string) (end int, fuzzy bool, ok bool) {
+	if end, fuzzy, ok = spellsSubst(toks, i, key); ok {
+		return end, fuzzy, ok
+	}
+	return spellsIndel(toks, i, key)
+}
+
+// spellsIndel reports whether the keys of toks[i:] spell a label of at least ten
+// letters with one letter OCR lost or added inside a word of at least four: the same
+// tokens, one letter shorter or longer, equal to the key but for that letter.
+func spellsIndel(toks []token, i int, key string) (end int, fuzzy bool, ok bool) {
+	if len(key) < 10 {
+		return 0, false, false
+	}
+	acc := ""
+	for j := i; j < len(toks); j++ {
+		if j > i && toks[j].gapBefore {
+			return 0, false, false
+		}
+		k := toks[j].key
+		if k == "" {
+			continue
+		}
+		acc += k
+		if len(acc) > len(key)+1 {
+			return 0, false, false
+		}
+		if (len(acc) == len(key)-1 || len(acc) == len(key)+1) && oneIndel(acc, key) && len(k) >= 4 {
+			return j, true, true
+		}
+	}
+	return 0, false, false
+}
+
+// oneIndel reports whether a and b, whose lengths differ by one, are equal but for one
+// letter the longer has and the shorter lacks.
+func oneIndel(a, b string) bool {
+	if len(a) > len(b) {
+		a, b = b, a
+	}
+	p := 0
+	for p < len(a) && a[p] == b[p] {
+		p++
+	}
+	return a[p:] == b[p+1:]
+}
+
+// spellsSubst is spells with letters substituted only.
+func spellsSubst(toks []token, i int, key string) (end int, fuzzy bool, ok bool) {
 	allowed := 0
 	if len(key) >= 6 {
 		allowed = 1

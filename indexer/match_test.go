@@ -177,9 +177,13 @@ func TestCheckDigitRepair(t *testing.T) {
 		t.Errorf("MRN level against a failing record = %s, want %s", l, LevelOCRConfusable)
 	}
 	r := p
-	r.MRN = "19927398719" // not a variant: disagrees
-	if l := levelOf(m.Score(page, r, nil), FieldMRN); l != LevelDisagree {
-		t.Errorf("MRN level against a non-variant = %s, want %s", l, LevelDisagree)
+	r.MRN = "19927398719" // not a variant: the failing reading names no one, missing
+	if l := levelOf(m.Score(page, r, nil), FieldMRN); l != LevelMissing {
+		t.Errorf("MRN level of a failing reading against a non-variant = %s, want %s", l, LevelMissing)
+	}
+	// A reading that passes the check and is no variant is another patient's: it disagrees.
+	if l := levelOf(m.Score(Evidence{MRN: Reading{"79927398713", 0.9}}, r, nil), FieldMRN); l != LevelDisagree {
+		t.Errorf("MRN level of a passing reading against a non-variant = %s, want %s", l, LevelDisagree)
 	}
 }
 

@@ -98,6 +98,10 @@ func TestParseDate(t *testing.T) {
 		{"Q4—-Apr-2015", "2015-04-04", true},
 		{"1994-99-02", "1994-09-02", true},
 		{"95/11/2001", "2001-05-11", true},
+		{"81/09/2016", "2016-01-09", true},
+		{"1990-67-12", "1990-07-12", true},
+		{"65/16/1991", "1991-05-16", true},
+		{"89/88/2016", "", false},  // two repairs would be needed
 		{"99/99/1962", "", false},  // no one repair makes a date
 		{"12/34/1962", "", false},  // nothing to repair
 		{"03/14/962", "", false},   // never the year
