@@ -38,10 +38,7 @@ const (
 //
 //   - the best scores at least AutoWeight and leads the runner-up by at least Margin;
 //   - no field of the best disagrees outright on the family or given name (a name that
-//     only sounds alike counts as different: NYSIIS codes "Jane" and "John" alike) —
-//     unless it is the family name alone and the MRN (read exactly or repaired under
-//     its check digit), the birth date (exactly) and the given name agree: a changed or
-//     misregistered surname —, the
+//     only sounds alike counts as different: NYSIIS codes "Jane" and "John" alike), the
 //     date of birth or sex, and its address does not disagree as a whole (street, city and
 //     postcode, of those both sides have, at least two): each is a sign of another
 //     person as much as of a typo or a move — an "overlay", two people under one MRN,
@@ -116,14 +113,10 @@ func (m Model) reviewReason(ranked []chartscan.Candidate) string {
 	switch {
 	case lv(FieldDOB) == LevelDisagree && !(mrnStrong && namesAgree):
 		return reasonDOBDisagree
-	case (nameDiffers(lv(FieldFamily)) || nameDiffers(lv(FieldGiven))) &&
-		!(mrnStrong && lv(FieldDOB) == LevelExact && nameAgrees(lv(FieldGiven))):
-		// A family name that differs, with the MRN, the birth date and the given name
-		// all agreeing, is a name that changed (marriage), a registration slip or names
-		// registered in each other's fields — not another person, who would need the
-		// same MRN, birth date and first name. A given name that differs under the same
-		// family name, MRN and birth date is what a twin's page under the other twin's
-		// label shows, twin registered or not: it stays a disagreement.
+	case nameDiffers(lv(FieldFamily)) || nameDiffers(lv(FieldGiven)):
+		// Even with the MRN, the birth date and the given name agreeing: AIRA's
+		// deduplication test set holds exactly such pairs (a shared MRN, another
+		// surname) as different people (TestAIRA, MRN_SHARED_MRN).
 		return reasonNameDisagree
 	case lv(FieldSex) == LevelDisagree:
 		return reasonSexDisagree
