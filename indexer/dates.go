@@ -40,9 +40,9 @@ func parseDate(s string) (string, float64, bool) {
 	// A dash OCR read as a tilde or a long dash, or doubled ("04—-Apr-2015"), is a hyphen.
 	if strings.ContainsAny(s, "~—–") {
 		s = strings.NewReplacer("~", "-", "—", "-", "–", "-").Replace(s)
-		for strings.Contains(s, "--") {
-			s = strings.ReplaceAll(s, "--", "-")
-		}
+	}
+	for strings.Contains(s, "--") {
+		s = strings.ReplaceAll(s, "--", "-")
 	}
 	if d, q, ok := parseDateAsIs(s); ok {
 		return d, q, true

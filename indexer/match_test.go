@@ -318,7 +318,7 @@ func TestDecide(t *testing.T) {
 		{"no candidates", nil, chartscan.StatusUnmatched, "", reasonNoCandidates},
 		{"nothing plausible", []chartscan.Candidate{cand("1", 5)}, chartscan.StatusUnmatched, "", reasonImplausible},
 		{"above threshold, clear lead", []chartscan.Candidate{cand("1", 50, exact...), cand("2", 20)}, chartscan.StatusAuto, "1", ""},
-		{"below auto threshold", []chartscan.Candidate{cand("1", 24, exact...)}, chartscan.StatusReview, "1", reasonBelowAuto},
+		{"below auto threshold", []chartscan.Candidate{cand("1", 20, exact...)}, chartscan.StatusReview, "1", reasonBelowAuto},
 		{"within margin", []chartscan.Candidate{cand("2", 41), cand("1", 50, exact...)}, chartscan.StatusReview, "1", reasonClose},
 		{"same MRN listed twice is one candidate", []chartscan.Candidate{cand("1", 50, exact...), cand("1", 50, exact...)}, chartscan.StatusAuto, "1", ""},
 		{"mrn alone", scored(page("10000001", "", "", ""), twinJane), chartscan.StatusReview, "10000001", reasonBelowAuto},

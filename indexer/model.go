@@ -141,11 +141,16 @@ func DefaultModel() Model {
 			FieldPostcode: {LevelExact: {0.75, 0.01}},
 			FieldPhone:    {LevelExact: {0.6, 1e-4}},
 		},
-		// 25 bits: MRN with a birth date (≈34), with both names (≈30) or with the family name
-		// (≈25–27) files; MRN alone (≈20) does not; name, birth date and sex all exact (≈27–30) do
+		// 21 bits: MRN with a birth date (≈34), with both names (≈30) or with the family name
+		// (≈25–27) files; name and birth date read with middling confidence (≈21–25) file
 		// when nothing else comes near — the margin and the twin rule guard that case, and
-		// the exact-DOB block brings every namesake born that day into the comparison.
-		AutoWeight:        25,
+		// the exact-DOB block brings every namesake born that day into the comparison. An
+		// MRN alone (≈20, ≈21 with the sex) never files, whatever the threshold: Decide
+		// wants two identifiers. Tuned on make bench-match's tuning seeds (101–1010, 2,596
+		// in-EMPI pages against an EMPI padded with 100,000 namesakes): no page was filed
+		// to a wrong patient at any threshold from the review weight (10 bits) up; 21 keeps
+		// 11 bits above that. The README's figures come from seeds the tuning never saw.
+		AutoWeight:        21,
 		Margin:            10,
 		ReviewWeight:      10,
 		MRNConflictWeight: 64,

@@ -200,7 +200,7 @@ func TestFileSegments(t *testing.T) {
 			content(num(1, 0, janePage)), content(num(2, 0, nil)), content(num(3, 0, ids("", "DOE, Jane", "1972-08-14"))), content(num(4, 0, nil))},
 			[]brief{auto("00123456", ""), auto("00123456", reasonSegContinue), review("00123456", reasonBoundary), review("00123456", reasonBoundary)}},
 		{"uncertain boundary: the page at it weak, strong evidence only later in its segment", []PageEvidence{
-			content(ids("", "DOE, Jane", "1980-01-01")), content(ids("", "DOE, J", "1962-03-14")), content(nil), content(ids("00123456", "", ""))},
+			content(ids("", "DOE, Jane", "1980-01-01")), content(ids("", "DOE, J", "1962-03-15")), content(nil), content(ids("00123456", "", ""))},
 			[]brief{review("00123456", reasonBoundary), review("00123456", reasonBoundary), review("00123456", reasonBoundary), auto("00123456", "")}},
 		{"a reviewer's split before pages without identifiers", []PageEvidence{
 			content(num(1, 2, janePage)), content(num(2, 2, nil)), {SplitBefore: true}, content(nil), content(ids("555", "NUNEZ, Jose", ""))},
