@@ -107,6 +107,18 @@ type TruthPage struct {
 	Variant       bool   `json:"variant,omitempty"`
 	Layout        string `json:"layout"`
 	Numbering     string `json:"numbering,omitempty"`
+	// Printed is what the identifying page prints of its patient (a Variant's fields,
+	// no MRN on a name-and-DOB page), nil on continuation pages: what a clerk reading
+	// the paper has to go on, against the EMPI record empi.csv holds.
+	Printed *PrintedIdentity `json:"printed,omitempty"`
+}
+
+// PrintedIdentity is the patient identity an identifying page prints.
+type PrintedIdentity struct {
+	MRN       string `json:"mrn,omitempty"`
+	Family    string `json:"family"`
+	Given     string `json:"given"`
+	BirthDate string `json:"birth_date"`
 }
 
 // EMPIHeader is the header of empi.csv.
@@ -415,6 +427,7 @@ func identify(spec *PageSpec, out bool, twinMRN string, opt Options, krng *rand.
 		cp.Printed = printed
 		spec.Person = &cp
 	}
+	page.Printed = &PrintedIdentity{MRN: printed.MRN, Family: printed.Family, Given: printed.Given, BirthDate: printed.BirthDate}
 	return page
 }
 

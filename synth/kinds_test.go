@@ -296,3 +296,43 @@ func TestGenerateDistractors(t *testing.T) {
 		t.Errorf("Distractors -1: %v, want ErrOptions", err)
 	}
 }
+
+func TestTruthPrintsWhatThePagePrints(t *testing.T) {
+	people := loadSplink(t, 4)[:60]
+	opt := benchmarkOptions
+	opt.Documents = 4
+	truth, err := Generate(people, opt, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	byMRN := map[string]Person{}
+	for _, p := range people {
+		byMRN[p.EMPI.MRN] = p
+	}
+	for _, d := range truth.Documents {
+		for _, p := range d.Pages {
+			where := fmt.Sprintf("%s page %d (%s)", d.File, p.Page, p.Kind)
+			if p.Kind == KindContinuation {
+				if p.Printed != nil {
+					t.Errorf("%s: a continuation page prints %+v", where, *p.Printed)
+				}
+				continue
+			}
+			pr := p.Printed
+			if pr == nil || pr.Family == "" || pr.Given == "" || pr.BirthDate == "" {
+				t.Errorf("%s: printed %+v, want a name and a birth date", where, pr)
+				continue
+			}
+			switch {
+			case p.Kind == KindNameDOB && pr.MRN != "":
+				t.Errorf("%s: prints MRN %s", where, pr.MRN)
+			case p.Kind == KindWrongMRN && pr.MRN != p.PrintedMRN:
+				t.Errorf("%s: prints MRN %s, truth says %s", where, pr.MRN, p.PrintedMRN)
+			case p.Kind == KindFull && !p.Variant:
+				if e := byMRN[p.MRN].EMPI; e.Family != pr.Family || e.BirthDate != pr.BirthDate || e.MRN != pr.MRN {
+					t.Errorf("%s: prints %+v, the EMPI record is %+v", where, *pr, e)
+				}
+			}
+		}
+	}
+}
