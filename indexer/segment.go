@@ -59,7 +59,10 @@ type Segment struct {
 // name, or given name with the family name agreeing) — starts a new segment. When it
 // also agrees on another of those fields the boundary itself is uncertain (twins filed
 // one after the other look exactly like this), and the last page before it, the page and
-// the continuation pages after it are marked Uncertain. Inside a segment started by a
+// the continuation pages after it are marked Uncertain. A page whose identifiers share no
+// field with the segment's (a birth date alone after pages with MRN and name only), and
+// that nothing ties to the page before, starts a segment of its own: nothing on it says
+// it is the same patient's. Inside a segment started by a
 // cover sheet, whose MRN is known, any conflict is uncertain. A page a reviewer filed
 // starts a segment as a cover sheet does (its MRN known), but a page that conflicts with
 // it simply starts the next patient's. A separator sheet ends the current segment, and a
@@ -150,6 +153,15 @@ func segments(pages []PageEvidence, scheme string) []Segment {
 		}
 		lastAnchored = true
 		agree, conflict := relate(s.Evidence, e, scheme)
+		if agree == 0 && conflict == 0 && !follows && !s.Cover && s.Evidence.Identifying() {
+			// Nothing the page shows can be compared with the segment (a birth date
+			// where the segment has none), and nothing ties it to the page before: it
+			// is not evidence of the same patient, so it is decided on its own.
+			start(i, false)
+			ev = append(ev, e)
+			segs[cur].Evidence = mergeEvidence(ev, "")
+			continue
+		}
 		// The same MRN — read exactly, or one misread away under a check digit — with no
 		// name that says otherwise is the same patient even when a page prints another
 		// birth date: charts carry such slips, and a patient boundary never looks like

@@ -173,6 +173,17 @@ func TestFileSegments(t *testing.T) {
 			[]brief{auto("00123456", ""), {chartscan.StatusFailed, "", reasonFailedPage}, review("00123456", reasonUnanchored),
 				review("00123456", reasonUnanchored), {chartscan.StatusFailed, "", reasonFailedPage}, auto("00123456", ""),
 				auto("00123456", reasonSegContinue)}},
+		{"a page sharing no identifier with the segment is decided on its own", []PageEvidence{
+			// Held-out seed 1212 of make bench-match: a page printing another patient's name
+			// (unread) and birth date followed pages with MRN and name only; it joined them
+			// and their patient's filing carried it. Now only its own birth date speaks.
+			content(typed("lab", num(1, 0, ids("00123456", "DOE, Jane", "")))), content(typed("lab", num(2, 0, nil))),
+			content(ids("", "", "1970-01-01"))},
+			[]brief{auto("00123456", ""), auto("00123456", reasonSegContinue), review("555", reasonBelowAuto)}},
+		{"a page sharing no identifier with the segment, its page number following", []PageEvidence{
+			content(typed("lab", num(1, 3, ids("00123456", "DOE, Jane", "")))), content(typed("lab", num(2, 3, nil))),
+			content(typed("lab", num(3, 3, ids("", "", "1962-03-14"))))},
+			[]brief{auto("00123456", ""), auto("00123456", reasonSegContinue), auto("00123456", "")}},
 		{"page 1 of 1 after a filed page starts a new document", []PageEvidence{
 			content(num(1, 1, janePage)), content(num(1, 1, ids("555", "NUNEZ, Jose", "1970-01-01"))), content(num(1, 1, unread("mrn")))},
 			[]brief{auto("00123456", ""), auto("555", ""), review("", reasonUnread)}},
@@ -200,8 +211,11 @@ func TestFileSegments(t *testing.T) {
 			content(num(1, 0, janePage)), content(num(2, 0, nil)), content(num(3, 0, ids("", "DOE, Jane", "1972-08-14"))), content(num(4, 0, nil))},
 			[]brief{auto("00123456", ""), auto("00123456", reasonSegContinue), review("00123456", reasonBoundary), review("00123456", reasonBoundary)}},
 		{"uncertain boundary: the page at it weak, strong evidence only later in its segment", []PageEvidence{
-			content(ids("", "DOE, Jane", "1980-01-01")), content(ids("", "DOE, J", "1962-03-15")), content(nil), content(ids("00123456", "", ""))},
+			content(ids("", "DOE, Jane", "1980-01-01")), content(ids("", "DOE, J", "1962-03-15")), content(nil), content(ids("00123456", "DOE, Jane", ""))},
 			[]brief{review("00123456", reasonBoundary), review("00123456", reasonBoundary), review("00123456", reasonBoundary), auto("00123456", "")}},
+		{"an MRN alone after pages with name and birth date only is its own segment", []PageEvidence{
+			content(ids("", "DOE, J", "1962-03-15")), content(nil), content(ids("00123456", "", ""))},
+			[]brief{review("00123456", reasonBelowAuto), review("00123456", reasonUnanchored), review("00123456", reasonBelowAuto)}},
 		{"a reviewer's split before pages without identifiers", []PageEvidence{
 			content(num(1, 2, janePage)), content(num(2, 2, nil)), {SplitBefore: true}, content(nil), content(ids("555", "NUNEZ, Jose", ""))},
 			[]brief{auto("00123456", ""), auto("00123456", reasonSegContinue), review("555", reasonLeadingNoIDs), review("555", reasonLeadingNoIDs), auto("555", "")}},
