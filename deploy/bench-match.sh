@@ -12,7 +12,8 @@
 # data is untouched.
 # Usage: deploy/bench-match.sh [DOCUMENTS]   (default 80 documents a seed, about 320 pages)
 # BENCH_SEEDS="1414 1515 1616" are the seeds (each one a run; the README's held-out
-# table): the matching rules and the threshold were tuned on seeds 101–1010 (and 1111–1313 showed the one misfile fixed since), never on these.
+# table): the rules and the threshold were tuned on seeds 101–1010, and 1111–1313 showed
+# the one misfile fixed since; never on these.
 # BENCH_DISTRACTORS=100000 pads each EMPI with that many synthetic patients of the same
 # names (synth --distractors), so every page meets the namesakes a real EMPI holds.
 # BENCH_EMPI=golden (default) gives the EMPI each person's golden record (each field's
