@@ -73,9 +73,10 @@ func parseDateAsIs(s string) (string, float64, bool) {
 // monospace lab printout's slashed or dotted zero causes makes it one: a zero read as
 // two characters ("9@7-AUG-2013", "Q@6-JUN-1999": the first of a three-character day
 // or month dropped), or as a nine, an eight or a six where none can be ("94-AUG-2013",
-// "1994-99-02", "81/09/2016", "1990-67-12": a day or month of 9x, 8x or 6x is 0x). Only a repair that no other repair
-// contradicts counts, at 0.7 of the repaired reading's confidence: the birth date that
-// comes out is evidence read with doubt, never a certainty.
+// "1994-99-02", "81/09/2016", "1990-67-12": a day or month of 9x, 8x or 6x is 0x).
+// Only a repair that no other repair contradicts counts, at 0.7 of the repaired
+// reading's confidence: the birth date that comes out is evidence read with doubt,
+// never a certainty.
 func repairDate(s string) (string, float64, bool) {
 	// Split into fields and the separators between them.
 	var fields []string

@@ -87,8 +87,7 @@ func (m Model) Decide(cands []chartscan.Candidate) chartscan.Filing {
 func (m Model) reviewReason(ranked []chartscan.Candidate) string {
 	best := ranked[0]
 	lv := func(field string) string { return levelOf(best, field) }
-	// The MRN read exactly, or repaired to one that passes its check digit and exists.
-	mrnStrong := lv(FieldMRN) == LevelExact || lv(FieldMRN) == LevelCheckDigitRepaired
+	mrnStrong := mrnAgrees(lv(FieldMRN))
 	for _, c := range ranked[1:] {
 		if !nameAgrees(levelOf(c, FieldFamily)) || levelOf(c, FieldDOB) != LevelExact {
 			continue
@@ -134,6 +133,12 @@ func (m Model) reviewReason(ranked []chartscan.Candidate) string {
 	return ""
 }
 
+// mrnAgrees reports whether an MRN level names the record: read exactly, or repaired to
+// it under the check digit (the record exists and is the one repair that passes).
+func mrnAgrees(level string) bool {
+	return level == LevelExact || level == LevelCheckDigitRepaired
+}
+
 // agreeingIdentifiers counts the independent identifiers on which a candidate agrees
 // with the page: the MRN (read exactly, or repaired under its check digit), the name
 // (the family name, to the Jaro–Winkler 0.85 band, with the given name not differing)
@@ -143,7 +148,7 @@ func (m Model) reviewReason(ranked []chartscan.Candidate) string {
 // well and with the sex agreeing, may score high and still be a misread that exists.
 func agreeingIdentifiers(c chartscan.Candidate) int {
 	n := 0
-	if l := levelOf(c, FieldMRN); l == LevelExact || l == LevelCheckDigitRepaired {
+	if mrnAgrees(levelOf(c, FieldMRN)) {
 		n++
 	}
 	if f := levelOf(c, FieldFamily); (nameAgrees(f) || f == LevelJW85) && !nameDiffers(levelOf(c, FieldGiven)) {

@@ -1,6 +1,7 @@
 package indexer
 
 import (
+	"iter"
 	"slices"
 	"strings"
 
@@ -215,21 +216,14 @@ func spells(toks []token, i int, key string) (end int, fuzzy bool, ok bool) {
 }
 
 // spellsIndel reports whether the keys of toks[i:] spell a label of at least ten
-// letters with one letter OCR lost or added inside a word of at least four: the same
-// tokens, one letter shorter or longer, equal to the key but for that letter.
+// letters with one letter OCR lost or added: the same words, one letter shorter or
+// longer, equal to the key but for that letter, ending on a word of at least four.
 func spellsIndel(toks []token, i int, key string) (end int, fuzzy bool, ok bool) {
 	if len(key) < 10 {
 		return 0, false, false
 	}
 	acc := ""
-	for j := i; j < len(toks); j++ {
-		if j > i && toks[j].gapBefore {
-			return 0, false, false
-		}
-		k := toks[j].key
-		if k == "" {
-			continue
-		}
+	for j, k := range labelKeys(toks, i) {
 		acc += k
 		if len(acc) > len(key)+1 {
 			return 0, false, false
@@ -239,6 +233,21 @@ func spellsIndel(toks []token, i int, key string) (end int, fuzzy bool, ok bool)
 		}
 	}
 	return 0, false, false
+}
+
+// labelKeys yields the index and key of each word of toks[i:] that has letters or
+// digits, up to the first wide gap after toks[i]: the words a label may be spelt over.
+func labelKeys(toks []token, i int) iter.Seq2[int, string] {
+	return func(yield func(int, string) bool) {
+		for j := i; j < len(toks); j++ {
+			if j > i && toks[j].gapBefore {
+				return
+			}
+			if k := toks[j].key; k != "" && !yield(j, k) {
+				return
+			}
+		}
+	}
 }
 
 // oneIndel reports whether a and b, whose lengths differ by one, are equal but for one
@@ -262,14 +271,7 @@ func spellsSubst(toks []token, i int, key string) (end int, fuzzy bool, ok bool)
 	}
 	acc := 0 // bytes of key matched so far
 	diffs := 0
-	for j := i; j < len(toks); j++ {
-		if j > i && toks[j].gapBefore {
-			return 0, false, false
-		}
-		k := toks[j].key
-		if k == "" {
-			continue
-		}
+	for j, k := range labelKeys(toks, i) {
 		if acc+len(k) > len(key) {
 			return 0, false, false
 		}

@@ -475,8 +475,7 @@ func mrnNames(f chartscan.Filing) bool {
 	if len(f.Candidates) == 0 {
 		return false
 	}
-	l := levelOf(f.Candidates[0], FieldMRN)
-	return l == LevelExact || l == LevelCheckDigitRepaired
+	return mrnAgrees(levelOf(f.Candidates[0], FieldMRN))
 }
 
 // sameAuto reports whether two decisions both file automatically, to the same patient.
