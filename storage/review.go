@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -242,6 +244,18 @@ func (db *DB) DecideRun(ctx context.Context, ds []Decision) ([]Decided, error) {
 		return nil, err
 	}
 	defer tx.Rollback(ctx)
+	// Every page of the run is locked first, in page order (see decide): deciding them one
+	// by one would hold the document row from the first while waiting for a later page.
+	runs := map[string][]int{}
+	for _, d := range ds {
+		runs[d.DocumentID] = append(runs[d.DocumentID], d.Page)
+	}
+	for _, doc := range slices.Sorted(maps.Keys(runs)) {
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM pages WHERE document_id = $1 AND page_no = ANY($2) ORDER BY page_no FOR UPDATE`,
+			doc, runs[doc]); err != nil {
+			return nil, fmt.Errorf("decide: %w", err)
+		}
+	}
 	var out []Decided
 	docs := map[string]bool{}
 	for _, d := range ds {
@@ -255,7 +269,7 @@ func (db *DB) DecideRun(ctx context.Context, ds []Decision) ([]Decided, error) {
 		out = append(out, o)
 		docs[d.DocumentID] = true
 	}
-	for doc := range docs {
+	for _, doc := range slices.Sorted(maps.Keys(docs)) {
 		if err := refreshPatientDocuments(ctx, tx, doc); err != nil {
 			return nil, err
 		}
@@ -269,6 +283,17 @@ func decide(ctx context.Context, tx pgx.Tx, d Decision) (Decided, error) {
 	var version int
 	var proposed *string
 	var before pageBefore
+	// Locks are taken in one order everywhere: a document's pages in page order, then
+	// the document row (which a page's version bump updates, by trigger). A split also
+	// changes later pages, so it locks them here, before the bump below takes the
+	// document row: otherwise a quality check holding a later page and waiting for the
+	// document row deadlocks with it.
+	if d.Action == ActionSplit {
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM pages WHERE document_id = $1 AND page_no >= $2 ORDER BY page_no FOR UPDATE`,
+			d.DocumentID, d.Page); err != nil {
+			return Decided{}, fmt.Errorf("decide: %w", err)
+		}
+	}
 	err := tx.QueryRow(ctx, `SELECT status, version, mrn, score, reason, filed_at FROM pages WHERE document_id = $1 AND page_no = $2 FOR UPDATE`,
 		d.DocumentID, d.Page).Scan(&status, &version, &proposed, &before.Score, &before.Reason, &before.FiledAt)
 	if errors.Is(err, pgx.ErrNoRows) {
