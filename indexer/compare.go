@@ -3,6 +3,7 @@ package indexer
 import (
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/adrg/strutil/metrics"
@@ -108,27 +109,28 @@ func typingSlip(a, b string) bool {
 // osaDistance is the optimal string alignment distance: insertions, deletions,
 // replacements and swaps of neighbours, each counting one.
 func osaDistance(a, b []rune) int {
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
+	// Three rows of the table at a time (a swap looks two rows back), in one allocation.
+	w := len(b) + 1
+	rows := make([]int, 3*w)
+	prev2, prev, cur := rows[:w], rows[w:2*w], rows[2*w:]
+	for j := range prev {
+		prev[j] = j
 	}
 	for i := 1; i <= len(a); i++ {
+		cur[0] = i
 		for j := 1; j <= len(b); j++ {
 			cost := 1
 			if a[i-1] == b[j-1] {
 				cost = 0
 			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
 			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+				cur[j] = min(cur[j], prev2[j-2]+1)
 			}
 		}
+		prev2, prev, cur = prev, cur, prev2
 	}
-	return d[len(a)][len(b)]
+	return prev[len(b)]
 }
 
 // compareNames grades family and given names, page against record, all normalized. A
@@ -407,9 +409,10 @@ func isMRNVariant(a, b string) bool {
 // phonetic name level and as a blocking key: "Knuth" → "NAT", "MacIntosh" → "MCANT".
 // Letters outside A–Z are dropped after folding diacritics.
 func NYSIIS(name string) string {
-	var b []byte
-	for _, r := range strings.ToUpper(NormalizeName(name)) {
-		if r >= 'A' && r <= 'Z' {
+	norm := NormalizeName(name)
+	b := make([]byte, 0, len(norm))
+	for _, r := range norm {
+		if r = unicode.ToUpper(r); r >= 'A' && r <= 'Z' {
 			b = append(b, byte(r))
 		}
 	}

@@ -174,12 +174,9 @@ var alwaysShown = map[string]bool{FieldMRN: true, FieldFamily: true, FieldGiven:
 // hundred carries is worth log2(m·100) bits, one in a million far more.
 func (m Model) Score(e Evidence, p chartscan.Patient, f Frequencies) chartscan.Candidate {
 	v := Compare(e, p, m.CheckDigit)
-	conf := map[string]float64{}
-	for i, r := range e.readings() {
-		conf[fieldOrder[i]] = r.Confidence
-	}
-	c := chartscan.Candidate{MRN: p.MRN}
-	for _, field := range fieldOrder {
+	readings := e.readings() // in fieldOrder
+	c := chartscan.Candidate{MRN: p.MRN, Evidence: make([]chartscan.Evidence, 0, len(fieldOrder))}
+	for i, field := range fieldOrder {
 		level := v[field]
 		if level == LevelMissing && !alwaysShown[field] {
 			continue
@@ -190,7 +187,7 @@ func (m Model) Score(e Evidence, p chartscan.Patient, f Frequencies) chartscan.C
 				u = max(share, m.SurnameFloor)
 			}
 		}
-		w := m.Weight(field, level, conf[field], u)
+		w := m.Weight(field, level, readings[i].Confidence, u)
 		c.Evidence = append(c.Evidence, chartscan.Evidence{Field: field, Level: level, Weight: w})
 		c.Score += w
 	}

@@ -20,8 +20,8 @@ var foldLetters = strings.NewReplacer("ß", "ss", "æ", "ae", "Æ", "ae", "ø", 
 func NormalizeName(s string) string {
 	if isASCII(s) {
 		// Most names are: skip the Unicode transform, whose buffers cost 30 µs a call —
-		// most of scoring a candidate.
-		return keyOf(foldLetters.Replace(s))
+		// most of scoring a candidate. foldLetters changes no ASCII letter.
+		return keyOfASCII(s)
 	}
 	// A transform.Chain holds state, so each call builds its own.
 	t := transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
@@ -213,6 +213,29 @@ func firstWord(s string) string {
 
 // isInitial reports whether a normalized given name is a single letter.
 func isInitial(s string) bool { return utf8.RuneCountInString(s) == 1 }
+
+// keyOfASCII is keyOf for an ASCII string; a string that is a key already (as a
+// normalized name is when scoring compares it again) is returned without a copy.
+func keyOfASCII(s string) string {
+	i := 0
+	for i < len(s) && (s[i] >= 'a' && s[i] <= 'z' || s[i] >= '0' && s[i] <= '9') {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	b := make([]byte, i, len(s))
+	copy(b, s[:i])
+	for ; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+			b = append(b, c)
+		case c >= 'A' && c <= 'Z':
+			b = append(b, c+'a'-'A')
+		}
+	}
+	return string(b)
+}
 
 func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {

@@ -115,3 +115,43 @@ func TestParseDate(t *testing.T) {
 		}
 	}
 }
+
+// The fast paths of scoring give what the plain definitions give: the ASCII key against
+// keyOf, and the three-row optimal string alignment distance against the whole table.
+func TestScoringFastPathsAgree(t *testing.T) {
+	osaTable := func(a, b []rune) int {
+		d := make([][]int, len(a)+1)
+		for i := range d {
+			d[i] = make([]int, len(b)+1)
+			d[i][0] = i
+		}
+		for j := range d[0] {
+			d[0][j] = j
+		}
+		for i := 1; i <= len(a); i++ {
+			for j := 1; j <= len(b); j++ {
+				cost := 1
+				if a[i-1] == b[j-1] {
+					cost = 0
+				}
+				d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+				if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+					d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+				}
+			}
+		}
+		return d[len(a)][len(b)]
+	}
+	words := []string{"", "a", "ab", "ba", "olivia", "ilivoa", "taylor", "atlylor", "amber", "amrbr", "omar", "mora",
+		"O'Brien-Nunez", "MACINTOSH", "x9 y", "abcdefghij", "jihgfedcba", "aab", "abb", "ca", "abc"}
+	for _, a := range words {
+		if got, want := keyOfASCII(a), keyOf(a); got != want {
+			t.Errorf("keyOfASCII(%q) = %q, keyOf %q", a, got, want)
+		}
+		for _, b := range words {
+			if got, want := osaDistance([]rune(a), []rune(b)), osaTable([]rune(a), []rune(b)); got != want {
+				t.Errorf("osaDistance(%q, %q) = %d, want %d", a, b, got, want)
+			}
+		}
+	}
+}

@@ -161,8 +161,8 @@ func TestPartialBirthDateMigrationKeepsPatients(t *testing.T) {
 	// The blocks on the birth year still have their indexes.
 	var n int
 	pool.QueryRow(ctx, `SELECT count(*) FROM pg_indexes WHERE tablename = 'patients'
-		AND indexname IN ('patients_phonetic_year', 'patients_year_name_trgm')`).Scan(&n)
-	if n != 2 {
-		t.Errorf("%d of the 2 birth-year indexes after the migration", n)
+		AND indexname IN ('patients_phonetic_year', 'patients_year_family_initial_trgm', 'patients_year_given_initial_trgm')`).Scan(&n)
+	if n != 3 {
+		t.Errorf("%d of the 3 birth-year indexes after the migrations", n)
 	}
 }

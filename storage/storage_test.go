@@ -74,7 +74,7 @@ func TestImportPatientsCountsAndIsIdempotent(t *testing.T) {
 	if got, want := importAll(t, db, repeated...), (ImportStats{Read: 7, Unchanged: 6, Repeated: 1}); !cmp.Equal(got, want) {
 		t.Errorf("import with a repeated MRN %+v, want %+v", got, want)
 	}
-	shares, err := db.SurnameShares(context.Background(), []string{"SMITH", "Okonkwo", "Nobody"})
+	_, shares, err := db.CandidatesWithShares(context.Background(), chartscan.CandidateQuery{MRNs: []string{"100000002", "100000004"}}, 20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,6 +100,11 @@ func TestCandidatesUnionOfBlocks(t *testing.T) {
 		{"exact birth date", chartscan.CandidateQuery{BirthDate: "1962-03-14"}, []string{"100000001", "100000004"}},
 		{"trigram name within the birth year", chartscan.CandidateQuery{Family: "Okomkwo", Given: "Chidi", BirthYear: 1962}, []string{"100000004"}},
 		{"trigram name, wrong year", chartscan.CandidateQuery{Family: "Okomkwo", Given: "Chidi", BirthYear: 1990}, nil},
+		// The name blocks search the names sharing an initial: one misread initial is found
+		// by the other; both misread, the page goes to review without this candidate.
+		{"trigram name, family initial misread", chartscan.CandidateQuery{Family: "0konkwo", Given: "Chidi", BirthYear: 1962}, []string{"100000004"}},
+		{"trigram name, given initial misread", chartscan.CandidateQuery{Family: "Okonkwo", Given: "Ghidi", BirthYear: 1962}, []string{"100000004"}},
+		{"trigram name, both initials misread", chartscan.CandidateQuery{Family: "0konkwo", Given: "Ghidi", BirthYear: 1962}, nil},
 		{"nothing", chartscan.CandidateQuery{Family: "Zzyzx", BirthDate: "1901-01-01"}, nil},
 	} {
 		got, err := db.Candidates(ctx, tc.q, 20)

@@ -259,17 +259,9 @@ func (w *Worker) lookup(ctx context.Context, e indexer.Evidence, freqs indexer.S
 	if q.MRNs == nil && q.Family == "" && q.BirthDate == "" {
 		return nil, nil
 	}
-	cands, err := w.store.Candidates(ctx, q, candidateLimit)
+	cands, shares, err := w.store.CandidatesWithShares(ctx, q, candidateLimit)
 	if err != nil || len(cands) == 0 {
 		return cands, err
-	}
-	families := make([]string, 0, len(cands))
-	for _, c := range cands {
-		families = append(families, c.Family)
-	}
-	shares, err := w.store.SurnameShares(ctx, families)
-	if err != nil {
-		return nil, err
 	}
 	for _, c := range cands {
 		freqs[indexer.NormalizeName(c.Family)] = shares[strings.ToLower(c.Family)]

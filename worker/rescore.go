@@ -22,15 +22,7 @@ func (w *Worker) Rescore(ctx context.Context, ids []chartscan.Identifier, also [
 		return chartscan.Filing{}, err
 	}
 	if len(also) > 0 {
-		more, err := w.store.Candidates(ctx, chartscan.CandidateQuery{MRNs: also}, len(also))
-		if err != nil {
-			return chartscan.Filing{}, err
-		}
-		families := make([]string, 0, len(more))
-		for _, p := range more {
-			families = append(families, p.Family)
-		}
-		shares, err := w.store.SurnameShares(ctx, families)
+		more, shares, err := w.store.CandidatesWithShares(ctx, chartscan.CandidateQuery{MRNs: also}, len(also))
 		if err != nil {
 			return chartscan.Filing{}, err
 		}

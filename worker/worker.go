@@ -35,7 +35,7 @@ type Store interface {
 	PagesDone(ctx context.Context, documentID string) (int, error)
 	MatchPages(ctx context.Context, documentID string) ([]chartscan.Page, error)
 	Candidates(ctx context.Context, q chartscan.CandidateQuery, limit int) ([]chartscan.Patient, error)
-	SurnameShares(ctx context.Context, families []string) (map[string]float64, error)
+	CandidatesWithShares(ctx context.Context, q chartscan.CandidateQuery, limit int) ([]chartscan.Patient, map[string]float64, error)
 	FilingGeneration(ctx context.Context, documentID string) (int64, error)
 	SaveFilingsAt(ctx context.Context, documentID string, generation int64, filings map[int]chartscan.Filing) error
 	Unfinished(ctx context.Context, olderThan time.Duration) ([]chartscan.Document, error)

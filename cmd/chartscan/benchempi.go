@@ -75,19 +75,11 @@ func benchEMPI(ctx context.Context, a *app, w io.Writer, patients, queries int, 
 	for _, p := range sample {
 		e := pageEvidence(synth.Perturb(p, prng))
 		t0 := time.Now()
-		cands, err := a.db.Candidates(ctx, model.Query(e), 20)
+		cands, shares, err := a.db.CandidatesWithShares(ctx, model.Query(e), 20)
 		if err != nil {
 			return err
 		}
 		searchLat = append(searchLat, time.Since(t0))
-		families := make([]string, len(cands))
-		for i, c := range cands {
-			families[i] = c.Family
-		}
-		shares, err := a.db.SurnameShares(ctx, families)
-		if err != nil {
-			return err
-		}
 		freqs := indexer.SurnameShares{}
 		scored := make([]chartscan.Candidate, len(cands))
 		for _, c := range cands {
