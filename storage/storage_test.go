@@ -105,6 +105,7 @@ func TestCandidatesUnionOfBlocks(t *testing.T) {
 		{"trigram name, family initial misread", chartscan.CandidateQuery{Family: "0konkwo", Given: "Chidi", BirthYear: 1962}, []string{"100000004"}},
 		{"trigram name, given initial misread", chartscan.CandidateQuery{Family: "Okonkwo", Given: "Ghidi", BirthYear: 1962}, []string{"100000004"}},
 		{"trigram name, both initials misread", chartscan.CandidateQuery{Family: "0konkwo", Given: "Ghidi", BirthYear: 1962}, nil},
+		{"trigram name, names swapped", chartscan.CandidateQuery{Family: "Chidi", Given: "Okonkwo", BirthYear: 1962}, []string{"100000004"}},
 		{"nothing", chartscan.CandidateQuery{Family: "Zzyzx", BirthDate: "1901-01-01"}, nil},
 	} {
 		got, err := db.Candidates(ctx, tc.q, 20)
