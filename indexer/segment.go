@@ -62,8 +62,8 @@ type Segment struct {
 // the continuation pages after it are marked Uncertain. A page whose identifiers share no
 // field with the segment's (a birth date alone after pages with MRN and name only), and
 // that nothing ties to the page before, starts a segment of its own: nothing on it says
-// it is the same patient's. Inside a segment started by a
-// cover sheet, whose MRN is known, any conflict is uncertain. A page a reviewer filed
+// it is the same patient's. Inside a segment started by a cover sheet, whose MRN is
+// known, any conflict is uncertain. A page a reviewer filed
 // starts a segment as a cover sheet does (its MRN known), but a page that conflicts with
 // it simply starts the next patient's. A separator sheet ends the current segment, and a
 // page a reviewer split the document at starts a new one; blank and failed pages leave

@@ -337,9 +337,8 @@ func linkIdentifiers(ctx context.Context, tx pgx.Tx, ids [][]any) (int, error) {
 // sharing the family-name initial, again among those sharing the given-name initial, and
 // among those whose family name starts with the page's given-name initial (names entered
 // the wrong way round; trigrams do not see word order) — each patient once, at most limit
-// per block. Every block has an index. (The name blocks
-// were one, over the whole birth year, until it cost 75% of the search on a 10^6-patient
-// EMPI: migration 00021.)
+// per block. Every block has an index. (The name blocks were one, over the whole birth
+// year, until it cost 75% of the search on a 10^6-patient EMPI: migration 00021.)
 func (db *DB) Candidates(ctx context.Context, q chartscan.CandidateQuery, limit int) ([]chartscan.Patient, error) {
 	ps, _, err := db.CandidatesWithShares(ctx, q, limit)
 	return ps, err
